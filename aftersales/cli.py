@@ -1,0 +1,108 @@
+"""The `aftersales` command: dev stack, worker, API, demo and cluster setup."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from aftersales.settings import Settings
+
+app = typer.Typer(help="Every after-sales case of an online shop as a durable Temporal workflow.")
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+@app.command()
+def dev(
+    api_port: Annotated[int | None, typer.Option(help="API port [AFTERSALES_API_PORT, 8000]")] = None,
+    temporal_port: Annotated[
+        int | None, typer.Option(help="Temporal port [AFTERSALES_DEV_TEMPORAL_PORT, 7233]")
+    ] = None,
+    ui_port: Annotated[int | None, typer.Option(help="Temporal UI port [AFTERSALES_DEV_UI_PORT, 8233]")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Where state lives [AFTERSALES_DATA_DIR, .aftersales]")] = None,
+) -> None:
+    """Run the whole stack: Temporal dev server with UI, worker and API on SQLite."""
+    from aftersales.dev import run_dev
+
+    base = _settings(api_port=api_port, dev_temporal_port=temporal_port, dev_ui_port=ui_port, data_dir=data_dir)
+    settings = _settings(
+        **{
+            **base.model_dump(),
+            "temporal_address": f"127.0.0.1:{base.dev_temporal_port}",
+            # The dev database sits with the rest of the dev state unless told otherwise.
+            "database_url": os.environ.get("AFTERSALES_DATABASE_URL")
+            or f"sqlite:///{base.data_dir / 'aftersales.db'}",
+        }
+    )
+    asyncio.run(run_dev(settings))
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker against the configured Temporal cluster."""
+    from activities.connectors import connectors_from_settings
+    from aftersales.temporal import connect
+    from aftersales.worker import build_worker
+    from store.db import make_engine, migrate
+
+    settings = Settings()
+
+    async def run() -> None:
+        client = await connect(settings)
+        engine = make_engine(settings.database_url)
+        migrate(engine)
+        connectors = connectors_from_settings(settings)
+        with ThreadPoolExecutor(max_workers=32) as executor:
+            await build_worker(
+                client, settings=settings, engine=engine, connectors=connectors, executor=executor
+            ).run()
+
+    asyncio.run(run())
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="[AFTERSALES_API_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="[AFTERSALES_API_PORT]")] = None,
+) -> None:
+    """Serve the HTTP API against the configured Temporal cluster and database."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _settings(api_host=host, api_port=port)
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
+
+
+@app.command("temporal-setup")
+def temporal_setup() -> None:
+    """Register the case search attributes on the configured namespace (idempotent)."""
+    from aftersales.temporal import connect, register_search_attributes
+
+    async def run() -> list[str]:
+        return await register_search_attributes(await connect(Settings()))
+
+    added = asyncio.run(run())
+    typer.echo(f"added: {', '.join(added)}" if added else "search attributes already registered")
+
+
+@app.command()
+def demo(
+    api_url: Annotated[str, typer.Option(help="The running API")] = "http://127.0.0.1:8000",
+    cases: Annotated[int, typer.Option(min=1, max=50, help="How many cases to play")] = 6,
+) -> None:
+    """Play storefront, agent, customer, carrier and warehouse against a running stack."""
+    from aftersales.demo import play
+
+    asyncio.run(play(api_url=api_url, cases=cases, settings=Settings()))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,226 @@
+"""What people and systems say to a case: agent actions, customer actions, integration events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.models import Amount, LongText, ShortText
+
+Notes = Annotated[str, Field(max_length=4000)]
+
+
+class _Action(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    actor: Annotated[str, Field(max_length=200)] | None = None
+
+
+class Approve(_Action):
+    action: Literal["approve"]
+    notes: Notes = ""
+
+
+class Reject(_Action):
+    action: Literal["reject"]
+    reason: Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+class RequestInfo(_Action):
+    action: Literal["request_info"]
+    question: Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+class Respond(_Action):
+    action: Literal["respond"]
+    message: Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+class Propose(_Action):
+    action: Literal["propose"]
+    resolution: Literal[
+        "apology", "coupon", "partial_refund", "refund", "return", "exchange", "repair"
+    ]
+    amount: Amount | None = None
+    message: Notes = ""
+
+
+class RecordInspection(_Action):
+    action: Literal["record_inspection"]
+    result: Literal["pass", "fail"]
+    grade: Annotated[str, Field(max_length=40)] | None = None
+    refund_amount: Amount | None = None
+    keep_item: bool = False
+    notes: Notes = ""
+
+
+class RecordDiagnosis(_Action):
+    action: Literal["record_diagnosis"]
+    repairable: bool
+    cost: Amount = 0  # type: ignore[assignment]
+    parts: list[ShortText] = []
+    notes: Notes = ""
+
+
+class Assign(_Action):
+    action: Literal["assign"]
+    agent: ShortText | None = None
+    queue: ShortText | None = None
+
+
+class Escalate(_Action):
+    action: Literal["escalate"]
+    reason: Notes = ""
+
+
+class MarkMalicious(_Action):
+    action: Literal["mark_malicious"]
+    notes: Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+class Note(_Action):
+    action: Literal["note"]
+    message: Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+class AgentCancel(_Action):
+    action: Literal["cancel"]
+    reason: Notes = ""
+
+
+AgentAction = Annotated[
+    Approve
+    | Reject
+    | RequestInfo
+    | Respond
+    | Propose
+    | RecordInspection
+    | RecordDiagnosis
+    | Assign
+    | Escalate
+    | MarkMalicious
+    | Note
+    | AgentCancel,
+    Field(discriminator="action"),
+]
+
+
+class Reply(_Action):
+    action: Literal["reply"]
+    message: Annotated[str, Field(min_length=1, max_length=4000)]
+    evidence: Annotated[list[Annotated[str, Field(max_length=2000)]], Field(max_length=20)] = []
+
+
+class ProvideTracking(_Action):
+    action: Literal["provide_tracking"]
+    carrier: ShortText
+    tracking_number: Annotated[str, Field(min_length=3, max_length=64)]
+
+
+class Accept(_Action):
+    action: Literal["accept"]
+
+
+class Decline(_Action):
+    action: Literal["decline"]
+
+
+class Rate(_Action):
+    action: Literal["rate"]
+    score: Annotated[int, Field(ge=1, le=5)]
+    comment: LongText = ""
+
+
+class CustomerCancel(_Action):
+    action: Literal["cancel"]
+
+
+CustomerAction = Annotated[
+    Reply | ProvideTracking | Accept | Decline | Rate | CustomerCancel,
+    Field(discriminator="action"),
+]
+
+
+class EventType(StrEnum):
+    CARRIER_PICKED_UP = "carrier.picked_up"
+    CARRIER_IN_TRANSIT = "carrier.in_transit"
+    CARRIER_DELIVERED = "carrier.delivered"
+    CARRIER_INTERCEPTED = "carrier.intercepted"
+    CARRIER_EXCEPTION = "carrier.exception"
+    WAREHOUSE_RECEIVED = "warehouse.received"
+    INSPECTION_COMPLETED = "inspection.completed"
+    REFUND_SETTLED = "refund.settled"
+    REFUND_FAILED = "refund.failed"
+    REPLACEMENT_SHIPPED = "replacement.shipped"
+    REPLACEMENT_OUT_OF_STOCK = "replacement.out_of_stock"
+    REPAIR_DIAGNOSED = "repair.diagnosed"
+    REPAIR_COMPLETED = "repair.completed"
+    CUSTOMER_PAID_DIFFERENCE = "customer.paid_difference"
+
+
+class _EventData(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class CarrierExceptionData(_EventData):
+    kind: Literal["lost", "damaged"]
+
+
+class InspectionData(_EventData):
+    result: Literal["pass", "fail"]
+    grade: Annotated[str, Field(max_length=40)] | None = None
+    refund_amount: Amount | None = None
+    keep_item: bool = False
+    notes: Notes = ""
+
+
+class RefundEventData(_EventData):
+    refund_id: Annotated[str, Field(max_length=200)] | None = None
+    reason: Notes = ""
+
+
+class ReplacementShippedData(_EventData):
+    tracking_number: Annotated[str, Field(min_length=3, max_length=64)]
+
+
+class DiagnosisData(_EventData):
+    repairable: bool
+    parts: list[ShortText] = []
+    cost: Amount = 0  # type: ignore[assignment]
+    notes: Notes = ""
+
+
+class RepairReportData(_EventData):
+    parts_replaced: list[ShortText] = []
+    work_done: Notes = ""
+    qc_passed: bool = True
+
+
+EVENT_DATA: dict[EventType, type[BaseModel]] = {
+    EventType.CARRIER_EXCEPTION: CarrierExceptionData,
+    EventType.INSPECTION_COMPLETED: InspectionData,
+    EventType.REFUND_SETTLED: RefundEventData,
+    EventType.REFUND_FAILED: RefundEventData,
+    EventType.REPLACEMENT_SHIPPED: ReplacementShippedData,
+    EventType.REPAIR_DIAGNOSED: DiagnosisData,
+    EventType.REPAIR_COMPLETED: RepairReportData,
+}
+
+
+class IntegrationEvent(BaseModel):
+    """An event a carrier, warehouse or payment provider reports about a case."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: Annotated[str, Field(min_length=1, max_length=200)]
+    type: EventType
+    occurred_at: datetime
+    data: dict[str, Any] = {}
+
+    def parsed(self) -> BaseModel | None:
+        """The event's data validated against its type's model, if the type has one."""
+        model = EVENT_DATA.get(self.type)
+        return model.model_validate(self.data) if model else None

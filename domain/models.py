@@ -1,0 +1,323 @@
+"""What a case is: the vocabulary shared by the API, the workflows and the records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+
+class CaseType(StrEnum):
+    RETURN = "return"
+    EXCHANGE = "exchange"
+    REFUND = "refund"
+    REPAIR = "repair"
+    COMPLAINT = "complaint"
+
+
+CASE_ID_PREFIX: dict[CaseType, str] = {
+    CaseType.RETURN: "R",
+    CaseType.EXCHANGE: "X",
+    CaseType.REFUND: "F",
+    CaseType.REPAIR: "P",
+    CaseType.COMPLAINT: "C",
+}
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"
+    AWAITING_REVIEW = "awaiting_review"
+    AWAITING_CUSTOMER = "awaiting_customer"
+    AWAITING_SHIPMENT = "awaiting_shipment"
+    IN_TRANSIT = "in_transit"
+    INSPECTING = "inspecting"
+    REPAIRING = "repairing"
+    REFUND_PENDING = "refund_pending"
+    REPLACEMENT_SHIPPED = "replacement_shipped"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+TERMINAL_STATUSES = frozenset(
+    {CaseStatus.CLOSED, CaseStatus.REJECTED, CaseStatus.CANCELLED, CaseStatus.EXPIRED}
+)
+
+
+class Reason(StrEnum):
+    DEFECTIVE = "defective"
+    DAMAGED_IN_TRANSIT = "damaged_in_transit"
+    WRONG_ITEM = "wrong_item"
+    MISSING_ITEM = "missing_item"
+    NOT_AS_DESCRIBED = "not_as_described"
+    CHANGED_MIND = "changed_mind"
+    SIZE_FIT = "size_fit"
+    ORDERED_BY_MISTAKE = "ordered_by_mistake"
+    BETTER_PRICE = "better_price"
+    OTHER = "other"
+
+
+SELLER_FAULT_REASONS = frozenset(
+    {
+        Reason.DEFECTIVE,
+        Reason.DAMAGED_IN_TRANSIT,
+        Reason.WRONG_ITEM,
+        Reason.MISSING_ITEM,
+        Reason.NOT_AS_DESCRIBED,
+    }
+)
+
+
+class Locale(StrEnum):
+    EN = "en"
+    ZH_TW = "zh-TW"
+    ZH_CN = "zh-CN"
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+
+
+class Priority(StrEnum):
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+    def raised(self) -> Priority:
+        """The next priority up; urgent stays urgent."""
+        order = list(Priority)
+        return order[min(order.index(self) + 1, len(order) - 1)]
+
+
+class ComplaintCategory(StrEnum):
+    PRODUCT_QUALITY = "product_quality"
+    LOGISTICS = "logistics"
+    AFTER_SALES_SERVICE = "after_sales_service"
+    ORDER_PROCESSING = "order_processing"
+    WEBSITE = "website"
+    PRICE = "price"
+    PAYMENT = "payment"
+    SERVICE_ATTITUDE = "service_attitude"
+
+
+MAX_AMOUNT = Decimal("100000000")
+
+
+def _no_exponent(value: Decimal) -> Decimal:
+    if not value.is_finite():
+        raise ValueError("must be a finite number")
+    return value
+
+
+# Money travels as a decimal string; bounds keep a typo from refunding a fortune.
+Amount = Annotated[
+    Decimal,
+    Field(ge=0, le=MAX_AMOUNT, max_digits=12, decimal_places=2),
+    AfterValidator(_no_exponent),
+]
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+LongText = Annotated[str, Field(max_length=4000)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+
+class Money(BaseModel):
+    amount: Amount
+    currency: Currency
+
+
+class Address(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: Annotated[str, Field(max_length=200)] | None = None
+    line1: Annotated[str, Field(max_length=400)] | None = None
+    line2: Annotated[str, Field(max_length=400)] | None = None
+    city: Annotated[str, Field(max_length=200)] | None = None
+    postal_code: Annotated[str, Field(max_length=20)] | None = None
+    country: Annotated[str, Field(max_length=2)] | None = None
+    phone: Annotated[str, Field(max_length=40)] | None = None
+
+
+class Order(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: ShortText
+    placed_at: datetime
+    shipped_at: datetime | None = None
+    delivered_at: datetime | None = None
+    currency: Currency
+    payment_method: Annotated[str, Field(max_length=40)] = "card"
+
+
+class Customer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: ShortText
+    email: Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    phone: Annotated[str, Field(max_length=40)] | None = None
+    locale: Locale = Locale.EN
+    channel: Channel = Channel.EMAIL
+    timezone: Annotated[str, Field(max_length=64)] | None = None
+    address: Address | None = None
+
+
+class Item(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    sku: ShortText
+    name: Annotated[str, Field(max_length=400)] = ""
+    category: Annotated[str, Field(max_length=100)] = ""
+    quantity: Annotated[int, Field(ge=1, le=10000)] = 1
+    unit_price: Amount
+    opened: bool = False
+    warranty_months: Annotated[int, Field(ge=0, le=240)] = 0
+
+    @property
+    def total(self) -> Decimal:
+        """Price of the item line."""
+        return self.unit_price * self.quantity
+
+
+class ExchangeItem(BaseModel):
+    sku: ShortText
+    quantity: Annotated[int, Field(ge=1, le=10000)] = 1
+    unit_price: Amount
+
+
+class Complaint(BaseModel):
+    category: ComplaintCategory
+    channel: Annotated[str, Field(max_length=40)] = "web"
+    severity: Literal["normal", "high"] = "normal"
+    negative_review: bool = False
+
+
+class CaseRequest(BaseModel):
+    """The body a storefront or agent sends to open a case."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: CaseType
+    order: Order
+    customer: Customer
+    items: Annotated[list[Item], Field(min_length=1, max_length=100)]
+    reason: Reason | None = None
+    description: LongText = ""
+    evidence: Annotated[list[Annotated[str, Field(max_length=2000)]], Field(max_length=20)] = []
+    exchange_for: Annotated[list[ExchangeItem], Field(max_length=100)] = []
+    complaint: Complaint | None = None
+
+    @model_validator(mode="after")
+    def _bounded_total(self) -> CaseRequest:
+        # Each line is bounded; their sum must be too, or refunds could exceed any real order.
+        if self.items_total > MAX_AMOUNT:
+            raise ValueError(f"the items' total exceeds {MAX_AMOUNT}")
+        return self
+
+    @property
+    def items_total(self) -> Decimal:
+        """Total of every item line."""
+        return sum((item.total for item in self.items), Decimal("0"))
+
+    @property
+    def seller_fault(self) -> bool:
+        """Whether the reason puts the fault on the seller."""
+        return self.reason in SELLER_FAULT_REASONS
+
+
+class RuleHit(BaseModel):
+    id: str
+    message: str
+
+
+class Decision(BaseModel):
+    """The outcome of evaluating the policy rules for a would-be case."""
+
+    eligible: bool
+    review: Literal["auto", "manual", "none"] = "manual"
+    shipping_payer: Literal["seller", "customer"] | None = None
+    high_risk: bool = False
+    fast_refund: bool = False
+    returnless: bool = False
+    in_warranty: bool = False
+    refund_estimate: Money
+    restocking_fee: Money
+    rules: list[RuleHit] = []
+    alternatives: list[str] = []
+
+    def fired(self, rule_id: str) -> bool:
+        """Whether the rule with this id fired."""
+        return any(rule.id == rule_id for rule in self.rules)
+
+
+class Deadline(BaseModel):
+    name: str
+    due_at: datetime
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    kind: str
+    actor: str
+    message: str = ""
+    data: dict[str, Any] = {}
+
+
+RefundStatus = Literal["requested", "pending", "succeeded", "failed"]
+
+
+class Refund(BaseModel):
+    amount: Decimal
+    currency: str
+    status: RefundStatus = "requested"
+    refund_id: str | None = None
+
+
+class Shipment(BaseModel):
+    """A parcel the case moves: the inbound return or an outbound replacement."""
+
+    direction: Literal["inbound", "outbound"]
+    carrier: str | None = None
+    tracking_number: str | None = None
+    label_url: str | None = None
+    booked_by: Literal["seller", "customer"] = "customer"
+
+
+class CaseView(BaseModel):
+    """A case as every endpoint returns it, and as the workflow's `state` query answers."""
+
+    id: str
+    type: CaseType
+    status: CaseStatus
+    order: Order
+    customer: Customer
+    items: list[Item]
+    reason: Reason | None = None
+    description: str = ""
+    evidence: list[str] = []
+    exchange_for: list[ExchangeItem] = []
+    complaint: Complaint | None = None
+    decision: Decision
+    refund: Refund | None = None
+    shipments: list[Shipment] = []
+    deadlines: list[Deadline] = []
+    queue: str = "customer_service"
+    priority: Priority = Priority.NORMAL
+    sla_breached: bool = False
+    assignee: str | None = None
+    rating: int | None = None
+    parent_case_id: str | None = None
+    child_case_ids: list[str] = []
+    status_url: str
+    timeline: list[TimelineEntry] = []
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def next_deadline(self) -> Deadline | None:
+        """The deadline due first, if any."""
+        return min(self.deadlines, key=lambda d: d.due_at, default=None)

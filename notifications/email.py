@@ -1,0 +1,108 @@
+"""Send a rendered message by SMTP, and tell a failure worth retrying from one that isn't."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate
+from urllib.parse import unquote, urlsplit
+
+import aiosmtplib
+
+from notifications.render import RenderedMessage
+
+DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
+SEND_TIMEOUT_SECONDS = 30.0
+MESSAGE_ID_DOMAIN = "aftersales"
+
+# RFC 5322 dot-atom-text characters minus ".": anything else would make the header invalid.
+_NOT_ATEXT = re.compile(r"[^A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+")
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    use_tls: bool
+
+
+def parse_smtp_url(url: str) -> SmtpTarget:
+    """Read `smtp://user:pass@host:port` or `smtps://...` (implicit TLS) into its parts."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS:
+        raise ValueError(f"SMTP URL must start with smtp:// or smtps://, not {parts.scheme!r}")
+    if not parts.hostname:
+        raise ValueError("SMTP URL has no host")
+    try:
+        port = parts.port or DEFAULT_PORTS[scheme]
+    except ValueError as err:  # urlsplit raises on a non-numeric or out-of-range port
+        raise ValueError(f"SMTP URL has a bad port: {err}") from None
+    return SmtpTarget(
+        host=parts.hostname,
+        port=port,
+        # Credentials may be percent-encoded so that "@" or ":" can appear in a password.
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+        use_tls=scheme == "smtps",
+    )
+
+
+def message_id_header(message_id: str) -> str:
+    """The Message-ID for a notification ID: `<{id}@aftersales>`, bad characters made dots."""
+    local = ".".join(filter(None, _NOT_ATEXT.sub(".", message_id).split(".")))
+    if not local:
+        raise ValueError(f"message id {message_id!r} has nothing usable in a Message-ID")
+    return f"<{local}@{MESSAGE_ID_DOMAIN}>"
+
+
+def build_email(
+    *, mail_from: str, to: str, message: RenderedMessage, message_id: str
+) -> EmailMessage:
+    """A multipart/alternative email (text, then HTML) carrying the notification's Message-ID."""
+    mail = EmailMessage()
+    mail["From"] = mail_from
+    mail["To"] = to
+    mail["Subject"] = message.subject
+    mail["Date"] = formatdate(localtime=False, usegmt=True)
+    mail["Message-ID"] = message_id_header(message_id)
+    mail.set_content(message.text)
+    mail.add_alternative(message.html, subtype="html")
+    return mail
+
+
+async def send_email(
+    *, smtp_url: str, mail_from: str, to: str, message: RenderedMessage, message_id: str
+) -> None:
+    """Send one rendered message; aiosmtplib errors propagate (see `is_permanent`)."""
+    target = parse_smtp_url(smtp_url)
+    mail = build_email(mail_from=mail_from, to=to, message=message, message_id=message_id)
+    await aiosmtplib.send(
+        mail,
+        sender=mail_from,
+        recipients=[to],
+        hostname=target.host,
+        port=target.port,
+        username=target.username,
+        password=target.password,
+        use_tls=target.use_tls,
+        timeout=SEND_TIMEOUT_SECONDS,
+    )
+
+
+def is_permanent(err: Exception) -> bool:
+    """Whether retrying the send can't help: a 5xx answer, not a 4xx or a network failure."""
+    if isinstance(err, aiosmtplib.SMTPRecipientsRefused):
+        # Retry if any recipient was only deferred; the rest would be refused again anyway.
+        return bool(err.recipients) and all(_is_5xx(r.code) for r in err.recipients)
+    if isinstance(err, aiosmtplib.SMTPResponseException):
+        return _is_5xx(err.code)
+    # The server lacks something we need (AUTH, STARTTLS): configuration, not a hiccup.
+    return isinstance(err, aiosmtplib.SMTPNotSupported)
+
+
+def _is_5xx(code: int) -> bool:
+    return 500 <= code < 600

@@ -1,0 +1,211 @@
+"""Turn a message name, a locale and a case into the subject, text and HTML people read."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader, StrictUndefined, Template
+from jinja2.exceptions import UndefinedError
+from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
+
+BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
+FALLBACK_LOCALE = "en"
+BLOCKS = ("subject", "text", "html")
+
+# Customer-facing messages of a return case, in the order a case meets them; other case
+# types add theirs here (and to REQUIRED_EXTRA) when their templates land.
+RETURN_MESSAGES: tuple[str, ...] = (
+    "case_received",
+    "case_approved",
+    "case_rejected",
+    "info_needed",
+    "info_reminder",
+    "shipment_reminder",
+    "pickup_rebooked",
+    "picked_up",
+    "item_received",
+    "inspection_passed",
+    "inspection_failed",
+    "refund_sent",
+    "survey",
+    "case_expired",
+    "case_cancelled",
+)
+OPS_MESSAGES: tuple[str, ...] = ("ops_escalation",)
+MESSAGES: tuple[str, ...] = RETURN_MESSAGES + OPS_MESSAGES
+
+# The `extra` keys each message reads. Every key listed must be passed (None is a valid
+# value where the message says so); a message not listed reads none.
+REQUIRED_EXTRA: dict[str, tuple[str, ...]] = {
+    # return_address: str (lines) or address mapping; shown when the customer ships it.
+    # tracking_number: the booked pickup's, shown when the seller pays; None otherwise.
+    "case_approved": ("return_address", "tracking_number"),
+    # reason: the agent's words, or None when the policy rejected the case at open.
+    "case_rejected": ("reason",),
+    "info_needed": ("question",),
+    "info_reminder": ("question",),
+    "shipment_reminder": ("return_address",),
+    # tracking_number of the new pickup booking.
+    "pickup_rebooked": ("tracking_number",),
+    # notes: the inspection's findings; refund_amount: {"amount", "currency"} or None.
+    "inspection_failed": ("notes", "refund_amount"),
+    # timer: the wait that ran out (customer_info or customer_shipment).
+    "case_expired": ("timer",),
+    # timer: the breached deadline's name.
+    "ops_escalation": ("timer",),
+}
+
+_LOCALE_PATTERN = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+_TWO_PLUS_BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    subject: str
+    text: str
+    html: str
+
+
+def money(amount: Any, currency: str) -> str:
+    """Format an amount with its currency code, e.g. "TWD 990.00"."""
+    try:
+        value = Decimal(str(amount))
+    except InvalidOperation:
+        raise ValueError(f"{amount!r} is not an amount") from None
+    return f"{currency} {value:,.2f}"
+
+
+def when(value: str | datetime, tz: str) -> str:
+    """Format an ISO datetime in a timezone, e.g. "2026-11-29 10:00 (Asia/Taipei)"."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:
+        # The API stores offsets; a naive time can only have come from UTC code paths.
+        moment = moment.replace(tzinfo=UTC)
+    return f"{moment.astimezone(ZoneInfo(tz)):%Y-%m-%d %H:%M} ({tz})"
+
+
+def address_lines(value: Any) -> list[str]:
+    """Split an address (multi-line string or address mapping) into display lines."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [line.strip() for line in value.splitlines() if line.strip()]
+    city_line = " ".join(str(value[k]) for k in ("postal_code", "city") if value.get(k))
+    parts = [value.get("name"), value.get("line1"), value.get("line2"), city_line]
+    parts += [value.get("country"), value.get("phone")]
+    return [str(part) for part in parts if part]
+
+
+def _valid_timezone(name: Any) -> bool:
+    if not isinstance(name, str) or not name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _loader(templates_dir: Path | None) -> BaseLoader:
+    # The shop's directory comes first so it can replace any single built-in template.
+    loaders = [FileSystemLoader(str(templates_dir))] if templates_dir else []
+    loaders.append(FileSystemLoader(str(BUILTIN_TEMPLATES)))
+    return ChoiceLoader(loaders)
+
+
+def _environment(templates_dir: Path | None, *, autoescape: bool) -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        loader=_loader(templates_dir),
+        autoescape=autoescape,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["money"] = money
+    env.filters["when"] = when
+    env.filters["address_lines"] = address_lines
+    return env
+
+
+@lru_cache(maxsize=16)
+def _environments(templates_dir: Path | None) -> tuple[SandboxedEnvironment, SandboxedEnvironment]:
+    """(plain, html) environments over the same loader, built once per templates_dir."""
+    # Subject and text bodies are plain text: escaping them would show "&lt;" to customers,
+    # so they come from an environment without autoescape; the HTML one escapes everything.
+    plain = _environment(templates_dir, autoescape=False)
+    return plain, _environment(templates_dir, autoescape=True)
+
+
+def _candidates(locale: str, name: str) -> list[str]:
+    locales = [locale] if _LOCALE_PATTERN.match(locale) else []
+    if FALLBACK_LOCALE not in locales:
+        locales.append(FALLBACK_LOCALE)
+    return [f"{loc}/{name}" for loc in locales]
+
+
+def _render_block(template: Template, block: str, context: Mapping[str, Any]) -> str:
+    try:
+        render = template.blocks[block]
+    except KeyError:
+        raise KeyError(f"template {template.name} has no {{% block {block} %}}") from None
+    return "".join(render(template.new_context(dict(context))))
+
+
+def _tidy_text(text: str) -> str:
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    return _TWO_PLUS_BLANK_LINES.sub("\n\n", "\n".join(lines)) + "\n"
+
+
+def render_message(
+    message: str,
+    locale: str,
+    context: Mapping[str, Any],
+    *,
+    templates_dir: Path | None = None,
+) -> RenderedMessage:
+    """Render one message for a locale (falling back to en) from the case context."""
+    if message not in MESSAGES:
+        raise ValueError(f"unknown message {message!r}; known: {', '.join(MESSAGES)}")
+    extra = context.get("extra") or {}
+    missing = [key for key in REQUIRED_EXTRA.get(message, ()) if key not in extra]
+    if missing:
+        # Fail before rendering: a branch the sample case didn't take would hide the gap.
+        raise UndefinedError(f"message {message!r} needs extra {', '.join(missing)}")
+
+    case = context["case"]
+    policy_tz = context["timezone"] if _valid_timezone(context.get("timezone")) else "UTC"
+    customer_tz = (case.get("customer") or {}).get("timezone")
+    values: dict[str, Any] = {
+        "deadline": None,
+        **context,
+        "extra": extra,
+        "message": message,
+        # Layouts greet and sign off differently for the operations team than for customers.
+        "audience": "ops" if message in OPS_MESSAGES else "customer",
+        # One zone for every time in the message: the customer's own when it is a real zone.
+        "tz": customer_tz if _valid_timezone(customer_tz) else policy_tz,
+    }
+
+    plain_env, html_env = _environments(templates_dir)
+    plain = plain_env.select_template(_candidates(locale, f"{message}.j2"))
+    # Chrome follows the message's own locale so a fallback message isn't wrapped in another
+    # language's layout.
+    found_locale = (plain.name or "").split("/", 1)[0]
+    subject = " ".join(_render_block(plain, "subject", values).split())
+    text_body = _render_block(plain, "text", values)
+    html_body = _render_block(html_env.get_template(plain.name or ""), "html", values)
+
+    text_layout = plain_env.select_template(_candidates(found_locale, "_layout.text.j2"))
+    html_layout = html_env.select_template(_candidates(found_locale, "_layout.html.j2"))
+    text = text_layout.render({**values, "subject": subject, "body": text_body.strip()})
+    html = html_layout.render({**values, "subject": subject, "body": Markup(html_body)})
+    return RenderedMessage(subject=subject, text=_tidy_text(text), html=html.strip() + "\n")

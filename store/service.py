@@ -1,0 +1,224 @@
+"""Reads and writes of case records; every function takes its arguments by keyword."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import or_
+from sqlmodel import Session, col, func, select
+
+from domain.models import TERMINAL_STATUSES, CaseView
+from store.tables import Case, IdempotencyKey, Notification, TimelineEvent, utcnow
+
+
+
+def _utc(at: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; every time we store is UTC.
+    if at is None:
+        return None
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def upsert_case(session: Session, *, view: CaseView, token: str, revision: int) -> bool:
+    """Write the case projection and its new timeline entries; False if a newer one is stored."""
+    row = session.get(Case, view.id)
+    if row is not None and row.revision >= revision:
+        return False
+    deadline = view.next_deadline
+    values: dict[str, Any] = {
+        "type": view.type.value,
+        "status": view.status.value,
+        "order_id": view.order.id,
+        "customer_id": view.customer.id,
+        "reason": view.reason.value if view.reason else None,
+        "queue": view.queue,
+        "priority": view.priority.value,
+        "sla_breached": view.sla_breached,
+        "parent_case_id": view.parent_case_id,
+        "next_deadline": _utc(deadline.due_at) if deadline else None,
+        "view": view.model_dump(mode="json"),
+        "revision": revision,
+        "updated_at": _utc(view.updated_at),
+    }
+    if row is None:
+        row = Case(id=view.id, token=token, created_at=_utc(view.created_at), **values)
+    else:
+        for name, value in values.items():
+            setattr(row, name, value)
+    session.add(row)
+    stored = session.exec(
+        select(func.count()).select_from(TimelineEvent).where(TimelineEvent.case_id == view.id)
+    ).one()
+    for seq, entry in enumerate(view.timeline[stored:], start=stored):
+        session.add(
+            TimelineEvent(
+                case_id=view.id,
+                seq=seq,
+                at=_utc(entry.at),
+                kind=entry.kind,
+                actor=entry.actor,
+                message=entry.message,
+            )
+        )
+    return True
+
+
+def get_case(session: Session, *, case_id: str) -> Case | None:
+    """The stored case, or None."""
+    return session.get(Case, case_id)
+
+
+def case_for_token(session: Session, *, token: str) -> Case | None:
+    """The case a customer token opens, or None."""
+    return session.exec(select(Case).where(Case.token == token)).first()
+
+
+def stored_view(case: Case) -> CaseView:
+    """The case as the API shows it, from its stored projection."""
+    return CaseView.model_validate(case.view)
+
+
+def _encode_cursor(case: Case) -> str:
+    raw = f"{_utc(case.created_at).isoformat()}|{case.id}"  # type: ignore[union-attr]
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The (created_at, id) position a cursor points after; ValueError if it is not one of ours."""
+    try:
+        created, _, case_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        return datetime.fromisoformat(created), case_id
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError("not a cursor from this API") from err
+
+
+def list_cases(
+    session: Session,
+    *,
+    type: str | None = None,
+    status: str | None = None,
+    order_id: str | None = None,
+    customer_id: str | None = None,
+    queue: str | None = None,
+    overdue: bool | None = None,
+    now: datetime | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[Case], str | None]:
+    """Cases newest first, filtered, one page at a time."""
+    query = select(Case)
+    for column, value in (
+        (Case.type, type),
+        (Case.status, status),
+        (Case.order_id, order_id),
+        (Case.customer_id, customer_id),
+        (Case.queue, queue),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if overdue is not None:
+        late = col(Case.next_deadline) < (now or utcnow())
+        query = query.where(late) if overdue else query.where(or_(~late, col(Case.next_deadline).is_(None)))
+    if cursor:
+        created, case_id = decode_cursor(cursor)
+        query = query.where(
+            or_(
+                col(Case.created_at) < created,
+                (col(Case.created_at) == created) & (col(Case.id) < case_id),
+            )
+        )
+    query = query.order_by(col(Case.created_at).desc(), col(Case.id).desc()).limit(limit + 1)
+    rows = list(session.exec(query).all())
+    page, more = rows[:limit], len(rows) > limit
+    return page, _encode_cursor(page[-1]) if more and page else None
+
+
+def open_duplicate(session: Session, *, type: str, order_id: str, skus: set[str]) -> str | None:
+    """The ID of an open case of this type on the same order and any of these SKUs."""
+    rows = session.exec(
+        select(Case).where(
+            Case.type == type,
+            Case.order_id == order_id,
+            col(Case.status).not_in([s.value for s in TERMINAL_STATUSES]),
+        )
+    ).all()
+    for row in rows:
+        if skus & {item["sku"] for item in row.view.get("items", [])}:
+            return row.id
+    return None
+
+
+def recent_case_count(session: Session, *, customer_id: str, types: set[str], since: datetime) -> int:
+    """How many cases of these types the customer opened since a time."""
+    return session.exec(
+        select(func.count())
+        .select_from(Case)
+        .where(
+            Case.customer_id == customer_id,
+            col(Case.type).in_(types),
+            col(Case.created_at) >= since,
+        )
+    ).one()
+
+
+def get_idempotency(session: Session, *, key: str) -> IdempotencyKey | None:
+    """The stored request for an idempotency key, or None."""
+    return session.get(IdempotencyKey, key)
+
+
+def save_idempotency(session: Session, *, key: str, request_hash: str, case_id: str) -> None:
+    """Remember which case a keyed request opened."""
+    session.add(IdempotencyKey(key=key, request_hash=request_hash, case_id=case_id, created_at=utcnow()))
+
+
+def start_delivery(
+    session: Session,
+    *,
+    notification_id: str,
+    case_id: str,
+    channel: str,
+    message: str,
+    locale: str,
+    recipient: str,
+) -> bool:
+    """Log an attempt to send; False when this notification was already sent."""
+    row = session.get(Notification, notification_id)
+    now = utcnow()
+    if row is None:
+        row = Notification(
+            id=notification_id,
+            case_id=case_id,
+            channel=channel,
+            message=message,
+            locale=locale,
+            recipient=recipient,
+            status="sending",
+            created_at=now,
+            updated_at=now,
+        )
+    elif row.status in ("sent", "failed"):
+        return False
+    row.attempts += 1
+    row.updated_at = now
+    session.add(row)
+    return True
+
+
+def finish_delivery(session: Session, *, notification_id: str, status: str, error: str | None = None) -> None:
+    """Log the outcome of a send."""
+    row = session.get(Notification, notification_id)
+    if row is None:
+        return
+    row.status, row.error, row.updated_at = status, error, utcnow()
+    session.add(row)
+
+
+def deliveries(session: Session, *, case_id: str) -> list[Notification]:
+    """The delivery log of a case, oldest first."""
+    return list(
+        session.exec(
+            select(Notification).where(Notification.case_id == case_id).order_by(col(Notification.created_at))
+        ).all()
+    )

