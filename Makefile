@@ -25,5 +25,9 @@ lint: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/aftersales demo
 
+# Not a test: throughput and memory as a ratio to the bare SDK, written to docs/benchmarks.md.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
 clean:
 	rm -rf $(VENV) .aftersales .pytest_cache .mypy_cache .ruff_cache

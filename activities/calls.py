@@ -9,7 +9,9 @@ from temporalio.exceptions import ApplicationError
 from activities.connectors import Connector, ConnectorRejected
 
 
-async def call(connector: Connector, path: str, payload: dict[str, Any], *, key: str) -> dict[str, Any]:
+async def call(
+    connector: Connector, path: str, payload: dict[str, Any], *, key: str
+) -> dict[str, Any]:
     """Post to a connector once; Temporal's retry policy retries what is worth retrying."""
     try:
         return await connector.post(path, payload, idempotency_key=key)

@@ -8,7 +8,7 @@ from temporalio import activity
 
 from activities.calls import call
 from activities.connectors import Connectors
-from activities.inputs import BookPickup, CarrierBooking, RequestShipment
+from activities.inputs import BookPickup, CarrierBooking, RequestInterception, RequestShipment
 
 
 def _booking(answer: dict[str, Any]) -> CarrierBooking:
@@ -37,7 +37,9 @@ class CarrierActivities:
             "address": _dump(input.address),
             "parcels": [_dump(item) for item in input.parcels],
         }
-        return _booking(await call(self.connectors.carrier, "/pickups", payload, key=input.idempotency_key))
+        return _booking(
+            await call(self.connectors.carrier, "/pickups", payload, key=input.idempotency_key)
+        )
 
     @activity.defn
     async def request_shipment(self, input: RequestShipment) -> CarrierBooking:
@@ -47,4 +49,16 @@ class CarrierActivities:
             "address": _dump(input.address),
             "items": [_dump(item) for item in input.items],
         }
-        return _booking(await call(self.connectors.carrier, "/shipments", payload, key=input.idempotency_key))
+        return _booking(
+            await call(self.connectors.carrier, "/shipments", payload, key=input.idempotency_key)
+        )
+
+    @activity.defn
+    async def request_interception(self, input: RequestInterception) -> CarrierBooking:
+        """Ask the carrier to stop a parcel on its way and send it back."""
+        payload = {"case_id": input.case_id, "tracking_number": input.tracking_number}
+        return _booking(
+            await call(
+                self.connectors.carrier, "/interceptions", payload, key=input.idempotency_key
+            )
+        )

@@ -83,3 +83,10 @@ class CarrierBooking:
     id: str
     tracking_number: str | None
     label_url: str | None = None
+
+
+@dataclass
+class RequestInterception:
+    case_id: str
+    tracking_number: str | None
+    idempotency_key: str

@@ -109,7 +109,9 @@ class NotifyActivities:
 
         def finish(status: str, error: str | None = None) -> None:
             with session_scope(self.engine) as session:
-                service.finish_delivery(session, notification_id=notification_id, status=status, error=error)
+                service.finish_delivery(
+                    session, notification_id=notification_id, status=status, error=error
+                )
 
         if not await asyncio.to_thread(start):
             return "already_sent"
@@ -121,7 +123,11 @@ class NotifyActivities:
                 await call(
                     self.connectors.sms,
                     "",
-                    {"case_id": view.id, "to": recipient, "body": f"{rendered.subject} {view.status_url}"},
+                    {
+                        "case_id": view.id,
+                        "to": recipient,
+                        "body": f"{rendered.subject} {view.status_url}",
+                    },
                     key=notification_id,
                 )
             elif self.settings.smtp_url:
@@ -133,7 +139,9 @@ class NotifyActivities:
                     message_id=notification_id,
                 )
             else:
-                activity.logger.info("No SMTP configured; %s to %s: %s", message, recipient, rendered.subject)
+                activity.logger.info(
+                    "No SMTP configured; %s to %s: %s", message, recipient, rendered.subject
+                )
         except ApplicationError as err:
             await asyncio.to_thread(finish, "failed", str(err))
             return "failed"

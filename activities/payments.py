@@ -31,4 +31,6 @@ class PaymentActivities:
             },
             key=input.idempotency_key,
         )
-        return RefundResult(refund_id=str(answer.get("refund_id", "")), status=str(answer.get("status", "pending")))
+        return RefundResult(
+            refund_id=str(answer.get("refund_id", "")), status=str(answer.get("status", "pending"))
+        )

@@ -14,5 +14,7 @@ def find(name: str) -> str:
         return str(beside)
     found = shutil.which(name)
     if found is None:
-        raise FileNotFoundError(f"{name} is not installed; run `make dev` or `pip install -e .[dev]`")
+        raise FileNotFoundError(
+            f"{name} is not installed; run `make dev` or `pip install -e .[dev]`"
+        )
     return found

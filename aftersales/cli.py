@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,17 +23,25 @@ def _settings(**overrides: Any) -> Settings:
 
 @app.command()
 def dev(
-    api_port: Annotated[int | None, typer.Option(help="API port [AFTERSALES_API_PORT, 8000]")] = None,
+    api_port: Annotated[
+        int | None, typer.Option(help="API port [AFTERSALES_API_PORT, 8000]")
+    ] = None,
     temporal_port: Annotated[
         int | None, typer.Option(help="Temporal port [AFTERSALES_DEV_TEMPORAL_PORT, 7233]")
     ] = None,
-    ui_port: Annotated[int | None, typer.Option(help="Temporal UI port [AFTERSALES_DEV_UI_PORT, 8233]")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Where state lives [AFTERSALES_DATA_DIR, .aftersales]")] = None,
+    ui_port: Annotated[
+        int | None, typer.Option(help="Temporal UI port [AFTERSALES_DEV_UI_PORT, 8233]")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Where state lives [AFTERSALES_DATA_DIR, .aftersales]")
+    ] = None,
 ) -> None:
     """Run the whole stack: Temporal dev server with UI, worker and API on SQLite."""
     from aftersales.dev import run_dev
 
-    base = _settings(api_port=api_port, dev_temporal_port=temporal_port, dev_ui_port=ui_port, data_dir=data_dir)
+    base = _settings(
+        api_port=api_port, dev_temporal_port=temporal_port, dev_ui_port=ui_port, data_dir=data_dir
+    )
     settings = _settings(
         **{
             **base.model_dump(),
@@ -39,9 +49,14 @@ def dev(
             # The dev database sits with the rest of the dev state unless told otherwise.
             "database_url": os.environ.get("AFTERSALES_DATABASE_URL")
             or f"sqlite:///{base.data_dir / 'aftersales.db'}",
+            # Status links point at this API unless a public URL is configured.
+            "public_url": os.environ.get("AFTERSALES_PUBLIC_URL")
+            or f"http://localhost:{base.api_port}",
         }
     )
-    asyncio.run(run_dev(settings))
+    # Ctrl-C is how the dev stack is meant to stop; uvicorn re-raises it after a clean shutdown.
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_dev(settings))
 
 
 @app.command()
@@ -91,6 +106,10 @@ def temporal_setup() -> None:
 
     added = asyncio.run(run())
     typer.echo(f"added: {', '.join(added)}" if added else "search attributes already registered")
+    sys.stdout.flush()
+    # The SDK's runtime threads can crash the interpreter at exit (sdk-python#300); the work is
+    # done, so leave without running interpreter teardown.
+    os._exit(0)
 
 
 @app.command()

@@ -30,7 +30,9 @@ def _port_open(port: int) -> bool:
 async def start_temporal(*, data_dir: Path, port: int, ui_port: int) -> asyncio.subprocess.Process:
     """Start the real Temporal dev server (SQLite in the data dir) and wait until it answers."""
     if _port_open(port):
-        raise SystemExit(f"Port {port} is taken; is another Temporal server running? Use --temporal-port.")
+        raise SystemExit(
+            f"Port {port} is taken; is another Temporal server running? Use --temporal-port."
+        )
     process = await asyncio.create_subprocess_exec(
         find("temporal"),
         "server",

@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     temporal_tls_cert: Path | None = None
     temporal_tls_key: Path | None = None
+    # A private CA for a self-hosted cluster; the system roots are used when unset.
+    temporal_tls_ca: Path | None = None
     temporal_api_key: str | None = None
     task_queue: str = "aftersales"
 
@@ -28,7 +30,7 @@ class Settings(BaseSettings):
     api_port: int = 8000
     public_url: str = "http://localhost:8000"
     # role:key pairs; the dev stack prints its defaults so nobody has to guess them.
-    api_keys: str = "storefront:dev-storefront,agent:dev-agent,integration:dev-integration,operator:dev-operator"
+    api_keys: str = ",".join(f"{role}:dev-{role}" for role in ROLES)
 
     payment_url: str | None = None
     carrier_url: str | None = None

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
 from temporalio.client import Client, TLSConfig
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -13,15 +16,18 @@ from aftersales.settings import Settings
 from workflows import search
 
 
-
 async def connect(settings: Settings) -> Client:
     """A client for the configured cluster, with TLS or an API key when set."""
     tls: TLSConfig | bool = False
+    ca = settings.temporal_tls_ca.read_bytes() if settings.temporal_tls_ca else None
     if settings.temporal_tls_cert and settings.temporal_tls_key:
         tls = TLSConfig(
             client_cert=settings.temporal_tls_cert.read_bytes(),
             client_private_key=settings.temporal_tls_key.read_bytes(),
+            server_root_ca_cert=ca,
         )
+    elif ca:
+        tls = TLSConfig(server_root_ca_cert=ca)
     elif settings.temporal_api_key:
         tls = True
     return await Client.connect(
@@ -39,7 +45,9 @@ def search_attribute_flags() -> list[str]:
 
 
 def _type_name(key: SearchAttributeKey) -> str:  # type: ignore[type-arg]
-    return {"KEYWORD": "Keyword", "BOOL": "Bool", "DATETIME": "Datetime"}[key.indexed_value_type.name]
+    return {"KEYWORD": "Keyword", "BOOL": "Bool", "DATETIME": "Datetime"}[
+        key.indexed_value_type.name
+    ]
 
 
 def search_attribute_keys() -> list[SearchAttributeKey]:  # type: ignore[type-arg]

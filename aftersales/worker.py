@@ -47,6 +47,7 @@ def build_worker(
             payments.request_refund,
             carriers.book_pickup,
             carriers.request_shipment,
+            carriers.request_interception,
         ],
         activity_executor=executor,
         workflow_runner=SandboxedWorkflowRunner(

@@ -5,19 +5,56 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from sqlalchemy import Engine
-from starlette.middleware.base import RequestResponseEndpoint
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
 from aftersales.settings import Settings
 from aftersales.temporal import connect
 from api import cases, health, policy
-from api.errors import Problem, install
+from api.errors import install, too_large
 from domain.policy import Policy, load_policy
 from store.db import make_engine, migrate
 
 MAX_BODY_BYTES = 1_000_000
+
+
+class BodyLimit:
+    """Refuse request bodies over `max_bytes` with a 413, whether or not they state a length.
+
+    A Content-Length check alone lets a chunked body of any size through to be read into
+    memory; counting the bytes as they arrive holds the limit for every request.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        detail = f"At most {self.max_bytes} bytes."
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            await too_large(detail).response()(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # Raised while the route reads its body; FastAPI passes HTTPExceptions
+                    # on, and the app's handler answers it as a problem (api.errors).
+                    raise HTTPException(413, detail)
+            return message
+
+        await self.app(scope, counted, send)
 
 
 def create_app(
@@ -48,13 +85,7 @@ def create_app(
         lifespan=lifespan,
     )
     install(app)
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: RequestResponseEndpoint) -> Response:
-        length = request.headers.get("content-length")
-        if length and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return Problem(413, "too-large", "The request body is too large.", f"At most {MAX_BODY_BYTES} bytes.").response()
-        return await call_next(request)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
 
     app.include_router(health.router)
     app.include_router(policy.router)

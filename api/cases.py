@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import secrets
@@ -38,6 +39,9 @@ router = APIRouter(prefix="/v1", tags=["cases"])
 # Crockford-style: no I, L, O, U, so an ID read over the phone can't be misheard.
 ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 RISK_WINDOW = timedelta(days=90)
+CASE_ID_MAX = 32  # store.tables.Case.id
+# How long an answer to "open" waits for the worker's first record of the new case.
+RECORD_WAIT_SECONDS = 10.0
 RISK_TYPES = {CaseType.RETURN.value, CaseType.EXCHANGE.value, CaseType.REFUND.value}
 
 
@@ -51,16 +55,29 @@ def new_case_id(case_type: CaseType) -> str:
     return f"{CASE_ID_PREFIX[case_type]}-" + "".join(secrets.choice(ID_ALPHABET) for _ in range(8))
 
 
-def _check_request(request: CaseRequest) -> None:
+def check_request(request: CaseRequest) -> None:
+    """422 for what the model alone can't refuse: types not built yet, fields a type needs."""
     errors: list[dict[str, Any]] = []
     if request.type not in WORKFLOWS:
-        errors.append({"field": "type", "message": f"{request.type} cases are not available yet", "type": "enum"})
+        errors.append(
+            {
+                "field": "type",
+                "message": f"{request.type} cases are not available yet",
+                "type": "enum",
+            }
+        )
     if request.type != CaseType.COMPLAINT and request.reason is None:
-        errors.append({"field": "reason", "message": "required for this case type", "type": "missing"})
+        errors.append(
+            {"field": "reason", "message": "required for this case type", "type": "missing"}
+        )
     if request.type == CaseType.COMPLAINT and request.complaint is None:
-        errors.append({"field": "complaint", "message": "required for a complaint", "type": "missing"})
+        errors.append(
+            {"field": "complaint", "message": "required for a complaint", "type": "missing"}
+        )
     if request.type == CaseType.EXCHANGE and not request.exchange_for:
-        errors.append({"field": "exchange_for", "message": "required for an exchange", "type": "missing"})
+        errors.append(
+            {"field": "exchange_for", "message": "required for an exchange", "type": "missing"}
+        )
     if errors:
         raise validation_problem(errors)
 
@@ -74,11 +91,13 @@ def decide(session: SessionDep, *, request: CaseRequest, policy: Policy, now: da
 
 
 def _request_hash(body: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
 
 
 async def live_view(client: Client, session: SessionDep, case_id: str) -> CaseView:
-    """The case from its workflow's `state` query, or from its record when the query can't answer."""
+    """The case from its workflow's `state` query, or its record when the query can't answer."""
     try:
         return await client.get_workflow_handle(case_id).query("state", result_type=CaseView)
     except RPCError as err:
@@ -94,7 +113,10 @@ async def live_view(client: Client, session: SessionDep, case_id: str) -> CaseVi
 
 
 def _handle(client: Client, session: SessionDep, case_id: str) -> WorkflowHandle[Any, Any]:
-    if service.get_case(session, case_id=case_id) is None:
+    # An ID no case can have (too long for the column, control characters such as NUL,
+    # which PostgreSQL refuses with an error) names no case: 404, not a failed query.
+    unusable = len(case_id) > CASE_ID_MAX or not case_id.isprintable()
+    if unusable or service.get_case(session, case_id=case_id) is None:
         raise Problem(404, "case-not-found", "No such case.", f"No case {case_id}.")
     return client.get_workflow_handle(case_id)
 
@@ -111,7 +133,7 @@ async def open_case(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> CaseView:
     """Open a case; the same Idempotency-Key and body answer with the same case."""
-    _check_request(request)
+    check_request(request)
     body_hash = _request_hash(request.model_dump(mode="json"))
     if idempotency_key and service.get_idempotency(session, key=idempotency_key):
         response.status_code = 200
@@ -124,14 +146,19 @@ async def open_case(
     )
     if duplicate:
         raise Problem(
-            409, "duplicate-case", "An open case already covers this order and item.",
-            f"Case {duplicate} is still open for order {request.order.id}.", case_id=duplicate,
+            409,
+            "duplicate-case",
+            "An open case already covers this order and item.",
+            f"Case {duplicate} is still open for order {request.order.id}.",
+            case_id=duplicate,
         )
     now = datetime.now(UTC)
     case_id = new_case_id(request.type)
     if idempotency_key:
         try:
-            service.save_idempotency(session, key=idempotency_key, request_hash=body_hash, case_id=case_id)
+            service.save_idempotency(
+                session, key=idempotency_key, request_hash=body_hash, case_id=case_id
+            )
             session.commit()
         except IntegrityError:
             # Another request with this key won the race; answer as its repeat.
@@ -157,17 +184,37 @@ async def open_case(
         id=case_id,
         task_queue=settings.task_queue,
         static_summary=(
-            f"{request.type.value} {case_id} — order {request.order.id}, customer {request.customer.id}, "
+            f"{request.type.value} {case_id} — order {request.order.id}, "
+            f"customer {request.customer.id}, "
             f"{amount.currency} {amount.amount}"
         ),
         static_details=(
             f"**{request.type.value.title()} case {case_id}**\n\n"
             f"- order: `{request.order.id}`\n- customer: `{request.customer.id}`\n"
             f"- reason: `{request.reason}`\n- amount: {amount.currency} {amount.amount}\n"
-            f"- items: {', '.join(f'{i.quantity}× {i.sku}' for i in request.items)}"
+            f"- items: {', '.join(f'{i.quantity} x {i.sku}' for i in request.items)}"
         ),
     )
+    await _until_recorded(session, case_id)
     return await handle.query("state", result_type=CaseView)
+
+
+async def _until_recorded(session: SessionDep, case_id: str) -> None:
+    """Wait until the worker has written the new case's first record (its first step).
+
+    Until then the case's status-URL token opens nothing, GET answers 404, and the same
+    request sent again opens a duplicate instead of a 409: answering 201 only once the
+    record exists keeps what the answer promises. A slow worker only delays the answer.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + RECORD_WAIT_SECONDS
+    delay = 0.01
+    while service.get_case(session, case_id=case_id) is None:
+        if loop.time() > deadline:
+            return
+        session.rollback()  # end any snapshot, so the next look sees the worker's commit
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.2)
 
 
 async def _replay(client: Client, session: SessionDep, *, key: str, body_hash: str) -> CaseView:
@@ -175,7 +222,9 @@ async def _replay(client: Client, session: SessionDep, *, key: str, body_hash: s
     assert seen is not None
     if seen.request_hash != body_hash:
         raise Problem(
-            422, "idempotency-key-reused", "This Idempotency-Key was used with another body.",
+            422,
+            "idempotency-key-reused",
+            "This Idempotency-Key was used with another body.",
             f"The key opened {seen.case_id} with a different request.",
         )
     return await live_view(client, session, seen.case_id)
@@ -214,7 +263,9 @@ async def list_cases(
             cursor=cursor,
         )
     except ValueError as err:
-        raise validation_problem([{"field": "cursor", "message": str(err), "type": "value_error"}]) from err
+        raise validation_problem(
+            [{"field": "cursor", "message": str(err), "type": "value_error"}]
+        ) from err
     return CaseList(items=[service.stored_view(row) for row in rows], next_cursor=next_cursor)
 
 
@@ -236,7 +287,9 @@ async def _update(handle: WorkflowHandle[Any, Any], name: str, body: BaseModel) 
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         message = cause.message if isinstance(cause, ApplicationError) else str(cause)
-        raise Problem(409, "action_not_allowed", "The case can't take this action now.", message) from err
+        raise Problem(
+            409, "action_not_allowed", "The case can't take this action now.", message
+        ) from err
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise Problem(409, "action_not_allowed", "The case has ended.", err.message) from err
@@ -290,6 +343,8 @@ async def report_event(
         await handle.signal("event", event)
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
-            raise Problem(409, "case-ended", "The case has ended and takes no more events.") from err
+            raise Problem(
+                409, "case-ended", "The case has ended and takes no more events."
+            ) from err
         raise
     return Accepted(event_id=event.event_id)

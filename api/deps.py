@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -13,7 +13,7 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from aftersales.settings import Settings
-from api.errors import Problem
+from api.errors import Problem, validation_problem
 from domain.policy import Policy
 from store import service
 
@@ -66,7 +66,10 @@ def get_principal(
 ) -> Principal:
     """Resolve the bearer key to a role, or a customer token to its case."""
     unauthorized = Problem(
-        401, "unauthorized", "Authentication required.", "Send Authorization: Bearer <key>.",
+        401,
+        "unauthorized",
+        "Authentication required.",
+        "Send Authorization: Bearer <key>.",
         headers={"WWW-Authenticate": "Bearer"},
     )
     if credentials is None or not credentials.credentials:
@@ -81,17 +84,87 @@ def get_principal(
     return Principal(role="customer", case_id=case.id)
 
 
-def require(*roles: str) -> Callable[..., Principal]:
+def require(*roles: str) -> Callable[..., Any]:
     """A dependency admitting only these roles (a customer only to its own case)."""
 
-    def check(
+    async def check(
         principal: Annotated[Principal, Depends(get_principal)], request: Request
     ) -> Principal:
         if principal.role not in roles:
-            raise Problem(403, "forbidden", "This key's role can't do that.", f"Needs one of: {', '.join(roles)}.")
+            raise Problem(
+                403,
+                "forbidden",
+                "This key's role can't do that.",
+                f"Needs one of: {', '.join(roles)}.",
+            )
         case_id = request.path_params.get("case_id")
         if principal.role == "customer" and case_id != principal.case_id:
             raise Problem(403, "forbidden", "This token opens another case.")
+        # Checked here, once the caller is known, for every route that takes input.
+        await reject_unstorable_input(request)
         return principal
 
     return check
+
+
+# Deep enough for any real order, item or event data a client sends along (extra fields
+# are kept), and far below the 200 levels at which pydantic's JSON parser gives up: the
+# worker decodes a case's input with it, so a deeper body would open a case that can't run.
+MAX_JSON_DEPTH = 32
+
+
+async def reject_unstorable_input(request: Request) -> None:
+    """422 for input the API would accept but the database or the worker can't take.
+
+    A NUL character in a query parameter or JSON string: PostgreSQL can't store NUL in
+    text, so it failed the query with a 500, or the worker's write of the case, forever,
+    leaving the case stuck. A JSON body nested deeper than MAX_JSON_DEPTH: the workflow
+    could not decode its input or signal, and the case never ran.
+    """
+    errors = [
+        _nul_error(name)
+        for name, value in request.query_params.multi_items()
+        if "\x00" in name or "\x00" in value
+    ]
+    try:
+        body = await request.json()  # parsed and cached already by the route's body
+    except (ValueError, RecursionError):
+        body = None  # no JSON body (FastAPI has refused a broken one before this runs)
+    errors += _body_errors(body)
+    if errors:
+        raise validation_problem(errors)
+
+
+def _nul_error(field: str) -> dict[str, Any]:
+    return {"field": field, "message": "must not contain NUL characters", "type": "string_nul"}
+
+
+def _body_errors(body: Any) -> list[dict[str, Any]]:
+    # Iterative: a body may nest as deep as the JSON parser allows, deeper than recursion.
+    nul: set[str] = set()
+    deep: set[str] = set()
+    stack: list[tuple[Any, tuple[str, ...]]] = [(body, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                nul.add(".".join(path) or "body")
+        elif isinstance(value, dict | list) and len(path) >= MAX_JSON_DEPTH:
+            # Named by where the nesting starts: the path minus its trailing list indexes.
+            named = list(path)
+            while named and named[-1].isdigit():
+                named.pop()
+            deep.add(".".join(named) or "body")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                stack += [(key, (*path, str(key))), (item, (*path, str(key)))]
+        elif isinstance(value, list):
+            stack += [(item, (*path, str(index))) for index, item in enumerate(value)]
+    return [_nul_error(field) for field in sorted(nul)] + [
+        {
+            "field": field,
+            "message": f"nested deeper than {MAX_JSON_DEPTH} levels",
+            "type": "too_deep",
+        }
+        for field in sorted(deep)
+    ]

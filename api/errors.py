@@ -42,28 +42,80 @@ class Problem(Exception):
         }
         if self.errors is not None:
             body["errors"] = self.errors
-        return JSONResponse(body, status_code=self.status, media_type=PROBLEM_JSON, headers=self.headers)
+        return JSONResponse(
+            body, status_code=self.status, media_type=PROBLEM_JSON, headers=self.headers
+        )
 
 
-def field_errors(errors: Any, *, prefix: tuple[str | int, ...] = ()) -> list[dict[str, Any]]:
-    """Pydantic errors as `{field, message, type}`, with the field as a dotted path."""
+# Where FastAPI says a value came from; the client knows, so a field is named without it.
+_LOCATIONS = frozenset({"body", "query", "path", "header", "cookie"})
+_TAG_ERRORS = frozenset({"union_tag_invalid", "union_tag_not_found"})
+
+
+def field_errors(
+    errors: Any, *, prefix: tuple[str | int, ...] = (), body: Any = None
+) -> list[dict[str, Any]]:
+    """Pydantic errors as `{field, message, type}`, with the field as a dotted path.
+
+    `body`, the parsed request body, lets a field inside a tagged union (an action, say)
+    be named as the client wrote it: pydantic puts the tag ("approve") into the path.
+    """
     out = []
     for error in errors:
-        loc = [part for part in (*prefix, *error.get("loc", ())) if part not in ("body", "query", "path")]
+        raw = list(error.get("loc", ()))
+        if raw and raw[0] in _LOCATIONS:
+            raw = raw[1:]
+        kind = error.get("type", "invalid")
+        if kind == "json_invalid":
+            raw = []  # the loc is a character offset; the body as a whole is at fault
+        elif body is not None:
+            raw = _without_tags(raw, body)
+        if kind in _TAG_ERRORS:
+            # The tag itself is wrong or missing: name the discriminator field.
+            raw.append(str(error.get("ctx", {}).get("discriminator", "")).strip("'\""))
+        loc = [*prefix, *(part for part in raw if part != "")]
         out.append(
             {
                 "field": ".".join(str(part) for part in loc) or "body",
                 "message": error.get("msg", "invalid"),
-                "type": error.get("type", "invalid"),
+                "type": kind,
             }
         )
     return out
 
 
+def _without_tags(loc: list[Any], body: Any) -> list[Any]:
+    """The path minus the parts the client never wrote: tags of tagged unions."""
+    kept: list[Any] = []
+    node: Any = body
+    for index, part in enumerate(loc):
+        last = index == len(loc) - 1
+        if isinstance(node, dict):
+            if part in node:
+                node = node[part]
+            elif isinstance(part, str) and not last:
+                continue  # not a key of the input here: a union's tag
+            else:
+                node = None
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+        kept.append(part)
+    return kept
+
+
 def validation_problem(errors: list[dict[str, Any]]) -> Problem:
     """A 422 naming every field at fault."""
     fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
-    return Problem(422, "validation-error", "The request is not valid.", f"Invalid: {fields}.", errors=errors)
+    return Problem(
+        422, "validation-error", "The request is not valid.", f"Invalid: {fields}.", errors=errors
+    )
+
+
+def too_large(detail: str) -> Problem:
+    """A 413 for a request body over the limit."""
+    return Problem(413, "too-large", "The request body is too large.", detail)
 
 
 def install(app: FastAPI) -> None:
@@ -75,7 +127,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return validation_problem(field_errors(exc.errors())).response()
+        return validation_problem(field_errors(exc.errors(), body=exc.body)).response()
 
     @app.exception_handler(ValidationError)
     async def _invalid_model(_: Request, exc: ValidationError) -> JSONResponse:
@@ -83,5 +135,20 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        title = {404: "Not found.", 405: "Method not allowed."}.get(exc.status_code, str(exc.detail))
-        return Problem(exc.status_code, f"http-{exc.status_code}", title, str(exc.detail)).response()
+        if exc.status_code == 413:
+            return too_large(str(exc.detail)).response()
+        if exc.status_code == 400:
+            # FastAPI's only 400: a body it could not parse (not UTF-8, nested too deep).
+            return Problem(
+                400,
+                "body-unreadable",
+                "The request body can't be read.",
+                str(exc.detail),
+                errors=[{"field": "body", "message": str(exc.detail), "type": "body_unreadable"}],
+            ).response()
+        title = {404: "Not found.", 405: "Method not allowed."}.get(
+            exc.status_code, str(exc.detail)
+        )
+        return Problem(
+            exc.status_code, f"http-{exc.status_code}", title, str(exc.detail)
+        ).response()

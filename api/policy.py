@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from api.cases import decide
+from api.cases import check_request, decide
 from api.deps import PolicyDep, Principal, SessionDep, require
 from domain.models import CaseRequest, Decision
 
@@ -22,4 +22,7 @@ async def evaluate_policy(
     _: Annotated[Principal, Depends(require("storefront", "agent"))],
 ) -> Decision:
     """Eligibility, rules fired, shipping payer, refund estimate and review for a would-be case."""
+    # The same checks as opening it: without them a return with no reason reached the rules,
+    # which raise on it (a 500).
+    check_request(request)
     return decide(session, request=request, policy=policy, now=datetime.now(UTC))

@@ -95,7 +95,8 @@ class BusinessCalendar:
     def holiday_table(self, first_year: int, years: int) -> dict[int, list[date]]:
         """The holidays of a run of years, to hand to a calendar that can't look them up."""
         return {
-            year: sorted(d for d in self._year(year)) for year in range(first_year, first_year + years)
+            year: sorted(d for d in self._year(year))
+            for year in range(first_year, first_year + years)
         }
 
     def _year(self, year: int) -> frozenset[date]:

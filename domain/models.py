@@ -7,7 +7,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 
 class CaseType(StrEnum):
@@ -211,17 +211,23 @@ class CaseRequest(BaseModel):
     exchange_for: Annotated[list[ExchangeItem], Field(max_length=100)] = []
     complaint: Complaint | None = None
 
-    @model_validator(mode="after")
-    def _bounded_total(self) -> CaseRequest:
+    @field_validator("items")
+    @classmethod
+    def _bounded_total(cls, items: list[Item]) -> list[Item]:
         # Each line is bounded; their sum must be too, or refunds could exceed any real order.
-        if self.items_total > MAX_AMOUNT:
+        if sum((item.total for item in items), Decimal("0")) > MAX_AMOUNT:
             raise ValueError(f"the items' total exceeds {MAX_AMOUNT}")
-        return self
+        return items
 
     @property
     def items_total(self) -> Decimal:
         """Total of every item line."""
         return sum((item.total for item in self.items), Decimal("0"))
+
+    @property
+    def exchange_total(self) -> Decimal:
+        """Total of the replacement lines an exchange asks for."""
+        return sum((line.unit_price * line.quantity for line in self.exchange_for), Decimal("0"))
 
     @property
     def seller_fault(self) -> bool:
@@ -243,6 +249,8 @@ class Decision(BaseModel):
     high_risk: bool = False
     fast_refund: bool = False
     returnless: bool = False
+    # An exchange whose replacement ships right after approval, before the original is back.
+    advanced_exchange: bool = False
     in_warranty: bool = False
     refund_estimate: Money
     restocking_fee: Money

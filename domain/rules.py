@@ -352,8 +352,25 @@ def _return_or_exchange(ctx: _Context) -> Decision:
                 message="The refund is paid at the first carrier scan, before inspection.",
             )
         )
+    advanced = (
+        exchange
+        and ctx.policy.returns.advanced_exchange
+        and not ctx.high_risk
+        and not returnless_hit
+    )
+    if advanced:
+        rules.append(
+            RuleHit(
+                id="advanced_exchange",
+                message=(
+                    "The replacement ships right after approval; the original must come back "
+                    "before the shipment deadline or the replacement is charged."
+                ),
+            )
+        )
     return Decision(
         eligible=True,
+        advanced_exchange=advanced,
         review=review,
         shipping_payer=shipping_payer,
         high_risk=ctx.high_risk,

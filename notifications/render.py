@@ -21,8 +21,9 @@ BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
 FALLBACK_LOCALE = "en"
 BLOCKS = ("subject", "text", "html")
 
-# Customer-facing messages of a return case, in the order a case meets them; other case
-# types add theirs here (and to REQUIRED_EXTRA) when their templates land.
+# Customer-facing messages of a return case, in the order a case meets them. Exchange and
+# refund-only cases share these (the templates word them by `case.type`) and add their own
+# below; other case types add theirs here (and to REQUIRED_EXTRA) when their templates land.
 RETURN_MESSAGES: tuple[str, ...] = (
     "case_received",
     "case_approved",
@@ -40,11 +41,26 @@ RETURN_MESSAGES: tuple[str, ...] = (
     "case_expired",
     "case_cancelled",
 )
+# Messages only an exchange sends (DESIGN 3.3).
+EXCHANGE_MESSAGES: tuple[str, ...] = (
+    "difference_due",
+    "out_of_stock_offer",
+    "replacement_shipped",
+    "original_not_returned",
+)
+# Messages only a refund-only case sends (DESIGN 3.4).
+REFUND_MESSAGES: tuple[str, ...] = (
+    "fulfilment_cancelled",
+    "interception_requested",
+    "interception_failed",
+    "refund_offer",
+    "offer_declined",
+)
 OPS_MESSAGES: tuple[str, ...] = ("ops_escalation",)
-MESSAGES: tuple[str, ...] = RETURN_MESSAGES + OPS_MESSAGES
+MESSAGES: tuple[str, ...] = RETURN_MESSAGES + EXCHANGE_MESSAGES + REFUND_MESSAGES + OPS_MESSAGES
 
-# The `extra` keys each message reads. Every key listed must be passed (None is a valid
-# value where the message says so); a message not listed reads none.
+# The `extra` keys each message needs. Every key listed must be passed (None is a valid
+# value where the message says so); a message not listed needs none.
 REQUIRED_EXTRA: dict[str, tuple[str, ...]] = {
     # return_address: str (lines) or address mapping; shown when the customer ships it.
     # tracking_number: the booked pickup's, shown when the seller pays; None otherwise.
@@ -62,6 +78,18 @@ REQUIRED_EXTRA: dict[str, tuple[str, ...]] = {
     "case_expired": ("timer",),
     # timer: the breached deadline's name.
     "ops_escalation": ("timer",),
+    # Amounts below are {"amount", "currency"} mappings, like inspection_failed's refund_amount.
+    # amount: the price difference a dearer replacement costs (due by the offer_response deadline).
+    "difference_due": ("amount",),
+    # tracking_number of the replacement parcel.
+    "replacement_shipped": ("tracking_number",),
+    # amount: the refund offered instead of an out-of-stock replacement.
+    "out_of_stock_offer": ("amount",),
+    # amount: what the shop charges for an advanced exchange's original that never came back.
+    "original_not_returned": ("amount",),
+    # amount: the refund offered for a delivered item the customer keeps;
+    # note: the agent's words to the customer, "" for none.
+    "refund_offer": ("amount", "note"),
 }
 
 _LOCALE_PATTERN = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -129,6 +157,8 @@ def _environment(templates_dir: Path | None, *, autoescape: bool) -> SandboxedEn
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # Templates change with a deploy, not while the worker runs: skip the stat per render.
+        auto_reload=False,
     )
     env.filters["money"] = money
     env.filters["when"] = when

@@ -13,11 +13,8 @@ from domain.models import TERMINAL_STATUSES, CaseView
 from store.tables import Case, IdempotencyKey, Notification, TimelineEvent, utcnow
 
 
-
-def _utc(at: datetime | None) -> datetime | None:
+def _utc(at: datetime) -> datetime:
     # SQLite hands back naive datetimes; every time we store is UTC.
-    if at is None:
-        return None
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
@@ -81,7 +78,7 @@ def stored_view(case: Case) -> CaseView:
 
 
 def _encode_cursor(case: Case) -> str:
-    raw = f"{_utc(case.created_at).isoformat()}|{case.id}"  # type: ignore[union-attr]
+    raw = f"{_utc(case.created_at).isoformat()}|{case.id}"
     return base64.urlsafe_b64encode(raw.encode()).decode()
 
 
@@ -89,6 +86,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     """The (created_at, id) position a cursor points after; ValueError if it is not one of ours."""
     try:
         created, _, case_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        if not case_id.isprintable():
+            # No case ID holds control characters; NUL would even fail the PostgreSQL query.
+            raise ValueError("not a case ID")
         return datetime.fromisoformat(created), case_id
     except (ValueError, UnicodeDecodeError) as err:
         raise ValueError("not a cursor from this API") from err
@@ -120,7 +120,11 @@ def list_cases(
             query = query.where(column == value)
     if overdue is not None:
         late = col(Case.next_deadline) < (now or utcnow())
-        query = query.where(late) if overdue else query.where(or_(~late, col(Case.next_deadline).is_(None)))
+        query = (
+            query.where(late)
+            if overdue
+            else query.where(or_(~late, col(Case.next_deadline).is_(None)))
+        )
     if cursor:
         created, case_id = decode_cursor(cursor)
         query = query.where(
@@ -150,7 +154,9 @@ def open_duplicate(session: Session, *, type: str, order_id: str, skus: set[str]
     return None
 
 
-def recent_case_count(session: Session, *, customer_id: str, types: set[str], since: datetime) -> int:
+def recent_case_count(
+    session: Session, *, customer_id: str, types: set[str], since: datetime
+) -> int:
     """How many cases of these types the customer opened since a time."""
     return session.exec(
         select(func.count())
@@ -170,7 +176,9 @@ def get_idempotency(session: Session, *, key: str) -> IdempotencyKey | None:
 
 def save_idempotency(session: Session, *, key: str, request_hash: str, case_id: str) -> None:
     """Remember which case a keyed request opened."""
-    session.add(IdempotencyKey(key=key, request_hash=request_hash, case_id=case_id, created_at=utcnow()))
+    session.add(
+        IdempotencyKey(key=key, request_hash=request_hash, case_id=case_id, created_at=utcnow())
+    )
 
 
 def start_delivery(
@@ -206,7 +214,9 @@ def start_delivery(
     return True
 
 
-def finish_delivery(session: Session, *, notification_id: str, status: str, error: str | None = None) -> None:
+def finish_delivery(
+    session: Session, *, notification_id: str, status: str, error: str | None = None
+) -> None:
     """Log the outcome of a send."""
     row = session.get(Notification, notification_id)
     if row is None:
@@ -219,6 +229,8 @@ def deliveries(session: Session, *, case_id: str) -> list[Notification]:
     """The delivery log of a case, oldest first."""
     return list(
         session.exec(
-            select(Notification).where(Notification.case_id == case_id).order_by(col(Notification.created_at))
+            select(Notification)
+            .where(Notification.case_id == case_id)
+            .order_by(col(Notification.created_at))
         ).all()
     )

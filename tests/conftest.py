@@ -117,7 +117,11 @@ async def stack(
     connectors = connectors_from_settings(settings)
     with ThreadPoolExecutor(max_workers=8) as executor:
         worker: Worker = build_worker(
-            time_skipping.client, settings=settings, engine=engine, connectors=connectors, executor=executor
+            time_skipping.client,
+            settings=settings,
+            engine=engine,
+            connectors=connectors,
+            executor=executor,
         )
         async with worker:
             yield Stack(time_skipping.client, time_skipping, engine, settings, http_peers, mail)

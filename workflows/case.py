@@ -8,6 +8,7 @@ deduplicated by `event_id`. Every wait has a named deadline; a breached one esca
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -35,10 +36,14 @@ with workflow.unsafe.imports_passed_through():
     from activities.records import RecordActivities
     from domain.actions import (
         AgentAction,
+        Approve,
         CustomerAction,
         EventType,
         IntegrationEvent,
         Rate,
+        Reject,
+        Reply,
+        RequestInfo,
     )
     from domain.calendar import BusinessCalendar, describe
     from domain.models import (
@@ -48,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         CaseView,
         Deadline,
         Decision,
+        ExchangeItem,
         Item,
         Refund,
         Shipment,
@@ -101,6 +107,14 @@ class Accepts:
     agent: frozenset[str] = frozenset()
     customer: frozenset[str] = frozenset()
     events: frozenset[EventType] = frozenset()
+
+    def covered_by(self, other: Accepts) -> bool:
+        """Whether `other` takes everything this takes."""
+        return (
+            self.agent <= other.agent
+            and self.customer <= other.customer
+            and self.events <= other.events
+        )
 
     def matches(self, item: _Pending) -> bool:
         """Whether this wait takes the item."""
@@ -173,7 +187,9 @@ class CaseWorkflow:
         """The live case."""
         return self.view
 
-    @workflow.signal(name="event", description="An integration event; repeats of an event_id are ignored.")
+    @workflow.signal(
+        name="event", description="An integration event; repeats of an event_id are ignored."
+    )
     def event(self, event: IntegrationEvent) -> None:
         """Take an integration event once."""
         if event.event_id in self._seen_events or self.ended:
@@ -182,7 +198,9 @@ class CaseWorkflow:
         self.add_timeline(event.type.value, "integration", _event_message(event), event.data)
         self._inbox.append(_Pending("event", event.type.value, event))
 
-    @workflow.update(name="action", description="An agent action (approve, reject, request_info, ...).")
+    @workflow.update(
+        name="action", description="An agent action (approve, reject, request_info, ...)."
+    )
     async def action(self, action: AgentAction) -> CaseView:
         """Apply an agent action and answer with the case after it."""
         actor = action.actor or "agent"
@@ -212,7 +230,9 @@ class CaseWorkflow:
                 type="action_not_allowed",
             )
 
-    @workflow.update(name="customer_action", description="A customer action from the status page or storefront.")
+    @workflow.update(
+        name="customer_action", description="A customer action from the status page or storefront."
+    )
     async def customer_action(self, action: CustomerAction) -> CaseView:
         """Apply a customer action and answer with the case after it."""
         return await self._handed_over(_Pending("customer", action.action, action))
@@ -249,23 +269,28 @@ class CaseWorkflow:
 
     async def wait(self, accepts: Accepts, timer: str | None) -> Input | None:
         """Wait for an input the step accepts, until the named timer runs out (then None)."""
-        duration = self.policy.timer(timer) if timer else None
-        due_at = self.calendar.add(workflow.now(), duration) if duration else None
-        return await self.wait_until(accepts, timer, due_at)
+        return await self.wait_until(accepts, timer, self.due(timer) if timer else None)
 
     async def wait_until(
         self, accepts: Accepts, timer: str | None, due_at: datetime | None
     ) -> Input | None:
         """Wait for an input the step accepts until `due_at`; None when the deadline passes."""
+        # A cancel is taken only while the status allows one: a cancel queued at open must not
+        # end a case that has since refunded.
+        cancel = frozenset({"cancel"}) if self.view.status in CANCELLABLE else frozenset()
         cancellable = Accepts(
-            agent=accepts.agent | {"cancel"}, customer=accepts.customer | {"cancel"}, events=accepts.events
+            agent=accepts.agent | cancel, customer=accepts.customer | cancel, events=accepts.events
         )
         self._waits.append(cancellable)
-        self._expected = Accepts()
+        # Only the wait the status announced takes over its expectation; a refund settling
+        # alongside (fast refund) must not make the main step refuse what it is about to take.
+        if self._expected.covered_by(cancellable):
+            self._expected = Accepts()
         if timer and due_at:
-            self._set_deadline(timer, due_at)
+            self.set_deadline(timer, due_at)
         await self.sync()
         self._finish_consumed()
+        self._refuse_stale()
         try:
             found = self._take(cancellable)
             if found is None:
@@ -300,46 +325,100 @@ class CaseWorkflow:
             self._inbox.remove(item)
         return item
 
+    def refuse_last(self, reason: str) -> None:
+        """Answer the action just taken with an error: the step can't use it as given."""
+        if self._consumed:
+            self._consumed[-1].error = reason
+
+    def discard_events(self, types: frozenset[EventType]) -> None:
+        """Drop queued events of an earlier step (e.g. the inbound parcel's delivery)."""
+        self._inbox = [
+            item for item in self._inbox if not (item.source == "event" and item.name in types)
+        ]
+
+    def _refuse_stale(self) -> None:
+        """Answer queued actions no wait takes any more (e.g. a second approve sent with the
+        first): the validator let them in, but the step they were meant for has passed."""
+        live = [*self._waits, self._expected]
+        for item in list(self._inbox):
+            if item.source != "event" and not any(accepts.matches(item) for accepts in live):
+                self._inbox.remove(item)
+                item.error = f"A case in status {self.view.status} can't take {item.name!r} now."
+                item.done = True
+
     def _finish_consumed(self) -> None:
         for item in self._consumed:
             item.done = True
         self._consumed.clear()
 
-    def _set_deadline(self, name: str, due_at: datetime) -> None:
+    def set_deadline(self, name: str, due_at: datetime) -> None:
+        """List a deadline on the case (replacing one of the same name)."""
         self._clear_deadline(name)
         self.view.deadlines.append(Deadline(name=name, due_at=due_at))
 
     def _clear_deadline(self, name: str) -> None:
         self.view.deadlines = [d for d in self.view.deadlines if d.name != name]
 
-    async def wait_escalating(self, accepts: Accepts, timer: str) -> Input:
-        """Wait under a timer whose breach escalates, then keep waiting without one."""
-        found = await self.wait(accepts, timer)
-        if found is None:
-            await self.escalate(reason=f"The {timer} deadline passed.", timer=timer)
-            found = await self.wait(accepts, None)
+    def due(self, timer: str) -> datetime:
+        """When a timer started now runs out, on the business calendar where it says so."""
+        return self.calendar.add(workflow.now(), self.policy.timer(timer))
+
+    async def wait_escalating(
+        self, accepts: Accepts, timer: str, due_at: datetime | None = None
+    ) -> Input:
+        """Wait under a timer whose breach escalates once, then keep waiting, listed overdue.
+
+        Pass `due_at` to go on with a deadline set earlier; one already past isn't escalated again.
+        """
+        due_at = due_at or self.due(timer)
+        if workflow.now() < due_at:
+            found = await self.wait_until(accepts, timer, due_at)
+            if found is not None:
+                return found
+            await self.breach(timer, due_at, f"The {timer} deadline passed.")
+        return await self.wait_overdue(accepts, timer, due_at)
+
+    async def breach(self, timer: str, due_at: datetime, reason: str) -> None:
+        """Escalate a passed deadline, listing it overdue from the moment the breach shows."""
+        self.set_deadline(timer, due_at)
+        await self.escalate(reason=reason, timer=timer)
+
+    async def wait_overdue(self, accepts: Accepts, timer: str, due_at: datetime) -> Input:
+        """Keep waiting past a deadline, listed so lists and `NextDeadline` show it overdue."""
+        self.set_deadline(timer, due_at)
+        found = await self.wait_until(accepts, None, None)
+        self._clear_deadline(timer)
         assert found is not None
         return found
 
     async def wait_reminding(
-        self, accepts: Accepts, timer: str, reminder_message: str, **extra: Any
-    ) -> Input:
-        """Wait under a timer with a reminder; the case expires when the timer runs out."""
-        start = workflow.now()
-        due_at = self.calendar.add(start, self.policy.timer(timer))
-        remind_at = self.calendar.add(start, self.policy.timer(f"{timer}_reminder"))
-        self._set_deadline(timer, due_at)
+        self,
+        accepts: Accepts,
+        timer: str,
+        reminder_message: str,
+        *,
+        due_at: datetime | None = None,
+        **extra: Any,
+    ) -> Input | None:
+        """Wait under a timer with a reminder on the way; None when the timer runs out."""
+        due_at = due_at or self.due(timer)
+        remind_at = self.due(f"{timer}_reminder")
+        self.set_deadline(timer, due_at)
         found = await self.wait_until(accepts, f"{timer}_reminder", remind_at)
         if found is None:
-            await self.notify(reminder_message, deadline=Deadline(name=timer, due_at=due_at), **extra)
+            await self.notify(
+                reminder_message, deadline=Deadline(name=timer, due_at=due_at), **extra
+            )
             found = await self.wait_until(accepts, timer, due_at)
         self._clear_deadline(timer)
-        if found is None:
-            await self.notify("case_expired", timer=timer)
-            raise CaseEnded(
-                CaseStatus.EXPIRED, "expired", f"No answer before the {timer} deadline.", "timer"
-            )
         return found
+
+    async def expire(self, timer: str) -> None:
+        """End the case because the customer let a deadline pass."""
+        await self.notify("case_expired", timer=timer)
+        raise CaseEnded(
+            CaseStatus.EXPIRED, "expired", f"No answer before the {timer} deadline.", "timer"
+        )
 
     # ---- status, timeline, projection -----------------------------------------
 
@@ -348,7 +427,9 @@ class CaseWorkflow:
     ) -> None:
         """Append an entry to the case's timeline."""
         self.view.timeline.append(
-            TimelineEntry(at=workflow.now(), kind=kind, actor=actor, message=message, data=data or {})
+            TimelineEntry(
+                at=workflow.now(), kind=kind, actor=actor, message=message, data=data or {}
+            )
         )
         self.view.updated_at = workflow.now()
 
@@ -396,7 +477,10 @@ class CaseWorkflow:
         await workflow.execute_activity_method(
             NotifyActivities.publish_webhook,
             PublishWebhook(
-                view=self.view, event_type=event_type, event_id=f"{self.view.id}:{step}", data=data or {}
+                view=self.view,
+                event_type=event_type,
+                event_id=f"{self.view.id}:{step}",
+                data=data or {},
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=CONNECTOR_RETRY,
@@ -408,9 +492,7 @@ class CaseWorkflow:
         self._sent[name] = self._sent.get(name, 0) + 1
         return f"{name}.{self._sent[name]}"
 
-    async def notify(
-        self, message: str, *, deadline: Deadline | None = None, **extra: Any
-    ) -> None:
+    async def notify(self, message: str, *, deadline: Deadline | None = None, **extra: Any) -> None:
         """Send the customer a message over their channel, exactly once per step."""
         await workflow.execute_activity_method(
             NotifyActivities.notify_customer,
@@ -427,7 +509,9 @@ class CaseWorkflow:
             summary=f"tell the customer: {message}",
         )
 
-    async def escalate(self, *, reason: str, timer: str | None = None, actor: str = "timer") -> None:
+    async def escalate(
+        self, *, reason: str, timer: str | None = None, actor: str = "timer"
+    ) -> None:
         """Record a breach, raise the priority and tell the operations contacts."""
         if timer:
             self.view.sla_breached = True
@@ -439,7 +523,11 @@ class CaseWorkflow:
             workflow.execute_activity_method(
                 NotifyActivities.notify_ops,
                 NotifyOps(
-                    view=self.view, step=step, timer=timer, reason=reason, timezone=self.policy.timezone
+                    view=self.view,
+                    step=step,
+                    timer=timer,
+                    reason=reason,
+                    timezone=self.policy.timezone,
                 ),
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=CONNECTOR_RETRY,
@@ -453,6 +541,10 @@ class CaseWorkflow:
         self.view.deadlines = []
         await self.set_status(status, kind, actor, message)
         self._finish_consumed()
+        for item in self._inbox:
+            # Actions still queued can never be taken now; answer them instead of hanging.
+            if item.source != "event":
+                item.error, item.done = "The case has ended.", True
         # Updates still in flight get their answer before the workflow completes.
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.view
@@ -472,37 +564,47 @@ class CaseWorkflow:
     # ---- steps shared by case types -------------------------------------------
 
     async def reject_ineligible(self) -> None:
-        """End a case the policy refuses, saying which rule fired and what else the customer can do."""
-        reasons = "; ".join(rule.message for rule in self.view.decision.rules if rule.id != "in_window")
+        """End a case the policy refuses, saying which rules fired and what else to do."""
+        reasons = "; ".join(
+            rule.message for rule in self.view.decision.rules if rule.id != "in_window"
+        )
         self.view.status = CaseStatus.REJECTED
-        await self.notify("case_rejected", reason=reasons)
+        # No agent's words: the message explains the rules that fired, in the customer's language.
+        await self.notify("case_rejected", reason=None)
         raise CaseEnded(CaseStatus.REJECTED, "rejected", reasons, "policy")
 
     async def review(self) -> None:
         """Auto-approve or wait for an agent; request_info loops through the customer."""
         if self.view.decision.review == "auto":
-            self.add_timeline("approved", "policy", "Approved automatically under the return policy.")
+            self.add_timeline(
+                "approved", "policy", "Approved automatically under the return policy."
+            )
             return
         accepts = Accepts(agent=frozenset({"approve", "reject", "request_info"}))
         while True:
-            await self.set_status(CaseStatus.AWAITING_REVIEW, "awaiting_review", "system", expect=accepts)
-            decided = await self.wait(accepts, "review")
+            await self.set_status(
+                CaseStatus.AWAITING_REVIEW, "awaiting_review", "system", expect=accepts
+            )
+            due_at = self.due("review")
+            decided = await self.wait_until(accepts, "review", due_at)
             if decided is None:
-                await self.escalate(reason="No agent reviewed the case in time.", timer="review")
+                await self.breach("review", due_at, "No agent reviewed the case in time.")
                 if self.policy.returns.auto_approve_on_review_timeout:
-                    self.add_timeline("approved", "policy", "Approved when the review deadline passed.")
+                    self.add_timeline(
+                        "approved", "policy", "Approved when the review deadline passed."
+                    )
                     return
-                decided = await self.wait(accepts, None)
-            assert decided is not None and not isinstance(decided, IntegrationEvent)
-            actor = decided.actor or "agent"
-            if decided.action == "approve":
-                self.add_timeline("approved", actor, decided.notes or "Approved by an agent.")  # type: ignore[union-attr]
+                decided = await self.wait_overdue(accepts, "review", due_at)
+            actor = getattr(decided, "actor", None) or "agent"
+            if isinstance(decided, Approve):
+                self.add_timeline("approved", actor, decided.notes or "Approved by an agent.")
                 return
-            if decided.action == "reject":
+            if isinstance(decided, Reject):
                 self.view.status = CaseStatus.REJECTED
-                await self.notify("case_rejected", reason=decided.reason)  # type: ignore[union-attr]
-                raise CaseEnded(CaseStatus.REJECTED, "rejected", decided.reason, actor)  # type: ignore[union-attr]
-            await self.ask_customer(decided.question, actor)  # type: ignore[union-attr]
+                await self.notify("case_rejected", reason=decided.reason)
+                raise CaseEnded(CaseStatus.REJECTED, "rejected", decided.reason, actor)
+            assert isinstance(decided, RequestInfo)
+            await self.ask_customer(decided.question, actor)
 
     async def ask_customer(self, question: str, actor: str) -> None:
         """Ask the customer for information and wait for the reply (reminder, then expiry)."""
@@ -510,17 +612,26 @@ class CaseWorkflow:
         await self.set_status(
             CaseStatus.AWAITING_CUSTOMER, "info_requested", actor, question, expect=replies
         )
-        due_at = self.calendar.add(workflow.now(), self.policy.timer("customer_info"))
-        await self.notify("info_needed", deadline=Deadline(name="customer_info", due_at=due_at), question=question)
-        reply = await self.wait_reminding(replies, "customer_info", "info_reminder", question=question)
-        self.view.evidence = [*self.view.evidence, *reply.evidence]  # type: ignore[union-attr]
-        self.add_timeline("customer_replied", "customer", reply.message)  # type: ignore[union-attr]
+        due_at = self.due("customer_info")
+        await self.notify(
+            "info_needed", deadline=Deadline(name="customer_info", due_at=due_at), question=question
+        )
+        reply = await self.wait_reminding(
+            replies, "customer_info", "info_reminder", question=question
+        )
+        if reply is None:
+            await self.expire("customer_info")
+        assert isinstance(reply, Reply)
+        self.view.evidence = [*self.view.evidence, *reply.evidence]
+        self.add_timeline("customer_replied", "customer", reply.message)
 
     async def refund(self, amount: Decimal, *, reason: str, timer: str = "refund") -> None:
         """Refund once per case through the payment connector, and wait until it settles."""
         if self.view.refund is not None:
             return  # exactly one refund per case, whichever path asks first
         currency = self.view.order.currency
+        # Providers get the amount in the currency's minor units, e.g. "297.00", never "297".
+        amount = amount.quantize(Decimal(1).scaleb(-self.policy.currency_minor_units))
         self.view.refund = Refund(amount=amount, currency=currency, status="requested")
         self.add_timeline("refund_requested", "system", f"Refund of {currency} {amount} requested.")
         try:
@@ -541,7 +652,9 @@ class CaseWorkflow:
             )
         except ActivityError as err:
             self.view.refund.status = "failed"
-            await self.escalate(reason=f"The payment provider refused the refund: {_cause(err)}", actor="payment")
+            await self.escalate(
+                reason=f"The payment provider refused the refund: {_cause(err)}", actor="payment"
+            )
             await self._await_settlement(timer=None)
             return
         self.view.refund.refund_id = result.refund_id
@@ -554,22 +667,30 @@ class CaseWorkflow:
     async def _await_settlement(self, *, timer: str | None) -> None:
         accepts = Accepts(events=frozenset({EventType.REFUND_SETTLED, EventType.REFUND_FAILED}))
         while True:
-            event = await (self.wait_escalating(accepts, timer) if timer else self.wait(accepts, None))
+            event = await (
+                self.wait_escalating(accepts, timer) if timer else self.wait(accepts, None)
+            )
             assert isinstance(event, IntegrationEvent) and self.view.refund is not None
             if event.type == EventType.REFUND_SETTLED:
-                self.view.refund.refund_id = event.data.get("refund_id") or self.view.refund.refund_id
+                self.view.refund.refund_id = (
+                    event.data.get("refund_id") or self.view.refund.refund_id
+                )
                 await self._refund_settled()
                 return
             self.view.refund.status = "failed"
             # Never a second refund call: an agent settles it with the provider, who reports back.
-            await self.escalate(reason="The payment provider reported the refund failed.", actor="payment")
+            await self.escalate(
+                reason="The payment provider reported the refund failed.", actor="payment"
+            )
             timer = None
 
     async def _refund_settled(self) -> None:
         assert self.view.refund is not None
         self.view.refund.status = "succeeded"
         self.add_timeline(
-            "refund_succeeded", "payment", f"Refunded {self.view.refund.currency} {self.view.refund.amount}."
+            "refund_succeeded",
+            "payment",
+            f"Refunded {self.view.refund.currency} {self.view.refund.amount}.",
         )
         await self.sync()
         await self.notify("refund_sent")
@@ -605,7 +726,9 @@ class CaseWorkflow:
         )
         return booking
 
-    async def ship_to_customer(self, items: list[Item], step: str) -> CarrierBooking:
+    async def ship_to_customer(
+        self, items: Sequence[Item | ExchangeItem], step: str
+    ) -> CarrierBooking:
         """Ask the carrier to ship items to the customer."""
         booking: CarrierBooking = await workflow.execute_activity_method(
             CarrierActivities.request_shipment,
@@ -620,9 +743,13 @@ class CaseWorkflow:
             summary=f"ship {len(items)} item(s) to the customer",
         )
         self.view.shipments.append(
-            Shipment(direction="outbound", booked_by="seller", tracking_number=booking.tracking_number)
+            Shipment(
+                direction="outbound", booked_by="seller", tracking_number=booking.tracking_number
+            )
         )
-        self.add_timeline("shipment_booked", "carrier", f"Shipment booked, tracking {booking.tracking_number}.")
+        self.add_timeline(
+            "shipment_booked", "carrier", f"Shipment booked, tracking {booking.tracking_number}."
+        )
         return booking
 
     def inbound_shipment(self, *, create: bool = False) -> Shipment:
@@ -635,6 +762,21 @@ class CaseWorkflow:
             self.view.shipments.append(shipment)
         return shipment
 
+    async def offer(
+        self,
+        message: str,
+        *,
+        answers: Accepts | None = None,
+        timer: str = "offer_response",
+        **extra: Any,
+    ) -> Input | None:
+        """Put an offer to the customer and wait for the answer; None when nobody answers."""
+        answers = answers or Accepts(customer=frozenset({"accept", "decline"}))
+        await self.set_status(CaseStatus.AWAITING_CUSTOMER, message, "system", expect=answers)
+        due_at = self.due(timer)
+        await self.notify(message, deadline=Deadline(name=timer, due_at=due_at), **extra)
+        return await self.wait_until(answers, timer, due_at)
+
     async def follow_up(self, timer: str = "follow_up") -> None:
         """Resolved: wait, send the survey, and close with or without a rating."""
         rate = Accepts(customer=frozenset({"rate"}))
@@ -642,7 +784,7 @@ class CaseWorkflow:
         # A customer may rate before the survey goes out; then no survey is needed.
         rating = await self.wait(rate, timer)
         if rating is None:
-            survey_due = self.calendar.add(workflow.now(), self.policy.timer("survey"))
+            survey_due = self.due("survey")
             await self.notify("survey", deadline=Deadline(name="survey", due_at=survey_due))
             rating = await self.wait_until(rate, "survey", survey_due)
         if rating is None:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from domain.models import CaseType
+from workflows.exchange import ExchangeWorkflow
+from workflows.refund import RefundWorkflow
 from workflows.returns import ReturnWorkflow
 
 WORKFLOWS: dict[CaseType, type] = {
     CaseType.RETURN: ReturnWorkflow,
+    CaseType.EXCHANGE: ExchangeWorkflow,
+    CaseType.REFUND: RefundWorkflow,
 }
 
 

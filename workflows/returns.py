@@ -29,7 +29,14 @@ class ReturnWorkflow(InboundCase):
             await self.reject_ineligible()
         amount, currency = decision.refund_estimate.amount, decision.refund_estimate.currency
         if decision.returnless:
-            self.add_timeline("approved", "policy", "Approved without sending the item back (returnless).")
+            self.add_timeline(
+                "approved", "policy", "Approved without sending the item back (returnless)."
+            )
+            await self.notify(
+                "case_approved",
+                return_address=self.policy.returns.return_address,
+                tracking_number=None,
+            )
             await self.refund_now(amount, reason="returnless")
             await self.follow_up()
             return
@@ -62,7 +69,9 @@ class ReturnWorkflow(InboundCase):
                 await self.notify(
                     "inspection_failed",
                     notes=inspection.notes,
-                    refund_amount={"amount": str(min(partial, amount)), "currency": currency} if partial else None,
+                    refund_amount={"amount": str(min(partial, amount)), "currency": currency}
+                    if partial
+                    else None,
                     keep_item=inspection.keep_item,
                 )
                 if fast is not None:

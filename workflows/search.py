@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 
 from domain.models import CaseView
@@ -29,7 +31,7 @@ ALL = (
 )
 
 
-def updates(view: CaseView) -> list[SearchAttributeUpdate]:
+def updates(view: CaseView) -> list[SearchAttributeUpdate[Any]]:
     """The search attribute values that describe the case now."""
     deadline = view.next_deadline
     return [

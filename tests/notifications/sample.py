@@ -1,4 +1,5 @@
-"""A realistic return case and the `extra` each message needs, shared by the notification tests."""
+"""Realistic return, exchange and refund-only cases and the `extra` each message needs, shared
+by the notification tests."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from domain.models import (
     Customer,
     Deadline,
     Decision,
+    ExchangeItem,
     Item,
     Locale,
     Money,
@@ -28,6 +30,8 @@ from domain.models import (
 
 TAIPEI = ZoneInfo("Asia/Taipei")
 STATUS_URL = "http://localhost:8000/status/8f3c1d2e9a7b4c6d"
+EXCHANGE_STATUS_URL = "http://localhost:8000/status/2b7e4a9c1d3f5e80"
+REFUND_STATUS_URL = "http://localhost:8000/status/6d1f8b3a0c2e9d47"
 DUE = datetime(2026, 11, 29, 10, 0, tzinfo=TAIPEI)
 
 # Every message's `extra`, with values a real caller would pass.
@@ -55,6 +59,55 @@ EXTRA: dict[str, dict[str, Any]] = {
     },
     "case_expired": {"timer": "customer_shipment"},
     "ops_escalation": {"timer": "review"},
+    "difference_due": {"amount": {"amount": "300.00", "currency": "TWD"}},
+    "replacement_shipped": {"tracking_number": "TCAT-66600002"},
+    "out_of_stock_offer": {"amount": {"amount": "990.00", "currency": "TWD"}},
+    "original_not_returned": {"amount": {"amount": "990.00", "currency": "TWD"}},
+    "refund_offer": {
+        "amount": {"amount": "297.00", "currency": "TWD"},
+        "note": "Sorry about the scratch on the print; we can refund 30% and you keep it.",
+    },
+}
+
+CaseKind = Literal["return", "exchange", "refund"]
+# Where a refund-only case stands (DESIGN 3.4): not shipped, shipped but not delivered,
+# delivered with a seller fault (offer or returnless), or delivered for a customer reason.
+RefundStage = Literal["unshipped", "in_transit", "delivered", "customer_reason"]
+
+# The deadline a message is sent with, where it isn't the return shipment's.
+DEADLINE_FOR: dict[str, str] = {
+    "case_received": "review",
+    "info_needed": "customer_info",
+    "info_reminder": "customer_info",
+    "item_received": "inspection",
+    # An exchange's replacement goes out by the dispatch deadline once inspection passes.
+    "inspection_passed": "dispatch",
+    "difference_due": "offer_response",
+    "out_of_stock_offer": "offer_response",
+    "refund_offer": "offer_response",
+    "interception_requested": "interception",
+    "survey": "survey",
+}
+# Messages sent with no deadline at all.
+NO_DEADLINE = frozenset(
+    {
+        "case_rejected",
+        "picked_up",
+        "inspection_failed",
+        "refund_sent",
+        "case_expired",
+        "case_cancelled",
+        "fulfilment_cancelled",
+        "interception_failed",
+        "offer_declined",
+    }
+)
+# Messages sent with no deadline by one case type only: a return's refund follows inspection
+# at once, and an undelivered refund-only case skips review.
+NO_DEADLINE_FOR: dict[str, frozenset[str]] = {
+    "return": frozenset({"inspection_passed"}),
+    "exchange": frozenset(),
+    "refund": frozenset({"inspection_passed", "case_received", "case_approved"}),
 }
 
 
@@ -128,6 +181,173 @@ def sample_case(
         created_at=created,
         updated_at=created,
     )
+
+
+def sample_exchange_case(
+    *,
+    locale: Locale = Locale.EN,
+    shipping_payer: Literal["seller", "customer"] = "customer",
+    returnless: bool = False,
+    difference: Decimal = Decimal("0"),
+    replacement_sent: bool = False,
+    refunded: bool = False,
+) -> CaseView:
+    """An exchange of a T-shirt for the next size up; `difference` is what a cheaper one refunds."""
+    case = sample_case(locale=locale, shipping_payer=shipping_payer, returnless=returnless)
+    case.id = "X-4H8N2PQA"
+    case.type = CaseType.EXCHANGE
+    case.exchange_for = [
+        ExchangeItem(sku="TEE-L-BLK", quantity=1, unit_price=Decimal("990.00") - difference)
+    ]
+    case.decision.fast_refund = False
+    case.decision.refund_estimate = Money(amount=difference, currency="TWD")
+    case.decision.rules = [
+        RuleHit(
+            id="outside_return_window",
+            message="Delivered 9 days ago; exchanges are accepted for 7 days.",
+        ),
+        RuleHit(id="customer_pays_shipping", message="The customer pays return shipping."),
+    ]
+    case.decision.alternatives = ["repair", "refund"]
+    case.refund = (
+        Refund(amount=difference, currency="TWD", status="succeeded", refund_id="re_456")
+        if refunded
+        else None
+    )
+    if replacement_sent:
+        case.shipments.append(
+            Shipment(direction="outbound", carrier="tcat", tracking_number="TCAT-66600002")
+        )
+    case.status_url = EXCHANGE_STATUS_URL
+    return case
+
+
+def sample_refund_case(
+    *,
+    locale: Locale = Locale.EN,
+    stage: RefundStage = "unshipped",
+    returnless: bool = False,
+    refunded: bool = False,
+) -> CaseView:
+    """A refund-only case for the whole order, at the given stage of DESIGN 3.4."""
+    case = sample_case(locale=locale, refunded=False)
+    case.id = "F-9T3W6KZB"
+    case.type = CaseType.REFUND
+    case.status_url = REFUND_STATUS_URL
+    if stage != "delivered":
+        # Only a delivered order can be on its way back (after an interception failed).
+        case.shipments = []
+    case.description = "Please cancel, I ordered the wrong colour."
+    case.reason = Reason.ORDERED_BY_MISTAKE
+    full = Money(amount=Decimal("990.00"), currency="TWD")
+    none = Money(amount=Decimal("0"), currency="TWD")
+    if stage == "unshipped":
+        case.order.shipped_at = case.order.delivered_at = None
+        rules = [
+            RuleHit(
+                id="not_delivered",
+                message="The order hasn't shipped: it is cancelled and refunded in full.",
+            )
+        ]
+        decision = Decision(
+            eligible=True, review="auto", refund_estimate=full, restocking_fee=none, rules=rules
+        )
+    elif stage == "in_transit":
+        case.order.delivered_at = None
+        rules = [
+            RuleHit(
+                id="not_delivered",
+                message=(
+                    "The order has shipped but not been delivered: "
+                    "it is intercepted and refunded in full."
+                ),
+            )
+        ]
+        decision = Decision(
+            eligible=True, review="auto", refund_estimate=full, restocking_fee=none, rules=rules
+        )
+    elif stage == "delivered":
+        case.reason = Reason.NOT_AS_DESCRIBED
+        case.description = "The print is scratched, but I'd like to keep the shirt."
+        rules = [
+            RuleHit(
+                id="in_window",
+                message="Delivered 9 days ago; refunds for an item not as described are "
+                "accepted for 15 days.",
+            )
+        ]
+        decision = Decision(
+            eligible=True,
+            review="auto" if returnless else "manual",
+            returnless=returnless,
+            refund_estimate=full,
+            restocking_fee=none,
+            rules=rules,
+        )
+    else:
+        rules = [
+            RuleHit(
+                id="use_return",
+                message="A delivered order is refunded for an order placed by mistake only "
+                "through a return: please open a return case.",
+            )
+        ]
+        decision = Decision(
+            eligible=False,
+            review="none",
+            refund_estimate=none,
+            restocking_fee=none,
+            rules=rules,
+            alternatives=["return"],
+        )
+    case.decision = decision
+    if refunded:
+        case.refund = Refund(
+            amount=Decimal("990.00"), currency="TWD", status="succeeded", refund_id="re_789"
+        )
+    return case
+
+
+# The refund-only stage each message belongs to; the rest come after an interception failed
+# and the parcel is on its way back, or (case_approved, offers) to a delivered seller fault.
+REFUND_STAGE_FOR: dict[str, RefundStage] = {
+    "case_received": "unshipped",
+    "fulfilment_cancelled": "unshipped",
+    "interception_requested": "in_transit",
+    "interception_failed": "in_transit",
+    "case_rejected": "customer_reason",
+    "case_approved": "delivered",
+    "info_needed": "delivered",
+    "info_reminder": "delivered",
+    "refund_offer": "delivered",
+    "offer_declined": "delivered",
+}
+
+
+def sample_for(kind: CaseKind, message: str, locale: Locale = Locale.EN) -> CaseView:
+    """A case of this kind at the point where it sends this message, with its deadline."""
+    if kind == "exchange":
+        # An exchange refunds only a cheaper replacement's difference (or an out-of-stock one).
+        refunded = message in ("refund_sent", "survey")
+        case = sample_exchange_case(
+            locale=locale,
+            replacement_sent=message in ("replacement_shipped", "original_not_returned"),
+            difference=Decimal("100.00") if refunded else Decimal("0"),
+            refunded=refunded,
+        )
+    elif kind == "refund":
+        case = sample_refund_case(
+            locale=locale,
+            stage=REFUND_STAGE_FOR.get(message, "delivered"),
+            refunded=message in ("refund_sent", "survey"),
+        )
+    else:
+        case = sample_case(locale=locale)
+    if message in NO_DEADLINE or message in NO_DEADLINE_FOR[kind]:
+        case.deadlines = []
+    else:
+        case.deadlines = [Deadline(name=DEADLINE_FOR.get(message, "customer_shipment"), due_at=DUE)]
+    return case
 
 
 def context(case: CaseView, message: str, **overrides: Any) -> dict[str, Any]:

@@ -4,27 +4,85 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from decimal import Decimal
+from html import unescape
 from pathlib import Path
 
 import pytest
 from jinja2.exceptions import UndefinedError
 
-from domain.models import Locale
+from domain.models import CaseView, Locale
 from notifications.render import (
     BUILTIN_TEMPLATES,
+    EXCHANGE_MESSAGES,
     MESSAGES,
+    OPS_MESSAGES,
+    REFUND_MESSAGES,
     REQUIRED_EXTRA,
+    RETURN_MESSAGES,
     RenderedMessage,
     money,
     render_message,
     when,
 )
-from tests.notifications.sample import DUE, EXTRA, STATUS_URL, context, sample_case
+from tests.notifications.sample import (
+    DUE,
+    EXTRA,
+    STATUS_URL,
+    CaseKind,
+    context,
+    sample_case,
+    sample_exchange_case,
+    sample_for,
+    sample_refund_case,
+)
 
 LOCALES = ("en", "zh-TW")
 CJK = re.compile(r"[\u4e00-\u9fff]")
 # Anything here in an output means a template leaked syntax or a Python repr.
 LEFTOVERS = ("{{", "}}", "{%", "%}", "{#", "#}", "built-in method", "Undefined", "None")
+# The messages each case type sends: exchanges and refund-only cases share the return ones.
+MESSAGES_OF: dict[CaseKind, tuple[str, ...]] = {
+    "return": RETURN_MESSAGES + OPS_MESSAGES,
+    "exchange": RETURN_MESSAGES + EXCHANGE_MESSAGES + OPS_MESSAGES,
+    "refund": RETURN_MESSAGES + REFUND_MESSAGES + OPS_MESSAGES,
+}
+CASES = [(kind, message) for kind, messages in MESSAGES_OF.items() for message in messages]
+TAIPEI_DUE = "2026-11-29 10:00 (Asia/Taipei)"
+# Latin words a zh-TW message may keep: the channel's name, and the service's and the
+# operators' tools' names.
+ZH_LATIN_WORDS = {"Email", "SLA", "Temporal", "UI", "Workflow", "ID", "aftersales"}
+
+
+def data_strings(value: object) -> list[str]:
+    """Every string the case or the caller supplies, which a message shows as it is."""
+    if isinstance(value, str):
+        # A multi-line value (an address) is shown line by line.
+        return [value, *(line.strip() for line in value.splitlines())]
+    if isinstance(value, dict):
+        # Rule sentences come from the policy in English: templates must translate them.
+        items = [v for k, v in value.items() if k != "rules"]
+        return [s for v in items for s in data_strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in data_strings(v)]
+    return []
+
+
+def untranslated_words(
+    rendered: RenderedMessage, case: CaseView, extra: dict[str, object]
+) -> set[str]:
+    """Latin words left in a zh-TW message once ids, urls, amounts, times and data are gone."""
+    html = unescape(re.sub(r"<[^>]*>", " ", rendered.html))
+    words = " ".join((rendered.subject, rendered.text, html))
+    words = re.sub(r"https?://\S+", " ", words)
+    words = re.sub(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} \([A-Za-z_/]+\)", " ", words)
+    words = re.sub(r"\b[A-Z]{3} [\d,]+\.\d{2}\b", " ", words)
+    data = data_strings(case.model_dump(mode="json")) + data_strings(extra)
+    for value in sorted({d for d in data if len(d) >= 2}, key=len, reverse=True):
+        words = re.sub(rf"(?<![A-Za-z]){re.escape(value)}(?![A-Za-z])", " ", words)
+    # "x 1" is the quantity of an item line.
+    words = re.sub(r"\bx (?=\d)", " ", words)
+    return set(re.findall(r"[A-Za-z]{2,}", words)) - ZH_LATIN_WORDS
 
 
 def render(message: str, locale: str = "en", **case_options: object) -> RenderedMessage:
@@ -38,25 +96,49 @@ def test_sample_extra_is_exactly_what_each_message_requires() -> None:
     assert set(REQUIRED_EXTRA) <= set(MESSAGES)
 
 
+def test_every_message_belongs_to_a_case_type() -> None:
+    assert {message for _, message in CASES} == set(MESSAGES)
+
+
 @pytest.mark.parametrize("locale", LOCALES)
-@pytest.mark.parametrize("message", MESSAGES)
-def test_every_message_renders(message: str, locale: str) -> None:
+@pytest.mark.parametrize(("kind", "message"), CASES)
+def test_every_message_renders(kind: CaseKind, message: str, locale: str) -> None:
     assert (BUILTIN_TEMPLATES / locale / f"{message}.j2").is_file()
-    rendered = render(message, locale)
+    case = sample_for(kind, message)
+    values = context(case, message)
+    rendered = render_message(message, locale, values)
 
     assert rendered.subject and rendered.text.strip() and rendered.html.strip()
     assert "\n" not in rendered.subject
-    assert STATUS_URL in rendered.text
-    assert STATUS_URL in rendered.html
-    assert "R-7Q2K9MXA" in rendered.subject
+    assert case.status_url in rendered.text
+    assert case.status_url in rendered.html
+    assert case.id in rendered.subject
     for part in (rendered.subject, rendered.text, rendered.html):
         for leftover in LEFTOVERS:
             assert leftover not in part
     assert rendered.html.startswith("<!DOCTYPE html>")
     assert 'name="viewport"' in rendered.html
+    if values["deadline"] and message not in OPS_MESSAGES:
+        # A message sent with a deadline says by when.
+        assert TAIPEI_DUE in rendered.text
+        assert TAIPEI_DUE in rendered.html
     if locale == "zh-TW":
         for part in (rendered.subject, rendered.text, rendered.html):
             assert CJK.search(part)
+        assert untranslated_words(rendered, case, values["extra"]) == set()
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize(("kind", "message"), CASES)
+def test_every_message_renders_without_a_deadline(
+    kind: CaseKind, message: str, locale: str
+) -> None:
+    case = sample_for(kind, message)
+    rendered = render_message(message, locale, context(case, message, deadline=None))
+    assert case.status_url in rendered.text
+    for part in (rendered.subject, rendered.text, rendered.html):
+        for leftover in LEFTOVERS:
+            assert leftover not in part
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -218,3 +300,152 @@ def test_when_filter() -> None:
     assert when("2026-11-29T02:00:00+00:00", "Asia/Taipei") == "2026-11-29 10:00 (Asia/Taipei)"
     assert when(DUE, "UTC") == "2026-11-29 02:00 (UTC)"
     assert when(datetime(2026, 11, 29, 2, 0), "Asia/Taipei") == "2026-11-29 10:00 (Asia/Taipei)"
+
+
+def test_the_untranslated_check_finds_english() -> None:
+    case = sample_for("refund", "case_rejected")
+    values = context(case, "case_rejected", extra={"reason": None})
+    english = render_message("case_rejected", "en", values)
+    assert {"sorry", "accept", "policy"} <= untranslated_words(english, case, values["extra"])
+
+
+def render_case(case: CaseView, name: str, locale: str, /, **extra: object) -> RenderedMessage:
+    """Render one message of this case, with `extra` keys over the sample's."""
+    values = context(case, name)
+    values["extra"] = {**values["extra"], **extra}
+    return render_message(name, locale, values)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_exchange_approval_names_the_replacement_and_when_it_ships(locale: str) -> None:
+    plain = render_case(sample_exchange_case(), "case_approved", locale)
+    assert "TEE-L-BLK" in plain.text and "TEE-L-BLK" in plain.html
+    assert "Zhongxiao E. Rd." in plain.text
+    # A like-for-like swap refunds nothing, so no amount is mentioned at all.
+    assert "TWD" not in plain.text
+    assert ("passed inspection" if locale == "en" else "通過檢驗後") in plain.text
+
+    cheaper = render_case(sample_exchange_case(difference=Decimal("100")), "case_approved", locale)
+    assert "TWD 100.00" in cheaper.text and "TWD 100.00" in cheaper.html
+
+    returnless = render_case(sample_exchange_case(returnless=True), "case_approved", locale)
+    assert "Zhongxiao E. Rd." not in returnless.text
+    assert "TEE-L-BLK" in returnless.text
+    assert ("right away" if locale == "en" else "立即寄出換貨商品") in returnless.text
+
+    advanced_case = sample_exchange_case()
+    advanced_case.decision.advanced_exchange = True
+    advanced = render_case(advanced_case, "case_approved", locale)
+    assert "Zhongxiao E. Rd." in advanced.text
+    assert ("charge you for the replacement" if locale == "en" else "收取換貨商品的費用") in (
+        advanced.text
+    )
+    assert TAIPEI_DUE in advanced.text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_exchange_inspection_passed_sends_the_replacement(locale: str) -> None:
+    rendered = render_case(sample_for("exchange", "inspection_passed"), "inspection_passed", locale)
+    assert ("we'll now send your replacement" if locale == "en" else "寄出您的換貨商品") in (
+        rendered.text
+    )
+    assert "TEE-L-BLK" in rendered.text
+    assert "TWD" not in rendered.text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_refund_only_rejection_points_to_a_return(locale: str) -> None:
+    case = sample_for("refund", "case_rejected")
+    rendered = render_case(case, "case_rejected", locale, reason=None)
+    if locale == "en":
+        assert "please open a return case" in rendered.text
+        assert "Open a return request from your order instead" in rendered.text
+    else:
+        assert "改以退貨退款辦理" in rendered.text
+        assert "申請退貨退款" in rendered.text
+    # Without the alternative, the letter still says what to do.
+    case.decision.alternatives = []
+    bare = render_case(case, "case_rejected", locale, reason=None)
+    assert ("open a return request" if locale == "en" else "從訂單頁面申請退貨退款") in bare.text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize(
+    ("kind", "message", "amount"),
+    [
+        ("exchange", "difference_due", "TWD 300.00"),
+        ("exchange", "out_of_stock_offer", "TWD 990.00"),
+        ("refund", "refund_offer", "TWD 297.00"),
+    ],
+)
+def test_offers_give_the_amount_and_the_deadline(
+    kind: CaseKind, message: str, amount: str, locale: str
+) -> None:
+    rendered = render_case(sample_for(kind, message), message, locale)
+    for part in (rendered.text, rendered.html):
+        assert amount in part
+        assert TAIPEI_DUE in part
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_refund_offer_shows_the_agents_note_only_when_there_is_one(locale: str) -> None:
+    case = sample_for("refund", "refund_offer")
+    with_note = render_case(case, "refund_offer", locale)
+    assert EXTRA["refund_offer"]["note"] in with_note.text
+    heading = "A note from our team" if locale == "en" else "客服人員的說明"
+    assert heading in with_note.text
+
+    without = render_case(case, "refund_offer", locale, note="")
+    assert heading not in without.text and heading not in without.html
+    assert ("a partial refund" if locale == "en" else "部分退款") in without.text
+
+    full = render_case(case, "refund_offer", locale, amount={"amount": "990", "currency": "TWD"})
+    assert ("a full refund" if locale == "en" else "全額退款") in full.text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_an_amount_may_be_a_bare_number_in_the_order_currency(locale: str) -> None:
+    case = sample_for("exchange", "difference_due")
+    rendered = render_case(case, "difference_due", locale, amount="300")
+    assert "TWD 300.00" in rendered.text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_replacement_shipped_gives_tracking_and_reminds_of_the_original(locale: str) -> None:
+    case = sample_for("exchange", "replacement_shipped")
+    rendered = render_case(case, "replacement_shipped", locale)
+    assert "TCAT-66600002" in rendered.text and "TCAT-66600002" in rendered.html
+    # An advanced exchange's replacement goes out before the original comes back.
+    assert TAIPEI_DUE in rendered.text
+
+    case.deadlines = []
+    done = render_case(case, "replacement_shipped", locale)
+    assert TAIPEI_DUE not in done.text
+    assert ("nothing you need to do" if locale == "en" else "不需要做任何事") in done.text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_refund_only_steps_name_the_refund(locale: str) -> None:
+    for message in ("fulfilment_cancelled", "interception_requested", "interception_failed"):
+        rendered = render_case(sample_for("refund", message), message, locale)
+        assert "TWD 990.00" in rendered.text
+        assert "SO-1001" in rendered.text
+    stopped = render_case(
+        sample_for("refund", "interception_requested"), "interception_requested", locale
+    )
+    assert ("refuse it" if locale == "en" else "拒收") in stopped.text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_exchange_refund_sent_names_the_amount(locale: str) -> None:
+    rendered = render_case(sample_for("exchange", "refund_sent"), "refund_sent", locale)
+    assert "TWD 100.00" in rendered.text
+    assert "X-4H8N2PQA" in rendered.subject
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_an_undelivered_refund_request_skips_review(locale: str) -> None:
+    unshipped = render_case(sample_refund_case(), "case_received", locale)
+    assert ("cancel it before it ships" if locale == "en" else "在出貨前取消訂單") in unshipped.text
+    shipped = render_case(sample_refund_case(stage="in_transit"), "case_received", locale)
+    assert ("ask the carrier to stop the parcel" if locale == "en" else "攔截包裹") in shipped.text

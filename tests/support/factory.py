@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain.calendar import case_holidays
-from domain.models import CaseRequest, CaseType
+from domain.models import CASE_ID_PREFIX, CaseRequest
 from domain.policy import Policy
 from domain.rules import evaluate
 from workflows.case import CaseInput
@@ -68,7 +68,7 @@ def case_input(
     """A workflow input for a sample case, with the decision the policy gives it."""
     policy = policy or Policy()
     request = CaseRequest.model_validate(request_body(now=now, **overrides))
-    prefix = {CaseType.RETURN: "R"}.get(request.type, "T")
+    prefix = CASE_ID_PREFIX[request.type]
     case_id = f"{prefix}-{secrets.token_hex(4).upper()}"
     token = secrets.token_urlsafe(16)
     return CaseInput(

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
+from email.message import EmailMessage, Message
 from typing import Any
 
 from pydantic import TypeAdapter
-from temporalio.client import WorkflowHandle
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
 
 from domain.actions import AgentAction, CustomerAction, EventType, IntegrationEvent
-from domain.models import CaseView
+from domain.calendar import BusinessCalendar
+from domain.models import CaseView, Deadline, TimelineEntry
+from domain.policy import Policy
+from tests.conftest import OPS_EMAIL
+from tests.support.http_peers import Peers, RecordedRequest
+from tests.support.mail import MailSink
+from workflows.case import CaseInput
 
 _AGENT = TypeAdapter(AgentAction)
 _CUSTOMER = TypeAdapter(CustomerAction)
@@ -37,21 +50,26 @@ async def signal(handle: WorkflowHandle[Any, CaseView], type: str, **data: Any) 
 async def act(handle: WorkflowHandle[Any, CaseView], action: str, **fields: Any) -> CaseView:
     """An agent action; raises WorkflowUpdateFailedError when the case refuses it."""
     body = _AGENT.validate_python({"action": action, **fields})
-    return await handle.execute_update("action", body, result_type=CaseView)
+    view: CaseView = await handle.execute_update("action", body, result_type=CaseView)
+    return view
 
 
 async def customer(handle: WorkflowHandle[Any, CaseView], action: str, **fields: Any) -> CaseView:
     """A customer action."""
     body = _CUSTOMER.validate_python({"action": action, **fields})
-    return await handle.execute_update("customer_action", body, result_type=CaseView)
+    view: CaseView = await handle.execute_update("customer_action", body, result_type=CaseView)
+    return view
 
 
 async def state(handle: WorkflowHandle[Any, CaseView]) -> CaseView:
     """The case now."""
-    return await handle.query("state", result_type=CaseView)
+    view: CaseView = await handle.query("state", result_type=CaseView)
+    return view
 
 
-async def reach(handle: WorkflowHandle[Any, CaseView], status: str, *, timeout: float = 15) -> CaseView:
+async def reach(
+    handle: WorkflowHandle[Any, CaseView], status: str, *, timeout: float = 15
+) -> CaseView:
     """Wait (in real time) until the case is in a status, and answer it."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -61,9 +79,286 @@ async def reach(handle: WorkflowHandle[Any, CaseView], status: str, *, timeout: 
             return view
         if loop.time() > deadline:
             raise AssertionError(f"case {view.id} stayed {view.status}, expected {status}")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.02)
 
 
 def kinds(view: CaseView) -> list[str]:
     """The kinds of the case's timeline entries, in order."""
     return [entry.kind for entry in view.timeline]
+
+
+# ---- timers, mail and peers, for the return tests ----------------------------------------
+
+
+def deadline(view: CaseView, name: str) -> Deadline:
+    """The case's deadline of that name; AssertionError when the case has none."""
+    for item in view.deadlines:
+        if item.name == name:
+            return item
+    raise AssertionError(f"case {view.id} has no {name!r} deadline: {deadline_names(view)}")
+
+
+def deadline_names(view: CaseView) -> set[str]:
+    """The names of the case's current deadlines."""
+    return {item.name for item in view.deadlines}
+
+
+def near(at: datetime, expected: datetime, *, slack: timedelta = timedelta(minutes=1)) -> bool:
+    """Whether two instants are within `slack` of each other (workflow time moves a little)."""
+    return abs(at - expected) <= slack
+
+
+def entry(view: CaseView, kind: str) -> TimelineEntry:
+    """The case's first timeline entry of a kind."""
+    for item in view.timeline:
+        if item.kind == kind:
+            return item
+    raise AssertionError(f"case {view.id} has no {kind!r} entry: {kinds(view)}")
+
+
+async def sleep_past(
+    env: WorkflowEnvironment,
+    handle: WorkflowHandle[Any, CaseView],
+    name: str,
+    *,
+    by: timedelta = timedelta(minutes=1),
+) -> Deadline:
+    """Skip time until just after the case's deadline `name` (business-time safe), answer it."""
+    # The deadline may be a step away (set once the step's notification is sent).
+    due = deadline(await reach_deadline(handle, name), name)
+    await env.sleep(max(due.due_at - await env.get_current_time(), timedelta(0)) + by)
+    return due
+
+
+async def reach_kind(
+    handle: WorkflowHandle[Any, CaseView], kind: str, *, count: int = 1, timeout: float = 15
+) -> CaseView:
+    """Wait (in real time) until the case's timeline has `count` entries of a kind."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        view = await state(handle)
+        if kinds(view).count(kind) >= count:
+            return view
+        if loop.time() > end:
+            raise AssertionError(f"case {view.id} has {kinds(view)}, expected {count} x {kind!r}")
+        await asyncio.sleep(0.02)
+
+
+async def reach_deadline(
+    handle: WorkflowHandle[Any, CaseView], name: str, *, timeout: float = 15
+) -> CaseView:
+    """Wait (in real time) until the case waits under a deadline of that name, and answer it.
+
+    A status shows a moment before the wait behind it sets its deadline.
+    """
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        view = await state(handle)
+        if name in deadline_names(view):
+            return view
+        if loop.time() > end:
+            raise AssertionError(f"case {view.id} ({view.status}) has no {name!r} deadline")
+        await asyncio.sleep(0.02)
+
+
+async def reach_overdue(
+    handle: WorkflowHandle[Any, CaseView], due: Deadline, *, timeout: float = 15
+) -> CaseView:
+    """Wait until the case escalated the breach of `due` and still lists it, now overdue."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        view = await state(handle)
+        breached = any(
+            e.kind == "escalated" and e.data.get("timer") == due.name for e in view.timeline
+        )
+        if breached and due in view.deadlines:
+            return view
+        if loop.time() > end:
+            raise AssertionError(f"case {view.id} never listed {due.name!r} as overdue: {view}")
+        await asyncio.sleep(0.02)
+
+
+def mail_names(mail: MailSink, view: CaseView | CaseInput) -> list[str]:
+    """The customer messages of a case received by SMTP, in order: ["case_received", ...]."""
+    case_id = view.id if isinstance(view, CaseView) else view.case_id
+    customer = view.customer if isinstance(view, CaseView) else view.request.customer
+    assert customer.email
+    return [
+        name
+        for message in mail.to(customer.email)
+        if (name := _message_name(message, case_id, "email")) is not None
+    ]
+
+
+def mail_text(mail: MailSink, view: CaseView | CaseInput, name: str) -> str:
+    """The plain text of the customer's last message of that name about the case."""
+    case_id = view.id if isinstance(view, CaseView) else view.case_id
+    customer = view.customer if isinstance(view, CaseView) else view.request.customer
+    assert customer.email
+    found = [m for m in mail.to(customer.email) if _message_name(m, case_id, "email") == name]
+    assert found, f"no {name!r} mail about {case_id}"
+    message = found[-1]
+    assert isinstance(message, EmailMessage)  # parsed with the default policy
+    body = message.get_body(("plain",))
+    assert body is not None
+    return str(body.get_content())
+
+
+def ops_mails(mail: MailSink, case_id: str) -> list[Message]:
+    """Escalation mails the operations contacts got about a case."""
+    return [m for m in mail.to(OPS_EMAIL) if _message_name(m, case_id, "ops") == "escalation"]
+
+
+async def ops_mails_arrive(mail: MailSink, case_id: str, count: int = 1) -> list[Message]:
+    """Wait (in real time) until the operations contacts got `count` escalations of a case.
+
+    The timeline shows an escalation a moment before its mail is sent.
+    """
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 10
+    while len(found := ops_mails(mail, case_id)) < count:
+        if loop.time() > end:
+            raise AssertionError(f"{len(found)} escalation mails about {case_id}, expected {count}")
+        await asyncio.sleep(0.02)
+    return found
+
+
+def _message_name(message: Message, case_id: str, channel: str) -> str | None:
+    # Message-ID is "<{case}.{message}.{n}.{channel}@aftersales>" (notification ID, ":" -> ".").
+    local = str(message["Message-ID"]).strip("<>").partition("@")[0]
+    prefix, suffix = f"{case_id}.", f".{channel}"
+    if not (local.startswith(prefix) and local.endswith(suffix)):
+        return None
+    return local[len(prefix) : -len(suffix)].rpartition(".")[0]
+
+
+async def mails_arrive(mail: MailSink, view: CaseView | CaseInput, *names: str) -> list[str]:
+    """Wait (in real time) until the case's customer got every message named; answer them all."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 10
+    while True:
+        got = mail_names(mail, view)
+        if all(name in got for name in names):
+            return got
+        if loop.time() > end:
+            raise AssertionError(f"customer mail {got}, expected {names}")
+        await asyncio.sleep(0.02)
+
+
+def requests_for(peers: Peers, path: str, case_id: str) -> list[RecordedRequest]:
+    """Every POST to a peer path about a case, failed ones and replays included."""
+    return [
+        r
+        for r in peers.requests
+        if r.path == path and isinstance(r.payload, dict) and r.payload.get("case_id") == case_id
+    ]
+
+
+async def finish(
+    env: WorkflowEnvironment, handle: WorkflowHandle[Any, CaseView], status: str
+) -> CaseView:
+    """Wait (in real time) for the case to end in `status`, and answer the workflow's result.
+
+    Not a bare `handle.result()`: on the time-skipping server that moves the shared clock
+    years ahead, even for a workflow already closed, firing every other case's timers.
+    """
+    await reach(handle, status)
+    with env.auto_time_skipping_disabled():
+        result = await handle.result()
+    assert result.status == status
+    return result
+
+
+async def stop(client: Client, handle: WorkflowHandle[Any, CaseView]) -> None:
+    """End a case a test leaves waiting, so its timers don't fire during later tests' sleeps.
+
+    Only once it is idle: terminating a workflow with an activity in flight leaves the
+    time-skipping test server's clock locked, and every later `env.sleep` then times out.
+    """
+    request = DescribeWorkflowExecutionRequest(
+        namespace=client.namespace, execution=WorkflowExecution(workflow_id=handle.id)
+    )
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 10
+    quiet, last = 0, -1
+    while quiet < 3 and loop.time() < end:
+        described = await client.workflow_service.describe_workflow_execution(request)
+        if described.workflow_execution_info.close_time.seconds:
+            return  # already ended
+        length = described.workflow_execution_info.history_length
+        idle = not described.pending_activities and length == last
+        quiet, last = (quiet + 1 if idle else 0), length
+        await asyncio.sleep(0.02)
+    with contextlib.suppress(RPCError):  # ended meanwhile
+        await handle.terminate("test finished")
+
+
+def overdue(view: CaseView, name: str) -> bool:
+    """Whether the case's only deadline is `name`, already past: breached and still owed."""
+    return [d.name for d in view.deadlines] == [name] and view.deadlines[0].due_at < view.updated_at
+
+
+# ---- exchanges and refund-only cases -----------------------------------------------------
+
+
+async def send_back(
+    handle: WorkflowHandle[Any, CaseView], *, tracking_number: str = "BC2024", timeout: float = 15
+) -> CaseView:
+    """Bring the customer's parcel to the warehouse and answer the case inspecting.
+
+    A customer who ships reports a tracking number first; a seller-booked pickup just scans.
+    """
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not {"customer_shipment", "carrier_pickup"} & deadline_names(view := await state(handle)):
+        if loop.time() > end:
+            raise AssertionError(f"case {view.id} ({view.status}) awaits no shipment")
+        await asyncio.sleep(0.02)
+    if "customer_shipment" in deadline_names(view):
+        await customer(
+            handle, "provide_tracking", carrier="Black Cat", tracking_number=tracking_number
+        )
+    await signal(handle, "carrier.picked_up")
+    await reach(handle, "in_transit")
+    await reach_deadline(handle, "transit")
+    await signal(handle, "warehouse.received")
+    return await reach_deadline(handle, "inspection")
+
+
+def webhook_types(peers: Peers, case_id: str) -> list[str]:
+    """The types of the storefront webhook events of a case, in order, each delivered once."""
+    return [str(e["type"]) for e in peers.webhook_events(case_id)]
+
+
+def shipment_keys(peers: Peers, case_id: str) -> list[str | None]:
+    """The idempotency keys of the outbound shipments requested for a case, in order."""
+    seen: list[str | None] = []
+    for r in requests_for(peers, "/shipments", case_id):
+        if r.status == 200 and r.idempotency_key not in seen:
+            seen.append(r.idempotency_key)
+    return seen
+
+
+async def skip_to_friday_afternoon(env: WorkflowEnvironment, policy: Policy) -> datetime:
+    """Move the shared clock to 15:00 shop time on the next Friday that is a business day.
+
+    A one-business-day deadline started then runs over the weekend. Every other case must
+    have ended or been stopped: their timers would fire on the way.
+    """
+    calendar = BusinessCalendar.from_policy(policy)
+    now = (await env.get_current_time()).astimezone(calendar.zone)
+    day = now.date() + timedelta(days=1)
+    while day.weekday() != 4 or not calendar.is_business_day(day):
+        day += timedelta(days=1)
+    target = datetime.combine(day, time(15), tzinfo=calendar.zone)
+    await env.sleep(target - now)
+    return target
+
+
+def in_order(view: CaseView, *names: str) -> bool:
+    """Whether the case's timeline has entries of these kinds in this order (first of each)."""
+    found = kinds(view)
+    return all(found.index(a) < found.index(b) for a, b in itertools.pairwise(names))
