@@ -18,10 +18,11 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import PolicyDep, Principal, SessionDep, SettingsDep, TemporalDep, require
 from api.errors import Problem, field_errors, validation_problem
+from domain import opening
 from domain.actions import AgentAction, CustomerAction, IntegrationEvent
 from domain.calendar import case_holidays
+from domain.complaints import opening_priority
 from domain.models import (
-    CASE_ID_PREFIX,
     CaseRequest,
     CaseStatus,
     CaseType,
@@ -36,8 +37,8 @@ from workflows.registry import WORKFLOWS
 
 router = APIRouter(prefix="/v1", tags=["cases"])
 
-# Crockford-style: no I, L, O, U, so an ID read over the phone can't be misheard.
-ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# IDs and tokens from the system's randomness; a workflow opening a child case uses its own.
+_RANDOM = secrets.SystemRandom()
 RISK_WINDOW = timedelta(days=90)
 CASE_ID_MAX = 32  # store.tables.Case.id
 # How long an answer to "open" waits for the worker's first record of the new case.
@@ -52,7 +53,7 @@ class CaseList(BaseModel):
 
 def new_case_id(case_type: CaseType) -> str:
     """A short, human-typable case ID prefixed by its type."""
-    return f"{CASE_ID_PREFIX[case_type]}-" + "".join(secrets.choice(ID_ALPHABET) for _ in range(8))
+    return opening.new_case_id(case_type, _RANDOM)
 
 
 def check_request(request: CaseRequest) -> None:
@@ -165,35 +166,26 @@ async def open_case(
             session.rollback()
             response.status_code = 200
             return await _replay(client, session, key=idempotency_key, body_hash=body_hash)
-    token = secrets.token_urlsafe(24)
+    token = opening.new_token(_RANDOM)
     case_input = CaseInput(
         case_id=case_id,
         request=request,
         decision=decide(session, request=request, policy=policy, now=now),
         policy=policy,
         token=token,
-        status_url=f"{settings.public_url.rstrip('/')}/status/{token}",
+        status_url=opening.status_url(settings.public_url, token),
         opened_at=now,
         holidays=case_holidays(policy, now),
         queue=_queue(request, policy),
+        priority=opening_priority(request),
     )
-    amount = case_input.decision.refund_estimate
     handle = await client.start_workflow(
         WORKFLOWS[request.type].run,  # type: ignore[attr-defined]
         case_input,
         id=case_id,
         task_queue=settings.task_queue,
-        static_summary=(
-            f"{request.type.value} {case_id} — order {request.order.id}, "
-            f"customer {request.customer.id}, "
-            f"{amount.currency} {amount.amount}"
-        ),
-        static_details=(
-            f"**{request.type.value.title()} case {case_id}**\n\n"
-            f"- order: `{request.order.id}`\n- customer: `{request.customer.id}`\n"
-            f"- reason: `{request.reason}`\n- amount: {amount.currency} {amount.amount}\n"
-            f"- items: {', '.join(f'{i.quantity} x {i.sku}' for i in request.items)}"
-        ),
+        static_summary=opening.summary(case_id, request, case_input.decision),
+        static_details=opening.details(case_id, request, case_input.decision),
     )
     await _until_recorded(session, case_id)
     return await handle.query("state", result_type=CaseView)

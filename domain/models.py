@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -295,6 +295,39 @@ class Shipment(BaseModel):
     booked_by: Literal["seller", "customer"] = "customer"
 
 
+class RepairDiagnosis(BaseModel):
+    """What the repair centre found: can it be fixed, with which parts, at what cost."""
+
+    repairable: bool
+    parts: list[str] = []
+    cost: Decimal = Decimal(0)
+    notes: str = ""
+
+
+class RepairReport(BaseModel):
+    """What the repair centre did."""
+
+    parts_replaced: list[str] = []
+    work_done: str = ""
+    qc_passed: bool = True
+
+
+QuoteStatus = Literal["sent", "accepted", "declined", "expired"]
+RepairOutcome = Literal["repaired", "returned_unrepaired", "replaced", "refunded"]
+
+
+class Repair(BaseModel):
+    """A repair case's own record (DESIGN 3.5): diagnosis, quote, report, the repair's warranty."""
+
+    diagnosis: RepairDiagnosis | None = None
+    # Only a repair that costs the customer something is quoted.
+    quote_status: QuoteStatus | None = None
+    report: RepairReport | None = None
+    outcome: RepairOutcome | None = None
+    # The shop's warranty on the repair (policy `repairs.warranty_months` from delivery back).
+    warranty_until: date | None = None
+
+
 class CaseView(BaseModel):
     """A case as every endpoint returns it, and as the workflow's `state` query answers."""
 
@@ -312,6 +345,7 @@ class CaseView(BaseModel):
     decision: Decision
     refund: Refund | None = None
     shipments: list[Shipment] = []
+    repair: Repair | None = None
     deadlines: list[Deadline] = []
     queue: str = "customer_service"
     priority: Priority = Priority.NORMAL
@@ -320,6 +354,8 @@ class CaseView(BaseModel):
     rating: int | None = None
     parent_case_id: str | None = None
     child_case_ids: list[str] = []
+    # Marked malicious by an agent (a complaint, DESIGN 3.6): no compensation, kept as evidence.
+    malicious: bool = False
     status_url: str
     timeline: list[TimelineEntry] = []
     created_at: datetime

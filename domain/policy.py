@@ -89,6 +89,13 @@ class ReturnsPolicy(BaseModel):
     )
 
 
+class RepairsPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # The shop's own warranty on a repair, from the day the repaired item is delivered back.
+    warranty_months: Annotated[int, Field(ge=0, le=120)] = 3
+
+
 class ComplaintsPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -112,6 +119,7 @@ class Policy(BaseModel):
     # Amounts travel with at most two decimals (DESIGN 6), so no currency needs more here.
     currency_minor_units: Annotated[int, Field(ge=0, le=2)] = 2
     returns: ReturnsPolicy = ReturnsPolicy()
+    repairs: RepairsPolicy = RepairsPolicy()
     timers: dict[str, Duration] = DEFAULT_TIMERS
     complaints: ComplaintsPolicy = ComplaintsPolicy()
 

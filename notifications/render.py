@@ -56,8 +56,34 @@ REFUND_MESSAGES: tuple[str, ...] = (
     "refund_offer",
     "offer_declined",
 )
+# Messages only a repair sends (DESIGN 3.5); it also sends replacement_shipped for the item going
+# back (repaired, unrepaired, or a replacement), worded by `case.repair`.
+REPAIR_MESSAGES: tuple[str, ...] = (
+    "diagnosis_delayed",
+    "repair_quote",
+    "repair_declined",
+    "repair_started",
+    "repair_done",
+    "unrepairable",
+)
+# Messages only a complaint sends (DESIGN 3.6); it also sends refund_sent, survey and
+# case_cancelled (and case_received reads right for one), worded by `case.type`.
+COMPLAINT_MESSAGES: tuple[str, ...] = (
+    "complaint_acknowledged",
+    "complaint_response",
+    "resolution_proposed",
+    "resolution_done",
+    "satisfaction_check",
+)
 OPS_MESSAGES: tuple[str, ...] = ("ops_escalation",)
-MESSAGES: tuple[str, ...] = RETURN_MESSAGES + EXCHANGE_MESSAGES + REFUND_MESSAGES + OPS_MESSAGES
+MESSAGES: tuple[str, ...] = (
+    RETURN_MESSAGES
+    + EXCHANGE_MESSAGES
+    + REFUND_MESSAGES
+    + REPAIR_MESSAGES
+    + COMPLAINT_MESSAGES
+    + OPS_MESSAGES
+)
 
 # The `extra` keys each message needs. Every key listed must be passed (None is a valid
 # value where the message says so); a message not listed needs none.
@@ -90,6 +116,21 @@ REQUIRED_EXTRA: dict[str, tuple[str, ...]] = {
     # amount: the refund offered for a delivered item the customer keeps;
     # note: the agent's words to the customer, "" for none.
     "refund_offer": ("amount", "note"),
+    # amount: the repair's cost (due by the quote_response deadline); parts: the parts the
+    # diagnosis names (list of str, may be empty); notes: the diagnosis's findings, "" for none.
+    "repair_quote": ("amount", "parts", "notes"),
+    # notes: why the item can't be repaired, "" for none; lost: True when the carrier lost the
+    # parcel on its way in (then there is no diagnosis).
+    "unrepairable": ("notes", "lost"),
+    # response: the agent's words to the customer (a complaint's first or later answer).
+    "complaint_response": ("response",),
+    # resolution: apology | coupon | partial_refund | refund | return | exchange | repair;
+    # amount: the coupon's or refund's {"amount", "currency"}, None for the rest;
+    # note: the agent's words with the proposal, "" for none.
+    "resolution_proposed": ("resolution", "amount", "note"),
+    # resolution and amount as above; child_case_id: the return, exchange or repair case that
+    # carried it out, None for the rest.
+    "resolution_done": ("resolution", "amount", "child_case_id"),
 }
 
 _LOCALE_PATTERN = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")

@@ -157,7 +157,11 @@ def open_duplicate(session: Session, *, type: str, order_id: str, skus: set[str]
 def recent_case_count(
     session: Session, *, customer_id: str, types: set[str], since: datetime
 ) -> int:
-    """How many cases of these types the customer opened since a time."""
+    """How many cases of these types the customer opened since a time.
+
+    A child case (the return a complaint's resolution opened) is the shop's doing, not the
+    customer's, so it doesn't count.
+    """
     return session.exec(
         select(func.count())
         .select_from(Case)
@@ -165,8 +169,32 @@ def recent_case_count(
             Case.customer_id == customer_id,
             col(Case.type).in_(types),
             col(Case.created_at) >= since,
+            col(Case.parent_case_id).is_(None),
         )
     ).one()
+
+
+class RecordProtected(Exception):
+    """A case record that must be kept: a complaint marked malicious is the review board's
+    evidence (DESIGN 3.6)."""
+
+
+def delete_case(session: Session, *, case_id: str) -> bool:
+    """Delete a case's record, timeline and delivery log; False when there is none.
+
+    No route deletes cases; this is for operators' data-retention jobs, and it refuses a
+    protected record (`RecordProtected`) rather than trusting every caller to check.
+    """
+    row = session.get(Case, case_id)
+    if row is None:
+        return False
+    if row.view.get("malicious"):
+        raise RecordProtected(f"case {case_id} is marked malicious; its record can't be deleted")
+    for model in (TimelineEvent, Notification):
+        for child in session.exec(select(model).where(model.case_id == case_id)).all():
+            session.delete(child)
+    session.delete(row)
+    return True
 
 
 def get_idempotency(session: Session, *, key: str) -> IdempotencyKey | None:

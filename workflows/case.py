@@ -55,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         Decision,
         ExchangeItem,
         Item,
+        Priority,
         Refund,
         Shipment,
         TimelineEntry,
@@ -98,6 +99,8 @@ class CaseInput:
     holidays: dict[int, list[date]] = field(default_factory=dict)
     queue: str = "customer_service"
     parent_case_id: str | None = None
+    # Decided at open (a complaint's severity); escalations raise it from there.
+    priority: Priority = Priority.NORMAL
 
 
 @dataclass
@@ -164,6 +167,7 @@ class CaseWorkflow:
             complaint=request.complaint,
             decision=input.decision,
             queue=input.queue,
+            priority=input.priority,
             parent_case_id=input.parent_case_id,
             status_url=input.status_url,
             created_at=input.opened_at,
@@ -256,9 +260,14 @@ class CaseWorkflow:
 
     def _accepting(self, source: Literal["agent", "customer"], name: str) -> bool:
         if name == "cancel":
-            return self.view.status in CANCELLABLE
+            return self.cancellable
         probe = _Pending(source, name, None)  # type: ignore[arg-type]
         return any(accepts.matches(probe) for accepts in [*self._waits, self._expected])
+
+    @property
+    def cancellable(self) -> bool:
+        """Whether a cancel is taken now; a case type holding the customer's item narrows it."""
+        return self.view.status in CANCELLABLE
 
     @property
     def ended(self) -> bool:
@@ -277,7 +286,7 @@ class CaseWorkflow:
         """Wait for an input the step accepts until `due_at`; None when the deadline passes."""
         # A cancel is taken only while the status allows one: a cancel queued at open must not
         # end a case that has since refunded.
-        cancel = frozenset({"cancel"}) if self.view.status in CANCELLABLE else frozenset()
+        cancel = frozenset({"cancel"}) if self.cancellable else frozenset()
         cancellable = Accepts(
             agent=accepts.agent | cancel, customer=accepts.customer | cancel, events=accepts.events
         )
@@ -609,15 +618,16 @@ class CaseWorkflow:
     async def ask_customer(self, question: str, actor: str) -> None:
         """Ask the customer for information and wait for the reply (reminder, then expiry)."""
         replies = Accepts(customer=frozenset({"reply"}))
+        due_at = self.due("customer_info")
+        self.set_deadline("customer_info", due_at)
         await self.set_status(
             CaseStatus.AWAITING_CUSTOMER, "info_requested", actor, question, expect=replies
         )
-        due_at = self.due("customer_info")
         await self.notify(
             "info_needed", deadline=Deadline(name="customer_info", due_at=due_at), question=question
         )
         reply = await self.wait_reminding(
-            replies, "customer_info", "info_reminder", question=question
+            replies, "customer_info", "info_reminder", due_at=due_at, question=question
         )
         if reply is None:
             await self.expire("customer_info")
@@ -772,13 +782,20 @@ class CaseWorkflow:
     ) -> Input | None:
         """Put an offer to the customer and wait for the answer; None when nobody answers."""
         answers = answers or Accepts(customer=frozenset({"accept", "decline"}))
-        await self.set_status(CaseStatus.AWAITING_CUSTOMER, message, "system", expect=answers)
         due_at = self.due(timer)
+        # Listed with the status, so the storefront's webhook already carries the deadline.
+        self.set_deadline(timer, due_at)
+        await self.set_status(CaseStatus.AWAITING_CUSTOMER, message, "system", expect=answers)
         await self.notify(message, deadline=Deadline(name=timer, due_at=due_at), **extra)
         return await self.wait_until(answers, timer, due_at)
 
     async def follow_up(self, timer: str = "follow_up") -> None:
         """Resolved: wait, send the survey, and close with or without a rating."""
+        if self.input.parent_case_id:
+            # A child case (a complaint's return, exchange or repair) closes once its outcome is
+            # delivered: its parent follows up with the customer, once, and waits for it to end.
+            await self.set_status(CaseStatus.RESOLVED, "resolved", "system")
+            return
         rate = Accepts(customer=frozenset({"rate"}))
         await self.set_status(CaseStatus.RESOLVED, "resolved", "system", expect=rate)
         # A customer may rate before the survey goes out; then no survey is needed.

@@ -29,7 +29,7 @@ FIRST_SCANS = frozenset(
 
 @dataclass
 class Received:
-    """How the item came back: inspected, or lost on the way."""
+    """How the item came back: inspected (or just received, uninspected), or lost on the way."""
 
     lost: bool = False
     # The customer never sent it (only when the caller chose not to expire the case).
@@ -45,10 +45,13 @@ class InboundCase(CaseWorkflow):
         on_first_scan: Callable[[], Awaitable[None]] | None = None,
         *,
         expires: bool = True,
+        inspect: bool = True,
     ) -> Received:
         """Bring the item back and inspect it; `on_first_scan` runs when the carrier first has it.
 
         With `expires` off, a customer who never ships doesn't expire the case: the caller decides.
+        With `inspect` off it stops at receipt (no inspection, `Received.inspection` None): a
+        repair diagnoses the item instead.
         """
         # Only a customer who ships the parcel themselves reports a tracking number.
         seller_ships = self.view.decision.shipping_payer == "seller"
@@ -101,7 +104,7 @@ class InboundCase(CaseWorkflow):
                 await self.wait_escalating(received, "transit", transit_due)
         elif on_first_scan is not None:
             await on_first_scan()
-        return Received(inspection=await self._inspect())
+        return Received(inspection=await self._inspect() if inspect else None)
 
     async def _await_handover(
         self, due_at: datetime | None, *, expires: bool

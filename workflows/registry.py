@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from domain.models import CaseType
+from workflows.complaint import ComplaintWorkflow
 from workflows.exchange import ExchangeWorkflow
 from workflows.refund import RefundWorkflow
+from workflows.repair import RepairWorkflow
 from workflows.returns import ReturnWorkflow
 
 WORKFLOWS: dict[CaseType, type] = {
     CaseType.RETURN: ReturnWorkflow,
     CaseType.EXCHANGE: ExchangeWorkflow,
     CaseType.REFUND: RefundWorkflow,
+    CaseType.REPAIR: RepairWorkflow,
+    CaseType.COMPLAINT: ComplaintWorkflow,
 }
 
 

@@ -47,7 +47,9 @@ PROBLEM_JSON = "application/problem+json"
 # The default policy, except that a seller-booked pickup nobody collects breaches in seconds:
 # the one way a test can see a real SLA breach (and an overdue case) in real time. Only
 # seller-fault returns book pickups, and only tests that want the breach open those.
-POLICY = Policy(timers={**DEFAULT_TIMERS, "carrier_pickup": "1s"})
+# A complaint's follow-up comes seconds after its resolution (not 24 hours), so a test can
+# follow a complaint to its close in real time; only complaints use that timer.
+POLICY = Policy(timers={**DEFAULT_TIMERS, "carrier_pickup": "1s", "complaint_follow_up": "3s"})
 
 
 class _Server(uvicorn.Server):

@@ -3,7 +3,7 @@ by the notification tests."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -13,6 +13,8 @@ from domain.models import (
     CaseStatus,
     CaseType,
     CaseView,
+    Complaint,
+    ComplaintCategory,
     Customer,
     Deadline,
     Decision,
@@ -21,8 +23,12 @@ from domain.models import (
     Locale,
     Money,
     Order,
+    Priority,
     Reason,
     Refund,
+    Repair,
+    RepairDiagnosis,
+    RepairReport,
     RuleHit,
     Shipment,
     TimelineEntry,
@@ -31,7 +37,9 @@ from domain.models import (
 TAIPEI = ZoneInfo("Asia/Taipei")
 STATUS_URL = "http://localhost:8000/status/8f3c1d2e9a7b4c6d"
 EXCHANGE_STATUS_URL = "http://localhost:8000/status/2b7e4a9c1d3f5e80"
+COMPLAINT_STATUS_URL = "http://localhost:8000/status/5c9e2f7a1b4d8e36"
 REFUND_STATUS_URL = "http://localhost:8000/status/6d1f8b3a0c2e9d47"
+REPAIR_STATUS_URL = "http://localhost:8000/status/9a4c2e7b1f3d8e65"
 DUE = datetime(2026, 11, 29, 10, 0, tzinfo=TAIPEI)
 
 # Every message's `extra`, with values a real caller would pass.
@@ -67,9 +75,27 @@ EXTRA: dict[str, dict[str, Any]] = {
         "amount": {"amount": "297.00", "currency": "TWD"},
         "note": "Sorry about the scratch on the print; we can refund 30% and you keep it.",
     },
+    "repair_quote": {
+        "amount": {"amount": "1500.00", "currency": "TWD"},
+        "parts": ["Left driver unit", "Ear cushion"],
+        "notes": "The left driver is burnt out after a drop; this isn't covered by the warranty.",
+    },
+    "unrepairable": {
+        "notes": "The main board is cracked and no spare boards are made any more.",
+        "lost": False,
+    },
+    "complaint_response": {
+        "response": "We're sorry the seam opened. Was the shirt washed cold, as its label asks?",
+    },
+    "resolution_proposed": {
+        "resolution": "partial_refund",
+        "amount": {"amount": "300.00", "currency": "TWD"},
+        "note": "We'd like to make it up to you; please keep the shirt.",
+    },
+    "resolution_done": {"resolution": "return", "amount": None, "child_case_id": "R-8K2W4NZA"},
 }
 
-CaseKind = Literal["return", "exchange", "refund"]
+CaseKind = Literal["return", "exchange", "refund", "repair", "complaint"]
 # Where a refund-only case stands (DESIGN 3.4): not shipped, shipped but not delivered,
 # delivered with a seller fault (offer or returnless), or delivered for a customer reason.
 RefundStage = Literal["unshipped", "in_transit", "delivered", "customer_reason"]
@@ -87,7 +113,20 @@ DEADLINE_FOR: dict[str, str] = {
     "refund_offer": "offer_response",
     "interception_requested": "interception",
     "survey": "survey",
+    # A repair's own deadlines.
+    "repair_quote": "quote_response",
+    "repair_started": "repair",
+    "unrepairable": "review",
+    # A complaint's own deadlines: the first answer, then the proposal and satisfaction check.
+    "complaint_acknowledged": "first_response",
+    "complaint_response": "review",
+    "resolution_proposed": "offer_response",
+    "satisfaction_check": "offer_response",
 }
+# Deadlines a complaint names differently: it is answered, not reviewed.
+COMPLAINT_DEADLINE_FOR: dict[str, str] = {"case_received": "first_response"}
+# Deadlines a repair names differently: the item is diagnosed, not inspected.
+REPAIR_DEADLINE_FOR: dict[str, str] = {"item_received": "diagnosis"}
 # Messages sent with no deadline at all.
 NO_DEADLINE = frozenset(
     {
@@ -100,6 +139,9 @@ NO_DEADLINE = frozenset(
         "fulfilment_cancelled",
         "interception_failed",
         "offer_declined",
+        "diagnosis_delayed",
+        "repair_declined",
+        "repair_done",
     }
 )
 # Messages sent with no deadline by one case type only: a return's refund follows inspection
@@ -108,6 +150,10 @@ NO_DEADLINE_FOR: dict[str, frozenset[str]] = {
     "return": frozenset({"inspection_passed"}),
     "exchange": frozenset(),
     "refund": frozenset({"inspection_passed", "case_received", "case_approved"}),
+    # The item going back to the customer is tracked by its delivery, not a customer deadline.
+    "repair": frozenset({"replacement_shipped", "refund_sent"}),
+    # The follow-up runs from the resolution; resolution_done says it comes, not when.
+    "complaint": frozenset({"resolution_done"}),
 }
 
 
@@ -324,6 +370,179 @@ REFUND_STAGE_FOR: dict[str, RefundStage] = {
 }
 
 
+# Where a repair stands (DESIGN 3.5): before diagnosis, quoted, quote declined or unanswered,
+# repairing, repaired and on its way back, delivered with its warranty, or unrepairable and then
+# refunded or replaced.
+RepairStage = Literal[
+    "new",
+    "quoted",
+    "declined",
+    "expired",
+    "repairing",
+    "repaired",
+    "done",
+    "unrepairable",
+    "refunded",
+    "replaced",
+]
+
+
+def sample_repair_case(
+    *, locale: Locale = Locale.EN, stage: RepairStage = "new", in_warranty: bool = True
+) -> CaseView:
+    """A repair of headphones with one dead earcup, at the given stage of DESIGN 3.5."""
+    case = sample_case(locale=locale, shipping_payer="seller" if in_warranty else "customer")
+    case.id = "P-3M7R5TXC"
+    case.type = CaseType.REPAIR
+    case.status_url = REPAIR_STATUS_URL
+    case.status = CaseStatus.INSPECTING
+    case.items = [
+        Item(
+            sku="HP-200-BLK",
+            name="Wireless headphones",
+            category="electronics",
+            unit_price=Decimal("3290.00"),
+            opened=True,
+            warranty_months=12,
+        )
+    ]
+    case.reason = Reason.DEFECTIVE
+    case.description = "No sound from the left earcup."
+    case.refund = None
+    case.shipments = [
+        Shipment(
+            direction="inbound",
+            booked_by="seller" if in_warranty else "customer",
+            carrier="tcat",
+            tracking_number="TCAT-55500009",
+        )
+    ]
+    zero = Money(amount=Decimal("0"), currency="TWD")
+    if in_warranty:
+        rules = [
+            RuleHit(
+                id="in_warranty", message="Under warranty until 2027-11-12: the repair is free."
+            ),
+            RuleHit(
+                id="seller_pays_shipping",
+                message="The shop pays shipping for a warranty repair and books the pickup.",
+            ),
+        ]
+    else:
+        rules = [
+            RuleHit(
+                id="out_of_warranty",
+                message="The warranty ended on 2026-12-12: the repair is paid, after a quote.",
+            ),
+            RuleHit(
+                id="customer_pays_shipping",
+                message="The customer pays shipping for a repair out of warranty.",
+            ),
+        ]
+    case.decision = Decision(
+        eligible=True,
+        review="auto",
+        shipping_payer="seller" if in_warranty else "customer",
+        in_warranty=in_warranty,
+        refund_estimate=zero,
+        restocking_fee=zero,
+        rules=rules,
+    )
+    repair = Repair()
+    if stage in ("quoted", "declined", "expired") or (stage == "repairing" and not in_warranty):
+        repair.diagnosis = RepairDiagnosis(
+            repairable=True,
+            parts=["Left driver unit", "Ear cushion"],
+            cost=Decimal("1500.00"),
+            notes="The left driver is burnt out after a drop.",
+        )
+        repair.quote_status = {"quoted": "sent", "declined": "declined", "expired": "expired"}.get(
+            stage, "accepted"
+        )
+    elif stage in ("repairing", "repaired", "done"):
+        repair.diagnosis = RepairDiagnosis(
+            repairable=True,
+            parts=["Left driver unit"],
+            notes="A loose solder joint on the left driver.",
+        )
+    elif stage in ("unrepairable", "refunded", "replaced"):
+        repair.diagnosis = RepairDiagnosis(
+            repairable=False, notes="The main board is cracked; no spare boards are made any more."
+        )
+    if stage in ("repaired", "done"):
+        repair.report = RepairReport(
+            parts_replaced=["Left driver unit"],
+            work_done="Replaced the left driver and resoldered its cable; tested both channels.",
+            qc_passed=True,
+        )
+    if stage in ("declined", "expired"):
+        repair.outcome = "returned_unrepaired"
+    elif stage in ("repaired", "done"):
+        repair.outcome = "repaired"
+    elif stage in ("refunded", "replaced"):
+        repair.outcome = stage
+    if stage == "done":
+        repair.warranty_until = date(2027, 2, 28)
+    case.repair = repair
+    if stage in ("declined", "expired", "repaired", "done", "replaced"):
+        case.status = CaseStatus.REPLACEMENT_SHIPPED
+        case.shipments.append(
+            Shipment(direction="outbound", booked_by="seller", tracking_number="TCAT-66600009")
+        )
+    if stage == "refunded":
+        case.refund = Refund(
+            amount=Decimal("3290.00"), currency="TWD", status="succeeded", refund_id="re_321"
+        )
+    return case
+
+
+# The repair stage each message belongs to; the rest are sent before the diagnosis.
+REPAIR_STAGE_FOR: dict[str, RepairStage] = {
+    "repair_quote": "quoted",
+    "repair_declined": "declined",
+    "repair_started": "repairing",
+    "replacement_shipped": "repaired",
+    "repair_done": "done",
+    "survey": "done",
+    "unrepairable": "unrepairable",
+    "refund_sent": "refunded",
+}
+
+
+def sample_complaint_case(
+    *,
+    locale: Locale = Locale.EN,
+    category: ComplaintCategory = ComplaintCategory.PRODUCT_QUALITY,
+    priority: Priority = Priority.HIGH,
+    refunded: bool = False,
+) -> CaseView:
+    """A complaint about a shirt's seam (DESIGN 3.6), of high severity, routed to quality."""
+    case = sample_case(locale=locale, refunded=False)
+    case.id = "C-3M7P1QXD"
+    case.type = CaseType.COMPLAINT
+    case.status = CaseStatus.AWAITING_REVIEW
+    case.status_url = COMPLAINT_STATUS_URL
+    case.reason = None
+    case.description = "The seam on the left sleeve came apart after one wash."
+    case.complaint = Complaint(category=category, channel="chat", severity="high")
+    case.priority = priority
+    case.queue = "quality"
+    case.shipments = []
+    none = Money(amount=Decimal("0"), currency="TWD")
+    case.decision = Decision(
+        eligible=True,
+        review="manual",
+        refund_estimate=none,
+        restocking_fee=none,
+        rules=[RuleHit(id="manual_review", message="An agent handles every complaint.")],
+    )
+    if refunded:
+        case.refund = Refund(
+            amount=Decimal("300.00"), currency="TWD", status="succeeded", refund_id="re_654"
+        )
+    return case
+
+
 def sample_for(kind: CaseKind, message: str, locale: Locale = Locale.EN) -> CaseView:
     """A case of this kind at the point where it sends this message, with its deadline."""
     if kind == "exchange":
@@ -341,12 +560,27 @@ def sample_for(kind: CaseKind, message: str, locale: Locale = Locale.EN) -> Case
             stage=REFUND_STAGE_FOR.get(message, "delivered"),
             refunded=message in ("refund_sent", "survey"),
         )
+    elif kind == "repair":
+        stage = REPAIR_STAGE_FOR.get(message, "new")
+        # A quote is only ever sent out of warranty.
+        case = sample_repair_case(
+            locale=locale, stage=stage, in_warranty=stage not in ("quoted", "declined")
+        )
+    elif kind == "complaint":
+        case = sample_complaint_case(
+            locale=locale, refunded=message in ("refund_sent", "resolution_done", "survey")
+        )
     else:
         case = sample_case(locale=locale)
     if message in NO_DEADLINE or message in NO_DEADLINE_FOR[kind]:
         case.deadlines = []
     else:
-        case.deadlines = [Deadline(name=DEADLINE_FOR.get(message, "customer_shipment"), due_at=DUE)]
+        name = DEADLINE_FOR.get(message, "customer_shipment")
+        if kind == "repair":
+            name = REPAIR_DEADLINE_FOR.get(message, name)
+        if kind == "complaint":
+            name = COMPLAINT_DEADLINE_FOR.get(message, name)
+        case.deadlines = [Deadline(name=name, due_at=DUE)]
     return case
 
 

@@ -14,10 +14,12 @@ from jinja2.exceptions import UndefinedError
 from domain.models import CaseView, Locale
 from notifications.render import (
     BUILTIN_TEMPLATES,
+    COMPLAINT_MESSAGES,
     EXCHANGE_MESSAGES,
     MESSAGES,
     OPS_MESSAGES,
     REFUND_MESSAGES,
+    REPAIR_MESSAGES,
     REQUIRED_EXTRA,
     RETURN_MESSAGES,
     RenderedMessage,
@@ -46,6 +48,22 @@ MESSAGES_OF: dict[CaseKind, tuple[str, ...]] = {
     "return": RETURN_MESSAGES + OPS_MESSAGES,
     "exchange": RETURN_MESSAGES + EXCHANGE_MESSAGES + OPS_MESSAGES,
     "refund": RETURN_MESSAGES + REFUND_MESSAGES + OPS_MESSAGES,
+    # A repair diagnoses instead of inspecting, and sends the item back like a replacement.
+    "repair": (
+        *(m for m in RETURN_MESSAGES if not m.startswith("inspection_")),
+        "replacement_shipped",
+        *REPAIR_MESSAGES,
+        *OPS_MESSAGES,
+    ),
+    # A complaint shares the opening, refund, survey and cancellation messages.
+    "complaint": (
+        "case_received",
+        "refund_sent",
+        "survey",
+        "case_cancelled",
+        *COMPLAINT_MESSAGES,
+        *OPS_MESSAGES,
+    ),
 }
 CASES = [(kind, message) for kind, messages in MESSAGES_OF.items() for message in messages]
 TAIPEI_DUE = "2026-11-29 10:00 (Asia/Taipei)"
