@@ -123,5 +123,55 @@ def demo(
     asyncio.run(play(api_url=api_url, cases=cases, settings=Settings()))
 
 
+notifications_app = typer.Typer(help="Customer and operations messages.")
+app.add_typer(notifications_app, name="notifications")
+
+
+@notifications_app.command("preview")
+def notifications_preview(
+    message: Annotated[str, typer.Argument(help="Message name, e.g. case_approved")],
+    locale: Annotated[str, typer.Option(help="en, zh-TW or zh-CN")] = "en",
+    case_type: Annotated[
+        str, typer.Option(help="return, exchange, refund, repair or complaint")
+    ] = "return",
+    html: Annotated[
+        Path | None, typer.Option(help="Write the HTML body to this file instead")
+    ] = None,
+) -> None:
+    """Render a message for a sample case: subject and text, or the HTML to a file."""
+    from domain.models import Locale
+    from notifications.render import MESSAGES, render_message
+    from notifications.samples import CASE_KINDS, preview_context
+
+    # Usage errors (exit code 2) name what is known, so a typo is fixed at a glance.
+    if message not in MESSAGES:
+        raise typer.BadParameter(
+            f"unknown message {message!r}; known: {', '.join(MESSAGES)}", param_hint="MESSAGE"
+        )
+    known_locales = [loc.value for loc in Locale]
+    if locale not in known_locales:
+        raise typer.BadParameter(
+            f"unknown locale {locale!r}; known: {', '.join(known_locales)}",
+            param_hint="--locale",
+        )
+    if case_type not in CASE_KINDS:
+        raise typer.BadParameter(
+            f"unknown case type {case_type!r}; known: {', '.join(CASE_KINDS)}",
+            param_hint="--case-type",
+        )
+    rendered = render_message(
+        message,
+        locale,
+        preview_context(message, Locale(locale), case_type),
+        templates_dir=Settings().templates_dir,
+    )
+    if html is not None:
+        html.write_text(rendered.html, encoding="utf-8")
+        typer.echo(f"wrote {html}")
+        return
+    typer.echo(f"Subject: {rendered.subject}\n")
+    typer.echo(rendered.text, nl=False)
+
+
 if __name__ == "__main__":
     app()

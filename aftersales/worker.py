@@ -22,6 +22,13 @@ from workflows.registry import WORKFLOWS
 PASSTHROUGH = ("pydantic", "pydantic_core", "holidays", "domain", "annotated_types")
 
 
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox every case workflow runs in; the replay tests use the same one."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+    )
+
+
 def build_worker(
     client: Client,
     *,
@@ -50,7 +57,5 @@ def build_worker(
             carriers.request_interception,
         ],
         activity_executor=executor,
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
-        ),
+        workflow_runner=workflow_runner(),
     )

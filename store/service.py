@@ -10,7 +10,14 @@ from sqlalchemy import or_
 from sqlmodel import Session, col, func, select
 
 from domain.models import TERMINAL_STATUSES, CaseView
-from store.tables import Case, IdempotencyKey, Notification, TimelineEvent, utcnow
+from store.tables import (
+    Case,
+    IdempotencyKey,
+    Notification,
+    TimelineEvent,
+    TrackingNumber,
+    utcnow,
+)
 
 
 def _utc(at: datetime) -> datetime:
@@ -59,7 +66,46 @@ def upsert_case(session: Session, *, view: CaseView, token: str, revision: int) 
                 message=entry.message,
             )
         )
+    _add_tracking_numbers(session, case_id=view.id, numbers=tracking_numbers(view))
     return True
+
+
+# store.tables.TrackingNumber.tracking_number; a longer "number" is no carrier's.
+TRACKING_NUMBER_MAX = 200
+
+
+def tracking_numbers(view: CaseView) -> set[str]:
+    """Every tracking number a case knows: its parcels' and, for interceptions, the order's."""
+    found: list[Any] = [shipment.tracking_number for shipment in view.shipments]
+    # A storefront may send the order's own parcel as an extra field (refund-only interceptions).
+    found.append(getattr(view.order, "tracking_number", None))
+    return {n for n in found if isinstance(n, str) and n and len(n) <= TRACKING_NUMBER_MAX}
+
+
+def _add_tracking_numbers(session: Session, *, case_id: str, numbers: set[str]) -> None:
+    # Only added, never removed: a carrier may still report on a parcel the case replaced
+    # (a rebooked pickup), and the workflow decides whether that still matters.
+    known = set(
+        session.exec(
+            select(TrackingNumber.tracking_number).where(TrackingNumber.case_id == case_id)
+        ).all()
+    )
+    for number in sorted(numbers - known):
+        session.add(TrackingNumber(tracking_number=number, case_id=case_id))
+
+
+def cases_for_tracking(session: Session, *, tracking_number: str) -> list[Case]:
+    """The cases a tracking number belongs to, newest first."""
+    if len(tracking_number) > TRACKING_NUMBER_MAX:
+        return []
+    return list(
+        session.exec(
+            select(Case)
+            .join(TrackingNumber, col(TrackingNumber.case_id) == col(Case.id))
+            .where(TrackingNumber.tracking_number == tracking_number)
+            .order_by(col(Case.created_at).desc())
+        ).all()
+    )
 
 
 def get_case(session: Session, *, case_id: str) -> Case | None:
@@ -190,7 +236,7 @@ def delete_case(session: Session, *, case_id: str) -> bool:
         return False
     if row.view.get("malicious"):
         raise RecordProtected(f"case {case_id} is marked malicious; its record can't be deleted")
-    for model in (TimelineEvent, Notification):
+    for model in (TimelineEvent, Notification, TrackingNumber):
         for child in session.exec(select(model).where(model.case_id == case_id)).all():
             session.delete(child)
     session.delete(row)
@@ -259,6 +305,6 @@ def deliveries(session: Session, *, case_id: str) -> list[Notification]:
         session.exec(
             select(Notification)
             .where(Notification.case_id == case_id)
-            .order_by(col(Notification.created_at))
+            .order_by(col(Notification.created_at), col(Notification.id))
         ).all()
     )

@@ -79,3 +79,12 @@ class Notification(SQLModel, table=True):
     error: str | None = None
     created_at: datetime = _at(nullable=False)
     updated_at: datetime = _at(nullable=False)
+
+
+class TrackingNumber(SQLModel, table=True):
+    """Which case a parcel's tracking number belongs to, for inbound carrier webhooks."""
+
+    __tablename__ = "tracking_number"
+
+    tracking_number: str = Field(primary_key=True, max_length=200)
+    case_id: str = Field(primary_key=True, index=True, max_length=32)

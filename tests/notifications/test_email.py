@@ -21,7 +21,7 @@ from notifications.email import (
     send_email,
 )
 from notifications.render import RenderedMessage, render_message
-from tests.notifications.sample import STATUS_URL, context, sample_case
+from notifications.samples import STATUS_URL, context, sample_case
 
 MAIL_FROM = "Shop Returns <returns@shop.example>"
 TO = "amy@example.com"

@@ -27,7 +27,7 @@ from notifications.render import (
     render_message,
     when,
 )
-from tests.notifications.sample import (
+from notifications.samples import (
     DUE,
     EXTRA,
     STATUS_URL,

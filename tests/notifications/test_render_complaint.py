@@ -8,7 +8,7 @@ import pytest
 
 from domain.models import ComplaintCategory, Priority
 from notifications.render import RenderedMessage, render_message
-from tests.notifications.sample import context, sample_complaint_case, sample_for
+from notifications.samples import context, sample_complaint_case, sample_for
 from tests.notifications.test_render import LEFTOVERS, LOCALES, TAIPEI_DUE, untranslated_words
 
 RESOLUTIONS = ("apology", "coupon", "partial_refund", "refund", "return", "exchange", "repair")

@@ -7,7 +7,7 @@ import pytest
 
 from domain.models import CaseView
 from notifications.render import RenderedMessage, render_message
-from tests.notifications.sample import (
+from notifications.samples import (
     EXTRA,
     RepairStage,
     context,

@@ -1,5 +1,5 @@
-"""Realistic return, exchange and refund-only cases and the `extra` each message needs, shared
-by the notification tests."""
+"""Realistic sample cases of every type and the `extra` each message needs: for previews
+(`aftersales notifications preview`) and the notification tests."""
 
 from __future__ import annotations
 
@@ -95,6 +95,7 @@ EXTRA: dict[str, dict[str, Any]] = {
     "resolution_done": {"resolution": "return", "amount": None, "child_case_id": "R-8K2W4NZA"},
 }
 
+QuoteStatus = Literal["sent", "accepted", "declined", "expired"]
 CaseKind = Literal["return", "exchange", "refund", "repair", "complaint"]
 # Where a refund-only case stands (DESIGN 3.4): not shipped, shipped but not delivered,
 # delivered with a seller fault (offer or returnless), or delivered for a customer reason.
@@ -456,9 +457,12 @@ def sample_repair_case(
             cost=Decimal("1500.00"),
             notes="The left driver is burnt out after a drop.",
         )
-        repair.quote_status = {"quoted": "sent", "declined": "declined", "expired": "expired"}.get(
-            stage, "accepted"
-        )
+        quote_status: dict[str, QuoteStatus] = {
+            "quoted": "sent",
+            "declined": "declined",
+            "expired": "expired",
+        }
+        repair.quote_status = quote_status.get(stage, "accepted")
     elif stage in ("repairing", "repaired", "done"):
         repair.diagnosis = RepairDiagnosis(
             repairable=True,
@@ -596,3 +600,11 @@ def context(case: CaseView, message: str, **overrides: Any) -> dict[str, Any]:
     }
     values.update(overrides)
     return values
+
+
+CASE_KINDS: tuple[CaseKind, ...] = ("return", "exchange", "refund", "repair", "complaint")
+
+
+def preview_context(message: str, locale: Locale, kind: CaseKind = "return") -> dict[str, Any]:
+    """The render context of one message for a sample case of this kind, in this locale."""
+    return context(sample_for(kind, message, locale), message)

@@ -1,0 +1,302 @@
+"""Record real workflow histories for the replay tests in tests/replay/ (DESIGN 9).
+
+Runs each case type along a main path on the time-skipping test server, with a real
+worker, sandbox connectors and a throwaway SQLite DB, and writes every history as
+`tests/replay/<name>.json` (`WorkflowHistory.to_json()`). Re-run it after changing a
+workflow, but first copy the histories the change must still replay to tests/replay/legacy/
+(see docs/versioning.md):
+
+    python -m scripts.record_histories            # every history
+    python -m scripts.record_histories return     # only those whose name starts so
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+# Runnable as a file too: `python scripts/record_histories.py` puts scripts/ on the path,
+# not the project root the imports below need.
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from temporalio.api.common.v1 import WorkflowExecution  # noqa: E402
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest  # noqa: E402
+from temporalio.client import Client, WorkflowHandle  # noqa: E402
+from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
+from temporalio.testing import WorkflowEnvironment  # noqa: E402
+
+from activities.connectors import connectors_from_settings  # noqa: E402
+from aftersales.binaries import find  # noqa: E402
+from aftersales.settings import Settings  # noqa: E402
+from aftersales.temporal import register_search_attributes  # noqa: E402
+from aftersales.worker import build_worker  # noqa: E402
+from domain.models import CaseView  # noqa: E402
+from store.db import make_engine, migrate  # noqa: E402
+from tests.support.factory import case_input  # noqa: E402
+from tests.workflows.complaints import complaint_input  # noqa: E402
+from tests.workflows.helpers import (  # noqa: E402
+    act,
+    customer,
+    finish,
+    reach,
+    reach_deadline,
+    send_back,
+    signal,
+    sleep_past,
+    stop,
+)
+from tests.workflows.repairs import complete, diagnose, repair_input, send_in  # noqa: E402
+from workflows.case import CaseInput  # noqa: E402
+from workflows.registry import workflow_for  # noqa: E402
+
+REPLAY_DIR = ROOT / "tests" / "replay"
+TASK_QUEUE = "aftersales-replay"
+
+Handle = WorkflowHandle[Any, CaseView]
+
+
+@dataclass
+class Recorder:
+    """A worker on the time-skipping server, and the histories recorded so far."""
+
+    client: Client
+    env: WorkflowEnvironment
+    out: Path
+    written: list[Path]
+
+    async def start(self, case: CaseInput) -> Handle:
+        """Start a case's workflow the way the API does."""
+        workflow = workflow_for(case.request.type)
+        return await self.client.start_workflow(
+            workflow.run,  # type: ignore[attr-defined]
+            case,
+            id=case.case_id,
+            task_queue=TASK_QUEUE,
+        )
+
+    async def now(self) -> datetime:
+        """The server's current time."""
+        return await self.env.get_current_time()
+
+    async def save(self, name: str, handle: Handle) -> None:
+        """Write the workflow's history so far as `<name>.json`."""
+        await idle(self.client, handle)
+        history = await handle.fetch_history()
+        path = self.out / f"{name}.json"
+        path.write_text(history.to_json() + "\n")
+        self.written.append(path)
+        print(f"wrote {path.relative_to(ROOT)} ({len(history.events)} events)")
+
+
+async def idle(client: Client, handle: Handle) -> None:
+    """Wait until the workflow has ended or sits still, so a mid-flight history is whole."""
+    request = DescribeWorkflowExecutionRequest(
+        namespace=client.namespace, execution=WorkflowExecution(workflow_id=handle.id)
+    )
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 10
+    quiet, last = 0, -1
+    while quiet < 3 and loop.time() < end:
+        described = await client.workflow_service.describe_workflow_execution(request)
+        if described.workflow_execution_info.close_time.seconds:
+            return
+        length = described.workflow_execution_info.history_length
+        still = not described.pending_activities and length == last
+        quiet, last = (quiet + 1 if still else 0), length
+        await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def recorder(out: Path = REPLAY_DIR) -> AsyncIterator[Recorder]:
+    """A real worker, sandbox connectors (no URLs, no network) and a temporary SQLite DB."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=find("temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    try:
+        await register_search_attributes(env.client)
+        with tempfile.TemporaryDirectory() as tmp:
+            # Explicit Nones: AFTERSALES_* variables in the shell must not point us at peers.
+            settings = Settings(
+                database_url=f"sqlite:///{Path(tmp) / 'replay.db'}",
+                task_queue=TASK_QUEUE,
+                payment_url=None,
+                carrier_url=None,
+                webhook_url=None,
+                sms_url=None,
+                smtp_url=None,
+                ops_email=None,
+            )
+            engine = make_engine(settings.database_url)
+            migrate(engine)
+            connectors = connectors_from_settings(settings)
+            try:
+                with ThreadPoolExecutor(max_workers=8) as executor:
+                    worker = build_worker(
+                        env.client,
+                        settings=settings,
+                        engine=engine,
+                        connectors=connectors,
+                        executor=executor,
+                    )
+                    async with worker:
+                        yield Recorder(env.client, env, out, [])
+            finally:
+                await connectors.aclose()
+                engine.dispose()
+    finally:
+        await env.shutdown()
+
+
+# ---- one main path per case type ---------------------------------------------------------
+
+
+async def return_awaiting_shipment(rec: Recorder) -> None:
+    """Mid-flight: an approved return waiting for the customer to ship."""
+    handle = await rec.start(case_input(now=await rec.now()))
+    await reach(handle, "awaiting_shipment")
+    await reach_deadline(handle, "customer_shipment")
+    await rec.save("return_awaiting_shipment", handle)
+    # Its timers would fire during the next paths' sleeps.
+    await stop(rec.client, handle)
+
+
+async def run_return_inspection(rec: Recorder) -> Handle:
+    """A return shipped, received and passed inspection; answers it resolved (fast refund)."""
+    handle = await rec.start(case_input(now=await rec.now()))
+    await reach(handle, "awaiting_shipment")
+    await customer(handle, "provide_tracking", carrier="Black Cat", tracking_number="BC123456789")
+    await signal(handle, "carrier.picked_up")
+    await reach(handle, "in_transit")
+    await signal(handle, "warehouse.received")
+    await reach(handle, "inspecting")
+    await signal(handle, "inspection.completed", result="pass")
+    await reach(handle, "resolved")
+    return handle
+
+
+async def return_complete(rec: Recorder) -> None:
+    """A return from open to the customer's rating."""
+    handle = await run_return_inspection(rec)
+    await rec.env.sleep(timedelta(days=3, minutes=1))
+    await customer(handle, "rate", score=5, comment="quick")
+    await finish(rec.env, handle, "closed")
+    await rec.save("return_complete", handle)
+
+
+async def exchange_complete(rec: Recorder) -> None:
+    """A same-price exchange: sent back, inspected, replacement shipped and delivered."""
+    same_price = [{"sku": "TEE-L-BLK", "quantity": 1, "unit_price": "990.00"}]
+    case = case_input(now=await rec.now(), type="exchange", exchange_for=same_price)
+    handle = await rec.start(case)
+    await send_back(handle)
+    await signal(handle, "inspection.completed", result="pass", grade="A")
+    await reach_deadline(handle, "dispatch")
+    await signal(handle, "replacement.shipped", tracking_number="TRK-OUT-1")
+    await reach(handle, "replacement_shipped")
+    await reach_deadline(handle, "transit")
+    await signal(handle, "carrier.delivered")
+    await reach_deadline(handle, "follow_up")
+    await close_after_follow_up(rec, handle)
+    await rec.save("exchange_complete", handle)
+
+
+async def refund_complete(rec: Recorder) -> None:
+    """A refund before the order ships: fulfilment cancelled, money back at once."""
+    unshipped = {"shipped_at": None, "delivered_at": None}
+    handle = await rec.start(case_input(now=await rec.now(), type="refund", order=unshipped))
+    await reach_deadline(handle, "follow_up")
+    await close_after_follow_up(rec, handle)
+    await rec.save("refund_complete", handle)
+
+
+async def repair_complete(rec: Recorder) -> None:
+    """A warranty repair: picked up, diagnosed, repaired, sent back, delivered."""
+    handle = await rec.start(repair_input(await rec.now()))
+    await reach_deadline(handle, "carrier_pickup")
+    await send_in(handle)
+    await diagnose(handle)
+    await reach_deadline(handle, "repair")
+    await complete(handle)
+    await reach_deadline(handle, "dispatch")
+    await signal(handle, "replacement.shipped", tracking_number="TRK-REPAIRED")
+    await reach(handle, "replacement_shipped")
+    await reach_deadline(handle, "transit")
+    await signal(handle, "carrier.delivered")
+    await reach_deadline(handle, "follow_up")
+    await close_after_follow_up(rec, handle)
+    await rec.save("repair_complete", handle)
+
+
+async def complaint_complete(rec: Recorder) -> None:
+    """A complaint resolved by a child return, then followed up, surveyed and rated."""
+    handle = await rec.start(complaint_input(now=await rec.now()))
+    await reach_deadline(handle, "first_response")
+    await act(handle, "respond", actor="agent-mei", message="We're so sorry; we're on it.")
+    await reach_deadline(handle, "review")
+    await act(handle, "propose", actor="agent-mei", resolution="return", message="A return?")
+    await reach_deadline(handle, "offer_response")
+    await customer(handle, "accept")
+    view = await reach(handle, "awaiting_shipment")
+    [child_id] = view.child_case_ids
+    child: Handle = rec.client.get_workflow_handle(child_id, result_type=CaseView)
+    await reach_deadline(child, "carrier_pickup")
+    await send_back(child)
+    await signal(child, "inspection.completed", result="pass", grade="A")
+    await finish(rec.env, child, "closed")
+    await rec.save("complaint_child_return_complete", child)
+
+    await reach_deadline(handle, "complaint_follow_up")
+    await sleep_past(rec.env, handle, "complaint_follow_up")
+    await reach_deadline(handle, "offer_response")
+    await customer(handle, "accept")
+    await reach_deadline(handle, "survey")
+    await customer(handle, "rate", score=5, comment="Handled well")
+    await finish(rec.env, handle, "closed")
+    await rec.save("complaint_complete", handle)
+
+
+async def close_after_follow_up(rec: Recorder, handle: Handle) -> None:
+    """Let the follow-up and the survey lapse; the case closes."""
+    await sleep_past(rec.env, handle, "follow_up")
+    await sleep_past(rec.env, handle, "survey")
+    await finish(rec.env, handle, "closed")
+
+
+PATHS: dict[str, Callable[[Recorder], Awaitable[None]]] = {
+    "return_awaiting_shipment": return_awaiting_shipment,
+    "return_complete": return_complete,
+    "exchange_complete": exchange_complete,
+    "refund_complete": refund_complete,
+    "repair_complete": repair_complete,
+    "complaint_complete": complaint_complete,
+}
+
+
+async def record(prefixes: list[str], out: Path = REPLAY_DIR) -> list[Path]:
+    """Record every path whose name starts with one of `prefixes` (all when empty)."""
+    out.mkdir(parents=True, exist_ok=True)
+    chosen = [p for n, p in PATHS.items() if not prefixes or n.startswith(tuple(prefixes))]
+    async with recorder(out) as rec:
+        for path in chosen:
+            await path(rec)
+        return rec.written
+
+
+def main() -> None:
+    """Record the histories named on the command line, or all of them."""
+    asyncio.run(record(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""Replay every recorded history against today's workflow code (DESIGN 9, docs/versioning.md).
+
+A change to a workflow's command sequence that is not guarded by `workflow.patched` makes
+the replay of a history recorded before it fail with a nondeterminism error here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio import workflow
+from temporalio.api.history.v1 import History, HistoryEvent
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+from temporalio.workflow import NondeterminismError
+
+from aftersales.worker import workflow_runner
+from domain.models import CaseView
+from scripts.record_histories import recorder, run_return_inspection
+from workflows.case import CaseInput
+from workflows.registry import WORKFLOWS
+from workflows.returns import RECORD_INSPECTION, ReturnWorkflow
+
+HERE = Path(__file__).parent
+HISTORIES = sorted(HERE.rglob("*.json"))
+# Recorded before `return-record-inspection` (workflows/returns.py): the old command sequence.
+BEFORE_PATCH = HERE / "legacy" / "return_complete_before_record_inspection.json"
+PATCH_MARKER = "core_patch"
+
+
+def load(path: Path) -> WorkflowHistory:
+    """A recorded history; the workflow ID is the file's name (no workflow reads its ID)."""
+    return WorkflowHistory.from_json(path.stem, path.read_text())
+
+
+def replayer(*workflows: type) -> Replayer:
+    """A replayer set up as the worker is: same workflows, converter and sandbox."""
+    return Replayer(
+        workflows=list(workflows or WORKFLOWS.values()),
+        data_converter=pydantic_data_converter,
+        workflow_runner=workflow_runner(),
+    )
+
+
+def patch_ids(history: WorkflowHistory | History) -> list[str]:
+    """The IDs of the `workflow.patched` markers a history recorded."""
+    converter = pydantic_data_converter.payload_converter
+    return [
+        converter.from_payload(
+            e.marker_recorded_event_attributes.details["patch-data"].payloads[0]
+        )["id"]
+        for e in history.events
+        if e.HasField("marker_recorded_event_attributes")
+        and e.marker_recorded_event_attributes.marker_name == PATCH_MARKER
+    ]
+
+
+def steps(history: WorkflowHistory) -> list[str]:
+    """The activities a history scheduled and the patches it marked, in order."""
+    return [step for e in history.events if (step := _step(e))]
+
+
+def _step(event: HistoryEvent) -> str | None:
+    if event.HasField("marker_recorded_event_attributes"):
+        return f"patch:{patch_ids(History(events=[event]))[0]}"
+    if event.HasField("activity_task_scheduled_event_attributes"):
+        summary: Any = pydantic_data_converter.payload_converter.from_payload(
+            event.user_metadata.summary, str
+        )
+        return str(summary)
+    return None
+
+
+def test_every_case_type_has_a_complete_history_and_one_is_mid_flight() -> None:
+    names = {path.stem for path in HISTORIES}
+    for case_type in ("return", "exchange", "refund", "repair", "complaint"):
+        assert f"{case_type}_complete" in names
+    assert "complaint_child_return_complete" in names
+    assert "return_awaiting_shipment" in names
+    mid = load(HERE / "return_awaiting_shipment.json")
+    assert not mid.events[-1].HasField("workflow_execution_completed_event_attributes")
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: str(p.relative_to(HERE)))
+async def test_history_replays_without_nondeterminism(path: Path) -> None:
+    history = load(path)
+    result = await replayer().replay_workflow(history)  # raises on nondeterminism
+    assert result.replay_failure is None
+
+
+async def test_all_histories_replay_together() -> None:
+    async def histories() -> AsyncIterator[WorkflowHistory]:
+        for path in HISTORIES:
+            yield load(path)
+
+    results = await replayer().replay_workflows(histories(), raise_on_replay_failure=False)
+    assert results.replay_failures == {}
+
+
+# ---- the real patch: recording a return's inspection outcome before notifying -----------
+
+
+async def test_history_from_before_the_patch_replays_on_the_old_path() -> None:
+    old = load(BEFORE_PATCH)
+    assert patch_ids(old) == []
+    result = await replayer().replay_workflow(old)
+    assert result.replay_failure is None
+
+
+@workflow.defn(name="ReturnWorkflow", sandboxed=False)
+class UnguardedReturn(ReturnWorkflow):
+    """The same change without `workflow.patched`: what the guard protects against."""
+
+    @workflow.run
+    async def run(self, input: CaseInput) -> CaseView:
+        """Run the return to its end."""
+        return await self.run_case(self.lifecycle)
+
+    async def record_inspection(self) -> None:
+        """Record the inspection's outcome, unguarded."""
+        await self.sync()
+
+
+async def test_the_same_change_unguarded_breaks_the_old_history() -> None:
+    with pytest.raises(NondeterminismError):
+        await replayer(UnguardedReturn).replay_workflow(load(BEFORE_PATCH))
+
+
+async def test_a_new_return_records_its_inspection_before_notifying(tmp_path: Path) -> None:
+    async with recorder(tmp_path) as rec:
+        handle = await run_return_inspection(rec)
+        history = await handle.fetch_history()
+    assert patch_ids(history) == [RECORD_INSPECTION]
+    new = steps(history)
+    at = new.index(f"patch:{RECORD_INSPECTION}")
+    assert new[at + 1 : at + 3] == [
+        f"record {handle.id} as inspecting",
+        "tell the customer: inspection_passed",
+    ]
+    # The old run went straight from the event's record to the notification.
+    old = steps(load(BEFORE_PATCH))
+    notified = old.index("tell the customer: inspection_passed")
+    assert old[notified - 2] != old[notified - 1] and old[notified - 1].endswith("inspecting")
+    # And the new history replays, taking the new path again.
+    result = await replayer().replay_workflow(history)
+    assert result.replay_failure is None
