@@ -78,6 +78,16 @@ CANCELLABLE = frozenset(
         CaseStatus.AWAITING_SHIPMENT,
     }
 )
+# Who reports each family of integration events, for the operators' "waiting on" line.
+_EVENT_SOURCES = {
+    "carrier": "carrier",
+    "warehouse": "warehouse",
+    "inspection": "warehouse",
+    "refund": "payment provider",
+    "replacement": "warehouse",
+    "repair": "repair centre",
+    "customer": "storefront (customer payment)",
+}
 # Agent actions a case takes at any step before it ends.
 ANYTIME_ACTIONS = frozenset({"note", "assign", "escalate"})
 
@@ -268,6 +278,20 @@ class CaseWorkflow:
     def cancellable(self) -> bool:
         """Whether a cancel is taken now; a case type holding the customer's item narrows it."""
         return self.view.status in CANCELLABLE
+
+    def waiting_on(self) -> str:
+        """Who must act for the case to move: agent, customer, carrier or warehouse, payment."""
+        if self.ended:
+            return "nobody"
+        accepts = [*self._waits, self._expected]
+        who = []
+        if any(a.agent - {"cancel", "mark_malicious"} for a in accepts):
+            who.append(f"agent (`{self.view.queue}` queue)")
+        if any(a.customer - {"cancel"} for a in accepts):
+            who.append("customer")
+        events = {e.value.split(".")[0] for a in accepts for e in a.events}
+        who += sorted(_EVENT_SOURCES.get(source, source) for source in events)
+        return ", ".join(dict.fromkeys(who)) or "the system"
 
     @property
     def ended(self) -> bool:
@@ -465,6 +489,7 @@ class CaseWorkflow:
         workflow.set_current_details(
             f"**{self.view.status}** — next deadline: "
             + (f"`{nxt.name}` at {nxt.due_at.isoformat()}" if nxt else "none")
+            + f" — waiting on: {self.waiting_on()}"
             + f" — queue `{self.view.queue}`, priority {self.view.priority}"
         )
         record = workflow.execute_activity_method(
