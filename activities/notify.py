@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,19 +16,31 @@ from activities.connectors import Connectors
 from activities.inputs import NotifyCustomer, NotifyOps, PublishWebhook
 from aftersales.settings import Settings
 from domain.models import CaseView, Channel
-from notifications.email import is_permanent, send_email
+from notifications.email import DeliveryInDoubt, is_permanent, send_email
 from notifications.render import RenderedMessage, render_message
 from store import service
 from store.db import session_scope
+
+AfterSend = Callable[[str, str], None]
 
 
 class NotifyActivities:
     """Customer messages, escalations and storefront webhooks."""
 
-    def __init__(self, *, engine: Engine, settings: Settings, connectors: Connectors) -> None:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        settings: Settings,
+        connectors: Connectors,
+        after_send: AfterSend | None = None,
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.connectors = connectors
+        # Called with (notification ID, message) once the server accepted a message and
+        # before the log says so; tests use it to kill the worker at the worst moment.
+        self.after_send = after_send
 
     def _render(self, message: str, locale: str, context: dict[str, Any]) -> RenderedMessage:
         return render_message(message, locale, context, templates_dir=self.settings.templates_dir)
@@ -95,7 +108,7 @@ class NotifyActivities:
         recipient: str,
         rendered: RenderedMessage,
     ) -> str:
-        def start() -> bool:
+        def start() -> str | None:
             with session_scope(self.engine) as session:
                 return service.start_delivery(
                     session,
@@ -113,13 +126,34 @@ class NotifyActivities:
                     session, notification_id=notification_id, status=status, error=error
                 )
 
-        if not await asyncio.to_thread(start):
+        # Statuses: see store.service (sending, in_doubt, sent, sent_unconfirmed, failed).
+        previous = await asyncio.to_thread(start)
+        if previous is None:
             return "already_sent"
         if not recipient:
             await asyncio.to_thread(finish, "failed", f"the customer has no {channel} address")
             return "failed"
+        if previous == "in_doubt" and channel != "sms":
+            # An earlier attempt handed the message to the SMTP server and never recorded the
+            # answer: the customer may have it already. At most once beats twice.
+            await asyncio.to_thread(
+                finish,
+                "sent_unconfirmed",
+                "an earlier attempt ended after handing the message to the SMTP server",
+            )
+            return "sent_unconfirmed"
+        # (An SMS in doubt is simply posted again: the gateway dedupes by Idempotency-Key.)
+
+        handed_over = False
+
+        async def point_of_no_return() -> None:
+            nonlocal handed_over
+            await asyncio.to_thread(finish, "in_doubt")
+            handed_over = True
+
         try:
             if channel == "sms":
+                await point_of_no_return()
                 await call(
                     self.connectors.sms,
                     "",
@@ -137,11 +171,14 @@ class NotifyActivities:
                     to=recipient,
                     message=rendered,
                     message_id=notification_id,
+                    before_data=point_of_no_return,
                 )
             else:
                 activity.logger.info(
                     "No SMTP configured; %s to %s: %s", message, recipient, rendered.subject
                 )
+        except DeliveryInDoubt:
+            raise  # the row stays in_doubt; the retry records sent_unconfirmed, never resends
         except ApplicationError as err:
             await asyncio.to_thread(finish, "failed", str(err))
             return "failed"
@@ -150,7 +187,12 @@ class NotifyActivities:
                 # A bad address never gets better; log it for agents and let the case go on.
                 await asyncio.to_thread(finish, "failed", str(err))
                 return "failed"
+            if handed_over and channel != "sms":
+                # The SMTP server answered DATA with a refusal: nothing was delivered.
+                await asyncio.to_thread(finish, "sending", str(err))
             raise
+        if self.after_send is not None:
+            self.after_send(notification_id, message)
         await asyncio.to_thread(finish, "sent")
         return "sent"
 

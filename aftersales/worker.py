@@ -11,7 +11,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.carriers import CarrierActivities
 from activities.connectors import Connectors
-from activities.notify import NotifyActivities
+from activities.notify import AfterSend, NotifyActivities
 from activities.payments import PaymentActivities
 from activities.records import RecordActivities
 from aftersales.settings import Settings
@@ -36,10 +36,16 @@ def build_worker(
     engine: Engine,
     connectors: Connectors,
     executor: ThreadPoolExecutor,
+    after_send: AfterSend | None = None,
 ) -> Worker:
-    """A worker for the case task queue with every workflow and activity registered."""
+    """A worker for the case task queue with every workflow and activity registered.
+
+    `after_send` is a test hook: called after a notification was accepted, before it is logged.
+    """
     records = RecordActivities(engine)
-    notify = NotifyActivities(engine=engine, settings=settings, connectors=connectors)
+    notify = NotifyActivities(
+        engine=engine, settings=settings, connectors=connectors, after_send=after_send
+    )
     payments = PaymentActivities(connectors)
     carriers = CarrierActivities(connectors)
     return Worker(

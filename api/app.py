@@ -13,7 +13,7 @@ from temporalio.client import Client
 
 from aftersales.settings import Settings
 from aftersales.temporal import connect
-from api import cases, health, notifications, policy, webhooks
+from api import cases, health, notifications, policy, status_page, webhooks
 from api.errors import install, too_large
 from domain.policy import Policy, load_policy
 from store.db import make_engine, migrate
@@ -92,4 +92,5 @@ def create_app(
     app.include_router(cases.router)
     app.include_router(notifications.router)
     app.include_router(webhooks.router)
+    app.include_router(status_page.router)
     return app

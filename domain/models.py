@@ -356,6 +356,8 @@ class CaseView(BaseModel):
     child_case_ids: list[str] = []
     # Marked malicious by an agent (a complaint, DESIGN 3.6): no compensation, kept as evidence.
     malicious: bool = False
+    # What the customer can send now (customer_action names), for the status page's forms.
+    customer_actions: list[str] = []
     status_url: str
     timeline: list[TimelineEntry] = []
     created_at: datetime

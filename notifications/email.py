@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
+from aiosmtplib.email import flatten_message
 
 from notifications.render import RenderedMessage
 
@@ -74,16 +76,33 @@ def build_email(
     return mail
 
 
+class DeliveryInDoubt(Exception):
+    """The message was handed to the server but no answer came: it may or may not be delivered.
+
+    Raised only after `before_data` ran; sending again could give the customer a second copy.
+    """
+
+
 async def send_email(
-    *, smtp_url: str, mail_from: str, to: str, message: RenderedMessage, message_id: str
+    *,
+    smtp_url: str,
+    mail_from: str,
+    to: str,
+    message: RenderedMessage,
+    message_id: str,
+    before_data: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    """Send one rendered message; aiosmtplib errors propagate (see `is_permanent`)."""
+    """Send one rendered message; aiosmtplib errors propagate (see `is_permanent`).
+
+    The exchange is split at the point of no return: connect, EHLO, MAIL FROM and RCPT TO
+    first (a failure there means nothing was handed over), then `before_data` (the caller
+    records that the outcome is about to become uncertain), then DATA. A refusal the server
+    answers to DATA propagates as usual (nothing delivered); a lost connection or timeout
+    during DATA raises `DeliveryInDoubt`.
+    """
     target = parse_smtp_url(smtp_url)
     mail = build_email(mail_from=mail_from, to=to, message=message, message_id=message_id)
-    await aiosmtplib.send(
-        mail,
-        sender=mail_from,
-        recipients=[to],
+    smtp = aiosmtplib.SMTP(
         hostname=target.host,
         port=target.port,
         username=target.username,
@@ -91,6 +110,34 @@ async def send_email(
         use_tls=target.use_tls,
         timeout=SEND_TIMEOUT_SECONDS,
     )
+    await smtp.connect()  # EHLO, STARTTLS when offered, AUTH when configured
+    try:
+        mail_options: list[str] = []
+        if smtp.is_ehlo_or_helo_needed:
+            await smtp.ehlo()
+        utf8 = not (mail_from + to).isascii()
+        if utf8:
+            if not smtp.supports_extension("smtputf8"):
+                raise aiosmtplib.SMTPNotSupported("SMTPUTF8 is not supported by this server")
+            mail_options.append("SMTPUTF8")
+        cte_type = "7bit"
+        if smtp.supports_extension("8BITMIME"):
+            mail_options.append("BODY=8BITMIME")
+            cte_type = "8bit"
+        data = flatten_message(mail, utf8=utf8, cte_type=cte_type)
+        await smtp.mail(mail_from, options=mail_options, encoding="utf-8" if utf8 else "ascii")
+        await smtp.rcpt(to, encoding="utf-8" if utf8 else "ascii")
+        if before_data is not None:
+            await before_data()
+        try:
+            await smtp.data(data)
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as err:
+            raise DeliveryInDoubt(f"no answer to DATA: {err}") from err
+    finally:
+        try:
+            await smtp.quit()
+        except Exception:  # the message's fate is settled; a failed QUIT changes nothing
+            smtp.close()
 
 
 def is_permanent(err: Exception) -> bool:

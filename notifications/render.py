@@ -12,8 +12,17 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader, StrictUndefined, Template
+from babel.numbers import format_currency
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    pass_context,
+)
 from jinja2.exceptions import UndefinedError
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
@@ -144,13 +153,43 @@ class RenderedMessage:
     html: str
 
 
-def money(amount: Any, currency: str) -> str:
-    """Format an amount with its currency code, e.g. "TWD 990.00"."""
+# Our locales as babel (CLDR) names them; anything else formats like en.
+BABEL_LOCALES: dict[str, str] = {"en": "en_US", "zh-TW": "zh_Hant_TW", "zh-CN": "zh_Hans_CN"}
+
+
+def money(amount: Any, currency: str, locale: str = FALLBACK_LOCALE) -> str:
+    """Format an amount for a locale: "TWD 990.00" (en), "NT$990" (zh-TW), "¥990.00" (zh-CN)."""
     try:
         value = Decimal(str(amount))
     except InvalidOperation:
         raise ValueError(f"{amount!r} is not an amount") from None
-    return f"{currency} {value:,.2f}"
+    if not value.is_finite():
+        raise ValueError(f"{amount!r} is not an amount")
+    babel_locale = BABEL_LOCALES.get(str(locale), BABEL_LOCALES[FALLBACK_LOCALE])
+    if babel_locale == BABEL_LOCALES[FALLBACK_LOCALE]:
+        # English mail names the currency by its code: a bare "$" or "NT$" is ambiguous to
+        # an English reader in another country.
+        return format_currency(value, currency, format="¤¤ #,##0.00", locale=babel_locale)
+    if babel_locale == "zh_Hant_TW" and currency == "TWD":
+        # Taiwan writes "NT$" and prices whole dollars (CLDR cash digits 0); babel's
+        # zh_Hant_TW symbol is a bare "$" with ISO's two decimals.
+        whole = value == value.to_integral_value()
+        pattern = "NT$#,##0" if whole else "NT$#,##0.00"
+        return format_currency(
+            value, currency, format=pattern, locale=babel_locale, currency_digits=False
+        )
+    return format_currency(value, currency, locale=babel_locale)
+
+
+@pass_context
+def _money_filter(context: Context, amount: Any, currency: str) -> str:
+    """The `money` filter: formats for the message's locale (render_message passes `locale`)."""
+    locale = context.get("locale")
+    if not isinstance(locale, str):
+        # Imported macros (_shared.j2) don't see the render context: their template's folder is
+        # the locale.
+        locale = (context.name or "").split("/", 1)[0]
+    return money(amount, currency, locale)
 
 
 def when(value: str | datetime, tz: str) -> str:
@@ -201,7 +240,7 @@ def _environment(templates_dir: Path | None, *, autoescape: bool) -> SandboxedEn
         # Templates change with a deploy, not while the worker runs: skip the stat per render.
         auto_reload=False,
     )
-    env.filters["money"] = money
+    env.filters["money"] = _money_filter
     env.filters["when"] = when
     env.filters["address_lines"] = address_lines
     return env
@@ -268,9 +307,10 @@ def render_message(
 
     plain_env, html_env = _environments(templates_dir)
     plain = plain_env.select_template(_candidates(locale, f"{message}.j2"))
-    # Chrome follows the message's own locale so a fallback message isn't wrapped in another
-    # language's layout.
+    # Chrome and money follow the message's own locale so a fallback message isn't wrapped in
+    # another language's layout or amounts.
     found_locale = (plain.name or "").split("/", 1)[0]
+    values["locale"] = found_locale
     subject = " ".join(_render_block(plain, "subject", values).split())
     text_body = _render_block(plain, "text", values)
     html_body = _render_block(html_env.get_template(plain.name or ""), "html", values)
@@ -280,3 +320,18 @@ def render_message(
     text = text_layout.render({**values, "subject": subject, "body": text_body.strip()})
     html = html_layout.render({**values, "subject": subject, "body": Markup(html_body)})
     return RenderedMessage(subject=subject, text=_tidy_text(text), html=html.strip() + "\n")
+
+
+def render_page(
+    name: str,
+    locale: str,
+    context: Mapping[str, Any],
+    *,
+    templates_dir: Path | None = None,
+) -> str:
+    """Render a web page template (autoescaped HTML) for a locale, falling back to en."""
+    _, html_env = _environments(templates_dir)
+    template = html_env.select_template(_candidates(locale, name))
+    # As in messages, the page's chrome and amounts follow the locale its template came from.
+    found_locale = (template.name or "").split("/", 1)[0]
+    return template.render({**context, "locale": found_locale})

@@ -255,6 +255,17 @@ def save_idempotency(session: Session, *, key: str, request_hash: str, case_id: 
     )
 
 
+# The delivery log's statuses (`Notification.status`):
+#   sending           an attempt is under way and nothing has been handed over yet; retried
+#   in_doubt          the message is being handed over (SMTP DATA sent, SMS posted) and the
+#                     outcome is not known yet
+#   sent              the server/gateway accepted it
+#   sent_unconfirmed  an attempt died while in_doubt; an email is not sent again (the customer
+#                     may already have it, and must never get two), so it ends here
+#   failed            permanently refused (5xx recipient, 4xx gateway) or no address
+DELIVERY_SETTLED = frozenset({"sent", "sent_unconfirmed", "failed"})
+
+
 def start_delivery(
     session: Session,
     *,
@@ -264,8 +275,9 @@ def start_delivery(
     message: str,
     locale: str,
     recipient: str,
-) -> bool:
-    """Log an attempt to send; False when this notification was already sent."""
+) -> str | None:
+    """Log an attempt to send; answers the status the last attempt left (`sending` for a
+    first attempt, or `in_doubt`), or None when this notification is already settled."""
     row = session.get(Notification, notification_id)
     now = utcnow()
     if row is None:
@@ -280,12 +292,12 @@ def start_delivery(
             created_at=now,
             updated_at=now,
         )
-    elif row.status in ("sent", "failed"):
-        return False
+    elif row.status in DELIVERY_SETTLED:
+        return None
     row.attempts += 1
     row.updated_at = now
     session.add(row)
-    return True
+    return row.status
 
 
 def finish_delivery(

@@ -293,6 +293,17 @@ class CaseWorkflow:
         who += sorted(_EVENT_SOURCES.get(source, source) for source in events)
         return ", ".join(dict.fromkeys(who)) or "the system"
 
+    def _customer_actions(self) -> list[str]:
+        """The customer actions the case takes now, sorted; the validator admits the same."""
+        if self.ended:
+            return []
+        names = {name for a in [*self._waits, self._expected] for name in a.customer}
+        # A cancel rides along in every wait but is taken only while the status allows it.
+        names.discard("cancel")
+        if self.cancellable:
+            names.add("cancel")
+        return sorted(names)
+
     @property
     def ended(self) -> bool:
         """Whether the case has reached a terminal status."""
@@ -484,6 +495,7 @@ class CaseWorkflow:
     async def sync(self) -> None:
         """Project the case to the DB, the storefront and the operators' view, where it changed."""
         self._revision += 1
+        self.view.customer_actions = self._customer_actions()
         nxt = self.view.next_deadline
         workflow.upsert_search_attributes(search.updates(self.view))
         workflow.set_current_details(

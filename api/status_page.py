@@ -1,0 +1,293 @@
+"""The customer's status page: one case, opened by its token, with no-JavaScript forms.
+
+The token in the path is the credential (it is the last segment of the case's status_url),
+so the page needs no bearer key. Errors answer as HTML pages, except that a client asking
+for JSON (an Accept header naming JSON and not HTML) gets the API's problem+json.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import TypeAdapter, ValidationError
+from starlette.datastructures import UploadFile
+
+from api.cases import _update, live_view
+from api.deps import PolicyDep, SessionDep, TemporalDep
+from api.errors import Problem, field_errors, validation_problem
+from domain.actions import CustomerAction
+from domain.models import CaseStatus, CaseType, CaseView
+from domain.policy import Policy
+from notifications.render import render_page
+from store import service
+
+router = APIRouter(tags=["status page"])
+
+PAGE = "status_page.html.j2"
+TOKEN_MAX = 64  # as api.deps.get_principal: longer keys are no customer token
+_ACTION = TypeAdapter[Any](CustomerAction)
+# The form fields each action reads; anything else a form sends is ignored.
+FORM_FIELDS: dict[str, tuple[str, ...]] = {
+    "reply": ("message",),
+    "provide_tracking": ("carrier", "tracking_number"),
+    "accept": (),
+    "decline": (),
+    "rate": ("score", "comment"),
+    "cancel": (),
+}
+# The statuses each case type passes through on its way to a close, in order. Side statuses
+# (awaiting_customer) and early ends (rejected, cancelled, expired) are shown where the case
+# stands when it reaches them: after review.
+PATHS: dict[CaseType, tuple[CaseStatus, ...]] = {
+    CaseType.RETURN: (
+        CaseStatus.OPEN,
+        CaseStatus.AWAITING_REVIEW,
+        CaseStatus.AWAITING_SHIPMENT,
+        CaseStatus.IN_TRANSIT,
+        CaseStatus.INSPECTING,
+        CaseStatus.REFUND_PENDING,
+        CaseStatus.RESOLVED,
+        CaseStatus.CLOSED,
+    ),
+    CaseType.EXCHANGE: (
+        CaseStatus.OPEN,
+        CaseStatus.AWAITING_REVIEW,
+        CaseStatus.AWAITING_SHIPMENT,
+        CaseStatus.IN_TRANSIT,
+        CaseStatus.INSPECTING,
+        CaseStatus.REPLACEMENT_SHIPPED,
+        CaseStatus.RESOLVED,
+        CaseStatus.CLOSED,
+    ),
+    CaseType.REFUND: (
+        CaseStatus.OPEN,
+        CaseStatus.AWAITING_REVIEW,
+        CaseStatus.REFUND_PENDING,
+        CaseStatus.RESOLVED,
+        CaseStatus.CLOSED,
+    ),
+    CaseType.REPAIR: (
+        CaseStatus.OPEN,
+        CaseStatus.AWAITING_REVIEW,
+        CaseStatus.AWAITING_SHIPMENT,
+        CaseStatus.IN_TRANSIT,
+        CaseStatus.INSPECTING,
+        CaseStatus.REPAIRING,
+        CaseStatus.REPLACEMENT_SHIPPED,
+        CaseStatus.RESOLVED,
+        CaseStatus.CLOSED,
+    ),
+    CaseType.COMPLAINT: (
+        CaseStatus.OPEN,
+        CaseStatus.AWAITING_REVIEW,
+        CaseStatus.RESOLVED,
+        CaseStatus.CLOSED,
+    ),
+}
+# The token is in the URL: keep it out of Referer headers, caches and other sites' frames.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+    ),
+}
+
+
+def steps(view: CaseView) -> list[dict[str, str]]:
+    """The case's timeline of statuses, each `done`, `current` or `todo`."""
+    path = list(PATHS.get(view.type, PATHS[CaseType.RETURN]))
+    if view.status not in path:
+        path.insert(path.index(CaseStatus.AWAITING_REVIEW) + 1, view.status)
+        # An early end is the last step: nothing after it will happen.
+        if view.status in (CaseStatus.REJECTED, CaseStatus.CANCELLED, CaseStatus.EXPIRED):
+            path = path[: path.index(view.status) + 1]
+    current = path.index(view.status)
+    return [
+        {
+            "status": status.value,
+            "state": "done" if i < current else "current" if i == current else "todo",
+        }
+        for i, status in enumerate(path)
+    ]
+
+
+def _timezone(view: CaseView, policy: Policy) -> str:
+    # The customer's own zone when it is a real one, else the shop's.
+    name = view.customer.timezone
+    if name:
+        try:
+            ZoneInfo(name)
+            return name
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return policy.timezone
+
+
+def page(
+    view: CaseView,
+    policy: Policy,
+    token: str,
+    *,
+    status_code: int = 200,
+    error: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> HTMLResponse:
+    """The status page of one case in its customer's locale."""
+    # A reminder's deadline is ours, not the customer's: show the deadline it reminds of.
+    deadlines = [d for d in view.deadlines if not d.name.endswith("_reminder")]
+    deadline = min(deadlines or view.deadlines, key=lambda d: d.due_at, default=None)
+    inbound = [s for s in view.shipments if s.direction == "inbound"]
+    html = render_page(
+        PAGE,
+        str(view.customer.locale),
+        {
+            "case": view.model_dump(mode="json"),
+            "steps": steps(view),
+            "deadline": deadline.model_dump(mode="json") if deadline else None,
+            "tz": _timezone(view, policy),
+            "actions": view.customer_actions,
+            # The customer ships it themselves: show where to.
+            "return_address": (
+                policy.returns.return_address
+                if "provide_tracking" in view.customer_actions
+                or any(s.booked_by == "customer" for s in inbound)
+                else None
+            ),
+            "action_url": f"/status/{token}/actions",
+            "error": error,
+            "errors": errors or [],
+        },
+    )
+    return HTMLResponse(html, status_code=status_code, headers=PAGE_HEADERS)
+
+
+def _wants_json(request: Request) -> bool:
+    accept = request.headers.get("accept", "").lower()
+    return "json" in accept and "html" not in accept
+
+
+def _not_found(request: Request) -> Response:
+    problem = Problem(404, "case-not-found", "No such case.", "No case opens with this link.")
+    if _wants_json(request):
+        return problem.response()
+    html = render_page("status_not_found.html.j2", _locale(request), {})
+    return HTMLResponse(html, status_code=404, headers=PAGE_HEADERS)
+
+
+def _locale(request: Request) -> str:
+    # No case, so no customer locale: the browser's first language we have, else en.
+    accept = request.headers.get("accept-language", "")
+    for part in accept.split(","):
+        tag = part.split(";", 1)[0].strip()
+        if tag.lower() in ("zh-tw", "zh-hant", "zh-hk"):
+            return "zh-TW"
+        if tag.lower() in ("zh-cn", "zh-hans", "zh"):
+            return "zh-CN"
+        if tag.lower().startswith("en"):
+            return "en"
+    return "en"
+
+
+def _case_id(session: SessionDep, token: str) -> str | None:
+    # A token no case can have (too long, control characters such as NUL, which PostgreSQL
+    # refuses with an error) opens nothing: 404, not a failed query.
+    if not token or len(token) > TOKEN_MAX or not token.isprintable():
+        return None
+    case = service.case_for_token(session, token=token)
+    return case.id if case else None
+
+
+@router.get("/status/{token}", response_class=HTMLResponse)
+async def status_page(
+    token: str,
+    request: Request,
+    session: SessionDep,
+    client: TemporalDep,
+    policy: PolicyDep,
+) -> Response:
+    """The customer's status page; an unknown token answers 404."""
+    case_id = _case_id(session, token)
+    if case_id is None:
+        return _not_found(request)
+    return page(await live_view(client, session, case_id), policy, token)
+
+
+async def _form_action(request: Request) -> dict[str, str]:
+    """The posted form as a customer action's fields (only those its action reads)."""
+    form = await request.form()
+    values: dict[str, str] = {}
+    for name, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            raise _FormError([{"field": name, "message": "files are not taken", "type": "file"}])
+        if "\x00" in value:
+            # PostgreSQL can't store NUL in text: the case's record would fail to write.
+            raise _FormError(
+                [{"field": name, "message": "must not contain NUL characters", "type": "nul"}]
+            )
+        values.setdefault(name, value)
+    action = values.get("action", "")
+    wanted = FORM_FIELDS.get(action, ())
+    return {"action": action} | {k: v.strip() for k, v in values.items() if k in wanted}
+
+
+class _FormError(Exception):
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__("invalid form")
+        self.errors = errors
+
+
+@router.post("/status/{token}/actions", status_code=303)
+async def status_action(
+    token: str,
+    request: Request,
+    session: SessionDep,
+    client: TemporalDep,
+    policy: PolicyDep,
+) -> Response:
+    """Take a customer action from the page's form, then 303 back to the page.
+
+    A form that doesn't validate answers the page with the errors and 422; an action the
+    case can't take now answers the page with why and 409 (problem+json for JSON clients).
+    """
+    case_id = _case_id(session, token)
+    if case_id is None:
+        return _not_found(request)
+    try:
+        fields = await _form_action(request)
+        action = _ACTION.validate_python(fields)
+    except _FormError as err:
+        return await _refused(request, client, session, policy, token, case_id, 422, err.errors)
+    except ValidationError as err:
+        errors = field_errors(err.errors(), body=fields)
+        return await _refused(request, client, session, policy, token, case_id, 422, errors)
+    try:
+        await _update(client.get_workflow_handle(case_id), "customer_action", action)
+    except Problem as problem:
+        if _wants_json(request):
+            return problem.response()
+        view = await live_view(client, session, case_id)
+        message = problem.detail or problem.title
+        return page(view, policy, token, status_code=problem.status, error=message)
+    return RedirectResponse(f"/status/{token}", status_code=303)
+
+
+async def _refused(
+    request: Request,
+    client: TemporalDep,
+    session: SessionDep,
+    policy: Policy,
+    token: str,
+    case_id: str,
+    status_code: int,
+    errors: list[dict[str, Any]],
+) -> Response:
+    """The page again with the form's errors (or a problem for a JSON client)."""
+    if _wants_json(request):
+        return validation_problem(errors).response()
+    view = await live_view(client, session, case_id)
+    return page(view, policy, token, status_code=status_code, errors=errors)

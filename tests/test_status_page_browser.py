@@ -1,0 +1,65 @@
+"""A customer uses the status page in a real browser: no JavaScript, just forms (DESIGN 6).
+
+Headless Chromium (Debian's `chromium`, driven by Playwright, launched as in
+tests/test_temporal_ui.py) against the whole API stack of tests/api/conftest.py, on SQLite.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.async_api import async_playwright, expect
+
+# The API stack's fixtures, shared with this module (importing them is how pytest shares them).
+from tests.api.conftest import Api, api, dev_server, postgres_url, token_of  # noqa: F401
+from tests.test_temporal_ui import CHROMIUM, CHROMIUM_ARGS, UI_TIMEOUT_MS
+
+
+@pytest.mark.parametrize("api", ["sqlite"], indirect=True)
+async def test_customer_sends_tracking_from_the_page(api: Api, tmp_path: Path) -> None:  # noqa: F811
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"Chromium is not installed at {CHROMIUM}; this test drives the status page with it. "
+            "Install it (Debian: apt-get install chromium; .ci/run does this).",
+            pytrace=False,
+        )
+    case = await api.open()
+    case_id, token = case["id"], token_of(case)
+    await api.reach(case_id, "awaiting_shipment", recorded=True)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        # A phone-sized window: the page is meant for one.
+        page = await browser.new_page(viewport={"width": 390, "height": 844})
+        try:
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            await page.goto(f"{api.url}/status/{token}")
+            await expect(page.locator("#status")).to_contain_text("awaiting shipment")
+            # The worker lists the form once the step waits for the parcel: reload till then.
+            form = page.locator("#form-provide_tracking")
+            for _ in range(40):
+                if await form.count():
+                    break
+                await page.wait_for_timeout(250)
+                await page.reload()
+            await page.fill("#carrier", "Black Cat")
+            await page.fill("#tracking_number", "BC777")
+            await form.get_by_role("button").click()
+            await page.wait_for_url(f"{api.url}/status/{token}")
+            await expect(page.locator(".tracking")).to_have_text("BC777")
+            await expect(form).to_have_count(0)
+
+            await api.event(case_id, "carrier.picked_up", tracking_number="BC777")
+            await api.reach(case_id, "in_transit")
+            await page.reload()
+            await expect(page.locator("#status")).to_contain_text("in transit")
+            await expect(page.locator('li[aria-current="step"]')).to_have_text("in transit")
+        except BaseException:
+            shot = tmp_path / "status-page.png"
+            await page.screenshot(path=str(shot), full_page=True)
+            print(f"screenshot of the failure: {shot}")
+            raise
+        finally:
+            await browser.close()
