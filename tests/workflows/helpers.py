@@ -305,9 +305,13 @@ def overdue(view: CaseView, name: str) -> bool:
 
 
 async def send_back(
-    handle: WorkflowHandle[Any, CaseView], *, tracking_number: str = "BC2024", timeout: float = 15
+    handle: WorkflowHandle[Any, CaseView],
+    *,
+    tracking_number: str = "BC2024",
+    timeout: float = 15,
+    then: str = "inspection",
 ) -> CaseView:
-    """Bring the customer's parcel to the warehouse and answer the case inspecting.
+    """Bring the customer's parcel to the warehouse; answer the case under the `then` deadline.
 
     A customer who ships reports a tracking number first; a seller-booked pickup just scans.
     """
@@ -325,7 +329,7 @@ async def send_back(
     await reach(handle, "in_transit")
     await reach_deadline(handle, "transit")
     await signal(handle, "warehouse.received")
-    return await reach_deadline(handle, "inspection")
+    return await reach_deadline(handle, then)
 
 
 def webhook_types(peers: Peers, case_id: str) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,12 +10,8 @@ from temporalio.client import WorkflowHandle
 from domain.models import CaseView
 from tests.support.factory import case_input
 from tests.workflows.helpers import (
-    customer,
-    deadline_names,
-    reach,
-    reach_deadline,
+    send_back,
     signal,
-    state,
 )
 from workflows.case import CaseInput
 
@@ -63,25 +58,10 @@ async def send_in(
     tracking_number: str = "BC-REPAIR",
     timeout: float = 15,
 ) -> CaseView:
-    """Bring the item to the repair centre and answer the case waiting for its diagnosis.
-
-    A customer who ships reports a tracking number first; a seller-booked pickup just scans.
-    """
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not {"customer_shipment", "carrier_pickup"} & deadline_names(view := await state(handle)):
-        if loop.time() > end:
-            raise AssertionError(f"case {view.id} ({view.status}) awaits no shipment")
-        await asyncio.sleep(0.02)
-    if "customer_shipment" in deadline_names(view):
-        await customer(
-            handle, "provide_tracking", carrier="Black Cat", tracking_number=tracking_number
-        )
-    await signal(handle, "carrier.picked_up")
-    await reach(handle, "in_transit")
-    await reach_deadline(handle, "transit")
-    await signal(handle, "warehouse.received")
-    return await reach_deadline(handle, "diagnosis")
+    """Bring the item to the repair centre and answer the case waiting for its diagnosis."""
+    return await send_back(
+        handle, tracking_number=tracking_number, timeout=timeout, then="diagnosis"
+    )
 
 
 async def diagnose(
