@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -373,6 +373,16 @@ class CaseWorkflow:
         """Answer the action just taken with an error: the step can't use it as given."""
         if self._consumed:
             self._consumed[-1].error = reason
+
+    @overload
+    def money(self, amount: Decimal) -> dict[str, str]: ...
+    @overload
+    def money(self, amount: Decimal | None) -> dict[str, str] | None: ...
+    def money(self, amount: Decimal | None) -> dict[str, str] | None:
+        """An amount in the order's currency, as messages and webhooks carry it."""
+        if amount is None:
+            return None
+        return {"amount": str(amount), "currency": self.view.order.currency}
 
     def discard_events(self, types: frozenset[EventType]) -> None:
         """Drop queued events of an earlier step (e.g. the inbound parcel's delivery)."""

@@ -96,11 +96,6 @@ class ComplaintWorkflow(InboundCase):
         exponent = Decimal(1).scaleb(-self.policy.currency_minor_units)
         return amount.quantize(exponent, rounding=ROUND_HALF_UP)
 
-    def _money(self, amount: Decimal | None) -> dict[str, str] | None:
-        if amount is None:
-            return None
-        return {"amount": str(amount), "currency": self.view.order.currency}
-
     async def lifecycle(self) -> None:
         """Every path of a complaint, from open to the survey."""
         found: Input | None = await self.first_response()
@@ -239,13 +234,13 @@ class ComplaintWorkflow(InboundCase):
             "offer_made",
             actor,
             f"Proposed {offered}.",
-            {"resolution": proposal.resolution, "amount": self._money(amount)},
+            {"resolution": proposal.resolution, "amount": self.money(amount)},
         )
         answer = await self.offer(
             "resolution_proposed",
             answers=ANSWERS,
             resolution=proposal.resolution,
-            amount=self._money(amount),
+            amount=self.money(amount),
             note=proposal.message,
         )
         self.check_malicious(answer)
@@ -268,7 +263,7 @@ class ComplaintWorkflow(InboundCase):
         resolution = proposal.resolution
         if resolution == "coupon":
             assert amount is not None
-            await self.publish("case.coupon_issued", self._money(amount))
+            await self.publish("case.coupon_issued", self.money(amount))
             self.add_timeline(
                 "coupon_issued",
                 "system",
@@ -390,7 +385,7 @@ class ComplaintWorkflow(InboundCase):
         await self.notify(
             "resolution_done",
             resolution=proposal.resolution,
-            amount=self._money(amount),
+            amount=self.money(amount),
             child_case_id=child_id,
         )
         self.check_malicious(await self.wait(MARKABLE, "complaint_follow_up"))

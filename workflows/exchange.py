@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 from temporalio import workflow
 
@@ -34,9 +33,6 @@ class ExchangeWorkflow(InboundCase, OutboundCase):
     def difference_due(self) -> Decimal:
         """What a dearer replacement costs the customer on top of the credit."""
         return max(self.input.request.exchange_total - self.credit, Decimal("0"))
-
-    def _money(self, amount: Decimal) -> dict[str, Any]:
-        return {"amount": str(amount), "currency": self.view.order.currency}
 
     async def lifecycle(self) -> None:
         """Every path of an exchange, from open to the survey."""
@@ -73,7 +69,7 @@ class ExchangeWorkflow(InboundCase, OutboundCase):
         paid = await self.offer(
             "difference_due",
             answers=Accepts(events=frozenset({EventType.CUSTOMER_PAID_DIFFERENCE})),
-            amount=self._money(due),
+            amount=self.money(due),
         )
         if paid is None:
             raise CaseEnded(
@@ -137,10 +133,10 @@ class ExchangeWorkflow(InboundCase, OutboundCase):
                 ),
                 timer="customer_shipment",
             )
-            await self.notify("original_not_returned", amount=self._money(amount))
+            await self.notify("original_not_returned", amount=self.money(amount))
             await self.publish(
                 "case.charge_customer",
-                {"amount": str(amount), "currency": self.view.order.currency},
+                self.money(amount),
             )
             return
         inspection = received.inspection
@@ -162,7 +158,7 @@ class ExchangeWorkflow(InboundCase, OutboundCase):
         attempt = 1
         while await self.dispatch(items, step=f"replacement.{attempt}") is None:
             amount = self.credit + paid
-            answer = await self.offer("out_of_stock_offer", amount=self._money(amount))
+            answer = await self.offer("out_of_stock_offer", amount=self.money(amount))
             if answer is None or getattr(answer, "action", None) == "accept":
                 self.add_timeline(
                     "out_of_stock_refund", "system", "Refunding instead of replacing."

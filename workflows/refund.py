@@ -95,16 +95,13 @@ class RefundWorkflow(InboundCase):
             await self.notify(
                 "inspection_failed",
                 notes=inspection.notes,
-                refund_amount={
-                    "amount": str(min(partial, total)),
-                    "currency": self.view.order.currency,
-                }
-                if partial
-                else None,
+                refund_amount=self.money(min(partial, total)) if partial else None,
                 keep_item=inspection.keep_item,
             )
             if partial:
                 await self.refund_now(min(partial, total), reason="inspection_failed_partial")
+            if not inspection.keep_item:
+                await self.ship_to_customer(self.view.items, "ship_back")
             return
         await self.refund_now(total, reason="returned_undelivered")
 
@@ -132,7 +129,7 @@ class RefundWorkflow(InboundCase):
         self.add_timeline("offer_made", actor, f"Offered {self.view.order.currency} {amount}.")
         answer = await self.offer(
             "refund_offer",
-            amount={"amount": str(amount), "currency": self.view.order.currency},
+            amount=self.money(amount),
             note=proposal.message,
         )
         if answer is None or getattr(answer, "action", None) == "decline":

@@ -9,7 +9,6 @@ agent chooses.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 from temporalio import workflow
 
@@ -63,9 +62,6 @@ class RepairWorkflow(InboundCase, OutboundCase):
         """Before shipment only, also in `awaiting_customer` (a quote) or `awaiting_review`
         (an unrepairable item) once the shop has the item: a cancel then would strand it."""
         return super().cancellable and not self._holding_item
-
-    def _money(self, amount: Decimal) -> dict[str, Any]:
-        return {"amount": str(amount), "currency": self.view.order.currency}
 
     async def lifecycle(self) -> None:
         """Every path of a repair, from open to the survey."""
@@ -141,7 +137,7 @@ class RepairWorkflow(InboundCase, OutboundCase):
         answer = await self.offer(
             "repair_quote",
             timer="quote_response",
-            amount=self._money(diagnosis.cost),
+            amount=self.money(diagnosis.cost),
             parts=diagnosis.parts,
             notes=diagnosis.notes,
         )
@@ -155,7 +151,7 @@ class RepairWorkflow(InboundCase, OutboundCase):
             # The storefront collects the repair fee, as it charges for an unreturned original.
             await self.publish(
                 "case.charge_customer",
-                {**self._money(diagnosis.cost), "reason": "repair_quote"},
+                {**self.money(diagnosis.cost), "reason": "repair_quote"},
             )
             return True
         # No answer counts as declined, but the record says the timer closed it.

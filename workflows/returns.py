@@ -31,7 +31,7 @@ class ReturnWorkflow(InboundCase):
         await self.notify("case_received")
         if not decision.eligible:
             await self.reject_ineligible()
-        amount, currency = decision.refund_estimate.amount, decision.refund_estimate.currency
+        amount = decision.refund_estimate.amount
         if decision.returnless:
             self.add_timeline(
                 "approved", "policy", "Approved without sending the item back (returnless)."
@@ -75,9 +75,7 @@ class ReturnWorkflow(InboundCase):
                 await self.notify(
                     "inspection_failed",
                     notes=inspection.notes,
-                    refund_amount={"amount": str(min(partial, amount)), "currency": currency}
-                    if partial
-                    else None,
+                    refund_amount=self.money(min(partial, amount)) if partial else None,
                     keep_item=inspection.keep_item,
                 )
                 if fast is not None:

@@ -132,6 +132,23 @@ async def test_delivered_before_interception_failing_inspection_refunds_the_part
     await stop(stack.client, handle)
 
 
+async def test_delivered_before_interception_failing_inspection_ships_the_item_back(
+    stack: Stack,
+) -> None:
+    case = case_input(now=await stack.now(), type="refund", order=ON_ITS_WAY)
+    handle = await stack.start(case)
+    await reach_deadline(handle, "interception")
+    await signal(handle, "carrier.delivered")
+    await send_back(handle)
+    await signal(handle, "inspection.completed", result="fail", notes="Not the item we sent")
+    view = await reach_deadline(handle, "follow_up")
+    assert view.status == "resolved" and view.refund is None
+    assert stack.peers.refunds_for(case.case_id) == []
+    [shipment] = stack.peers.shipments_for(case.case_id)
+    assert shipment["items"][0]["sku"] == "TEE-M-BLK"
+    await stop(stack.client, handle)
+
+
 async def test_interception_deadline_escalates_and_keeps_waiting(stack: Stack) -> None:
     case = case_input(now=await stack.now(), type="refund", order=ON_ITS_WAY)
     handle = await stack.start(case)
