@@ -1,0 +1,494 @@
+"""The API benchmark: opens through `POST /v1/cases` against a bare `start_workflow`, and reads
+at 100k cases, on SQLite and on PostgreSQL.
+
+`python -m bench.api` starts one Temporal dev server, the service's worker and its API as
+separate processes (as `aftersales worker` and `aftersales api` run them), and measures:
+
+- opens per second through the API against `client.start_workflow` of the same case workflow
+  with the same input, in alternating rounds at 4 and at 50 in flight (the worker runs in both,
+  so both pay for the cases they start);
+- errors with 50 and 200 opens in flight;
+- `GET /v1/cases/{id}` and a list page with 100k cases in the database and a worker that has
+  never run those cases (no workflow cache can help), on SQLite and on PostgreSQL.
+
+The figures are appended to docs/benchmarks.md under "API". They are not tests: nothing here
+asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+MARKER = "<!-- api-bench: written by `python -m bench.api` -->"
+STOREFRONT = "bench-storefront"
+OPERATOR = "bench-operator"
+SEEDED = 100_000
+OPENS_PER_ROUND = 150
+ROUNDS = 2
+
+
+def _root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    from tests.support.mail import free_port
+
+    return free_port()
+
+
+def _env(
+    *, address: str, database_url: str, data_dir: Path, queue: str, port: int
+) -> dict[str, str]:
+    """The service's environment for one bench process: sandbox connectors, no SMTP."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AFTERSALES_")}
+    env.update(
+        AFTERSALES_TEMPORAL_ADDRESS=address,
+        AFTERSALES_DATABASE_URL=database_url,
+        AFTERSALES_DATA_DIR=str(data_dir),
+        AFTERSALES_TASK_QUEUE=queue,
+        AFTERSALES_API_HOST="127.0.0.1",
+        AFTERSALES_API_PORT=str(port),
+        AFTERSALES_API_KEYS=f"storefront:{STOREFRONT},operator:{OPERATOR}",
+    )
+    return env
+
+
+@contextlib.asynccontextmanager
+async def process(args: list[str], env: dict[str, str], log: Path) -> AsyncIterator[None]:
+    """A service process for the duration of the block, stopped with SIGTERM (then SIGKILL)."""
+    child = await asyncio.create_subprocess_exec(
+        *args, env=env, cwd=_root(), stdout=log.open("ab"), stderr=subprocess.STDOUT
+    )
+    try:
+        yield
+    finally:
+        if child.returncode is None:
+            child.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(child.wait(), timeout=15)
+            except TimeoutError:
+                child.kill()
+                await child.wait()
+
+
+def _script() -> str:
+    return str(Path(sys.executable).parent / "aftersales")
+
+
+async def _until_ready(url: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    async with httpx.AsyncClient() as http:
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get(f"{url}/healthz")).status_code == 200:
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the API at {url} did not start")
+            await asyncio.sleep(0.2)
+
+
+# ---- opens ----------------------------------------------------------------------------
+
+
+@dataclass
+class Opens:
+    """One round of opens: how many, how long, how each went."""
+
+    label: str
+    in_flight: int
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def per_second(self) -> float:
+        """Opens answered per second of wall time."""
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+
+async def _gated(count: int, in_flight: int, one: Callable[[int], Awaitable[None]]) -> float:
+    gate = asyncio.Semaphore(in_flight)
+
+    async def run(index: int) -> None:
+        async with gate:
+            await one(index)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(run(i) for i in range(count)))
+    return time.perf_counter() - started
+
+
+def _body(now: datetime) -> dict[str, Any]:
+    from tests.support.factory import request_body
+
+    return request_body(now=now)
+
+
+async def api_opens(url: str, count: int, in_flight: int) -> Opens:
+    """`count` opens through the API with at most `in_flight` at once."""
+    result = Opens("API", in_flight)
+    now = datetime.now(UTC)
+    limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as http:
+
+        async def one(_: int) -> None:
+            started = time.perf_counter()
+            try:
+                answer = await http.post(
+                    "/v1/cases",
+                    json=_body(now),
+                    headers={"Authorization": f"Bearer {STOREFRONT}"},
+                )
+            except httpx.HTTPError as err:
+                result.errors.append(type(err).__name__)
+                return
+            if answer.status_code != 201:
+                result.errors.append(str(answer.status_code))
+                return
+            result.latencies.append(time.perf_counter() - started)
+
+        result.seconds = await _gated(count, in_flight, one)
+    return result
+
+
+async def bare_opens(client: Any, queue: str, count: int, in_flight: int) -> Opens:
+    """`count` bare `start_workflow` calls of the same workflow and input the API would start."""
+    from tests.support.factory import case_input
+    from workflows.returns import ReturnWorkflow
+
+    result = Opens("bare start_workflow", in_flight)
+    now = datetime.now(UTC)
+    inputs = [case_input(now=now) for _ in range(count)]
+
+    async def one(index: int) -> None:
+        started = time.perf_counter()
+        try:
+            await client.start_workflow(
+                ReturnWorkflow.run, inputs[index], id=inputs[index].case_id, task_queue=queue
+            )
+        except Exception as err:  # a bench reports every failure; none is expected
+            result.errors.append(type(err).__name__)
+            return
+        result.latencies.append(time.perf_counter() - started)
+
+    result.seconds = await _gated(count, in_flight, one)
+    return result
+
+
+# ---- reads at 100k cases --------------------------------------------------------------
+
+
+def seed(database_url: str, total: int) -> int:
+    """Fill the case table to `total` rows by cloning a real opened case; answers rows added."""
+    from sqlalchemy import func, insert, select
+
+    from store.db import make_engine
+    from store.tables import Case
+
+    engine = make_engine(database_url)
+    table = Case.__table__  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        have = conn.execute(select(func.count()).select_from(table)).scalar_one()
+        template = conn.execute(select(table).limit(1)).mappings().first()
+        if template is None:
+            raise RuntimeError("no case to clone: open one first")
+        template = dict(template)
+        statuses = ["open", "awaiting_review", "awaiting_shipment", "in_transit", "inspecting",
+                    "refund_pending", "resolved", "closed", "rejected"]  # fmt: skip
+        queues = ["customer_service", "quality", "logistics", "finance", "operations"]
+        start = datetime.now(UTC) - timedelta(days=400)
+        rng = random.Random(7411)
+        rows: list[dict[str, Any]] = []
+        added = 0
+        for index in range(have, total):
+            case_id = f"R-B{index:07d}"
+            created = start + timedelta(seconds=index * 300)
+            view = {**template["view"], "id": case_id}
+            row = {**template, "id": case_id, "view": view, "token": secrets.token_urlsafe(16)}
+            row.update(
+                order_id=f"SO-B{index}",
+                customer_id=f"C-B{index % 20_000}",
+                status=rng.choice(statuses),
+                queue=rng.choice(queues),
+                created_at=created,
+                updated_at=created,
+                next_deadline=created + timedelta(days=rng.randint(1, 30)),
+            )
+            rows.append(row)
+            if len(rows) == 5000:
+                conn.execute(insert(table), rows)
+                added += len(rows)
+                rows = []
+        if rows:
+            conn.execute(insert(table), rows)
+            added += len(rows)
+    engine.dispose()
+    return added
+
+
+@dataclass
+class Reads:
+    """Latencies of one kind of read."""
+
+    label: str
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+async def reads(url: str, ids: list[str], *, samples: int) -> list[Reads]:
+    """GET a case, and list pages by the filters agents use, `samples` times each."""
+    rng = random.Random(42)
+    get = Reads("`GET /v1/cases/{id}`")
+    lists = Reads("`GET /v1/cases?status=…&limit=50` (and by queue, overdue, type)")
+    filters = ["status=awaiting_shipment", "queue=logistics", "overdue=true", "type=return",
+               "status=inspecting&queue=quality"]  # fmt: skip
+    headers = {"Authorization": f"Bearer {OPERATOR}"}
+    async with httpx.AsyncClient(base_url=url, timeout=60, headers=headers) as http:
+        # Warm the connection and the server's imports; not counted.
+        await http.get(f"/v1/cases/{ids[0]}")
+        for index in range(samples):
+            for kind, path in (
+                (get, f"/v1/cases/{rng.choice(ids)}"),
+                (lists, f"/v1/cases?{filters[index % len(filters)]}&limit=50"),
+            ):
+                started = time.perf_counter()
+                answer = await http.get(path)
+                elapsed = time.perf_counter() - started
+                if answer.status_code == 200:
+                    kind.latencies.append(elapsed)
+                else:
+                    kind.errors.append(str(answer.status_code))
+    return [get, lists]
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+# ---- the orchestration ----------------------------------------------------------------
+
+
+@dataclass
+class ApiBench:
+    """Everything one run measured."""
+
+    opens: list[Opens] = field(default_factory=list)
+    bursts: list[Opens] = field(default_factory=list)
+    reads: dict[str, list[Reads]] = field(default_factory=dict)
+    seeded: dict[str, int] = field(default_factory=dict)
+    load: list[tuple[float, float, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+async def run(opens_per_round: int, rounds: int, seeded: int, samples: int) -> ApiBench:
+    """Start the server and the service's processes, and measure opens and reads."""
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.testing import WorkflowEnvironment
+
+    from aftersales.binaries import find
+    from aftersales.temporal import search_attribute_keys
+    from tests.api.postgres import PostgresServer, find_bin_dir
+
+    bench = ApiBench()
+    started = time.perf_counter()
+    bench.load.append(os.getloadavg())
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=find("temporal"),
+        data_converter=pydantic_data_converter,
+        search_attributes=search_attribute_keys(),
+    )
+    address = env.client.service_client.config.target_host
+    queue = "bench-api"
+    try:
+        with tempfile.TemporaryDirectory(prefix="aftersales-bench-api-") as tmp:
+            data = Path(tmp)
+            sqlite_url = f"sqlite:///{data / 'aftersales.db'}"
+            port = _free_port()
+            url = f"http://127.0.0.1:{port}"
+            common = {"address": address, "data_dir": data, "queue": queue}
+            api_env = _env(database_url=sqlite_url, port=port, **common)
+            async with (
+                process([_script(), "worker"], api_env, data / "worker.log"),
+                process([_script(), "api"], api_env, data / "api.log"),
+            ):
+                await _until_ready(url)
+                await api_opens(url, 20, 4)  # warm-up: imports, first connections
+                await bare_opens(env.client, queue, 20, 4)
+                for in_flight in (4, 50):
+                    for index in range(rounds):
+                        pair = [
+                            lambda f=in_flight: api_opens(url, opens_per_round, f),
+                            lambda f=in_flight: bare_opens(env.client, queue, opens_per_round, f),
+                        ]
+                        for measure in pair if index % 2 == 0 else pair[::-1]:
+                            bench.opens.append(await measure())
+                for in_flight in (50, 200):
+                    bench.bursts.append(await api_opens(url, max(2 * in_flight, 200), in_flight))
+            # Reads: the worker is gone, so no workflow cache holds these cases.
+            seed(sqlite_url, seeded)
+            bench.seeded["SQLite"] = seeded
+            bench.reads["SQLite"] = await _read_bench(sqlite_url, data, address, queue, samples)
+            bin_dir = find_bin_dir()
+            if bin_dir is not None:
+                with PostgresServer(bin_dir) as pg:
+                    port = _free_port()
+                    pg_env = _env(database_url=pg.url, port=port, **common)
+                    async with process([_script(), "api"], pg_env, data / "api-pg.log"):
+                        await _until_ready(f"http://127.0.0.1:{port}")
+                        # One real open writes the row every seeded case is cloned from.
+                        first = await api_opens(f"http://127.0.0.1:{port}", 1, 1)
+                        if first.errors:
+                            raise RuntimeError(f"PostgreSQL open failed: {first.errors}")
+                    seed(pg.url, seeded)
+                    bench.seeded["PostgreSQL"] = seeded
+                    bench.reads["PostgreSQL"] = await _read_bench(
+                        pg.url, data, address, queue, samples
+                    )
+    finally:
+        await env.shutdown()
+    bench.load.append(os.getloadavg())
+    bench.seconds = time.perf_counter() - started
+    return bench
+
+
+async def _read_bench(
+    database_url: str, data: Path, address: str, queue: str, samples: int
+) -> list[Reads]:
+    from sqlalchemy import select
+
+    from store.db import make_engine
+    from store.tables import Case
+
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        ids = list(conn.execute(select(Case.id)).scalars())  # type: ignore[call-overload]
+    engine.dispose()
+    port = _free_port()
+    env = _env(database_url=database_url, port=port, address=address, data_dir=data, queue=queue)
+    name = "api-read-pg.log" if database_url.startswith("postgresql") else "api-read.log"
+    async with process([_script(), "api"], env, data / name):
+        await _until_ready(f"http://127.0.0.1:{port}")
+        return await reads(f"http://127.0.0.1:{port}", ids, samples=samples)
+
+
+# ---- the report -----------------------------------------------------------------------
+
+
+def _ms(value: float) -> str:
+    return f"{value * 1000:.1f}"
+
+
+def render(bench: ApiBench) -> str:
+    """The API section of docs/benchmarks.md."""
+    lines = [
+        MARKER,
+        "",
+        "## API",
+        "",
+        f"Run of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {bench.seconds:.0f} s in all. "
+        "Load average before and after: "
+        + " / ".join(f"{a:.2f} {b:.2f} {c:.2f}" for a, b, c in bench.load)
+        + ".",
+        "",
+        "One Temporal dev server; the service's worker and API run as their own processes "
+        "(`aftersales worker`, `aftersales api`) on SQLite. Each round opens "
+        f"{OPENS_PER_ROUND} returns either through `POST /v1/cases` or with a bare "
+        "`client.start_workflow` of the same workflow and input; rounds alternate, and the "
+        "worker runs the cases of both.",
+        "",
+        "| in flight | API opens/s | bare starts/s | ratio API / bare | API p50 / p99 ms "
+        "| bare p50 / p99 ms | API errors |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for in_flight in sorted({o.in_flight for o in bench.opens}):
+        api = [o for o in bench.opens if o.in_flight == in_flight and o.label == "API"]
+        bare = [o for o in bench.opens if o.in_flight == in_flight and o.label != "API"]
+        api_rate = statistics.median(o.per_second for o in api)
+        bare_rate = statistics.median(o.per_second for o in bare)
+        api_lat = [x for o in api for x in o.latencies]
+        bare_lat = [x for o in bare for x in o.latencies]
+        lines.append(
+            f"| {in_flight} | {api_rate:.1f} | {bare_rate:.1f} | **{api_rate / bare_rate:.2f}** "
+            f"| {_ms(_pct(api_lat, 0.5))} / {_ms(_pct(api_lat, 0.99))} "
+            f"| {_ms(_pct(bare_lat, 0.5))} / {_ms(_pct(bare_lat, 0.99))} "
+            f"| {sum(len(o.errors) for o in api)} |"
+        )
+    lines += ["", "Bursts through the API (errors are any answer but 201, or no answer):", ""]
+    lines += ["| in flight | opens | errors | opens/s | p99 ms |", "|---:|---:|---:|---:|---:|"]
+    for burst in bench.bursts:
+        total = len(burst.latencies) + len(burst.errors)
+        lines.append(
+            f"| {burst.in_flight} | {total} | **{len(burst.errors)}** | {burst.per_second:.1f} "
+            f"| {_ms(_pct(burst.latencies, 0.99))} |"
+        )
+    lines += [
+        "",
+        "Reads with the case table seeded to "
+        + ", ".join(f"{n:,} rows on {db}" for db, n in _totals(bench).items())
+        + " (clones of a real opened case with spread statuses, queues and deadlines), "
+        "through a fresh API process, the worker stopped:",
+        "",
+        "| database | read | samples | p50 ms | p99 ms |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for database, kinds in bench.reads.items():
+        for kind in kinds:
+            lines.append(
+                f"| {database} | {kind.label} | {len(kind.latencies)} "
+                f"| {_ms(_pct(kind.latencies, 0.5))} | **{_ms(_pct(kind.latencies, 0.99))}** |"
+            )
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _totals(bench: ApiBench) -> dict[str, int]:
+    return dict(bench.seeded)
+
+
+def write(out: Path, section: str) -> None:
+    """Replace the API section of the benchmarks page (everything after the marker)."""
+    text = out.read_text(encoding="utf-8") if out.exists() else "# Benchmarks\n"
+    head = text.split(MARKER, 1)[0].rstrip("\n")
+    out.write_text(f"{head}\n\n{section}", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the API benchmark and write its section of docs/benchmarks.md."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--opens", type=int, default=OPENS_PER_ROUND)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--seeded", type=int, default=SEEDED)
+    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--out", type=Path, default=_root() / "docs" / "benchmarks.md")
+    args = parser.parse_args(argv)
+    bench = asyncio.run(run(args.opens, args.rounds, args.seeded, args.samples))
+    section = render(bench)
+    print(section, flush=True)
+    write(args.out, section)
+    print(f"bench: wrote the API section of {args.out}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
