@@ -62,6 +62,7 @@ async def test_sigterm_under_a_burst_of_opens_stops_every_process(tmp_path: Path
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        assert in_flight > 0, "the burst was over before SIGTERM; nothing was under load"
         assert code == 0, f"exit {code} ({in_flight} opens in flight):\n{log_tail(log, data_dir)}"
         assert not left, f"still there {STOP_BUDGET} s after SIGTERM: {left}\n{dev.children}"
     finally:
