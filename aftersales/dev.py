@@ -4,7 +4,7 @@ This process only supervises. The API and the worker are `aftersales api` and
 `aftersales worker` child processes, so neither can starve the other's event loop, and a
 stuck one can be killed without waiting for its cooperation. Ctrl-C or SIGTERM stops the API
 and the worker, then Temporal, each with a bounded grace period, so the whole stack is gone
-within STOP_BUDGET seconds even under load. Every child also gets SIGTERM from the kernel if
+within 10 seconds even under load. Every child also gets SIGTERM from the kernel if
 this process dies without cleaning up (SIGKILL, a crash): nothing is left holding the ports.
 """
 
@@ -28,10 +28,9 @@ from aftersales.binaries import find
 from aftersales.settings import Settings
 
 # The API and the worker get this long to finish in-flight work after SIGTERM, then Temporal
-# gets TEMPORAL_GRACE; SIGKILL follows each. Together they stay under the 10 s we promise.
+# gets TEMPORAL_GRACE; SIGKILL follows each. Together they stay well under the 10 s we promise.
 CHILD_GRACE = 4.0
 TEMPORAL_GRACE = 3.0
-STOP_BUDGET = 10.0
 # Starting is slower on a loaded machine; a child that isn't ready by then has failed.
 START_TIMEOUT = 60.0
 _POLL = 0.1

@@ -85,7 +85,7 @@ HARD_STOP_SECONDS = 4.0
 async def run_worker(settings: Settings, *, ready_file: Path | None = None) -> None:
     """Run a worker until SIGINT or SIGTERM, then shut it down; touch `ready_file` once polling."""
     from activities.connectors import connectors_from_settings
-    from aftersales.temporal import connect
+    from aftersales.temporal import connect_patiently
     from store.db import make_engine, migrate
 
     stop = asyncio.Event()
@@ -101,7 +101,7 @@ async def run_worker(settings: Settings, *, ready_file: Path | None = None) -> N
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal)
-    client = await connect(settings)
+    client = await connect_patiently(settings)
     engine = make_engine(settings.database_url)
     migrate(engine)
     connectors = connectors_from_settings(settings)
