@@ -1,8 +1,9 @@
 """Outbound JSON connectors (DESIGN 7): payment provider, carrier, storefront webhook, SMS.
 
 One `post` is one attempt. Retrying is the Temporal activity retry policy's job, which is
-why failures are split into `ConnectorRetryable` (5xx, timeouts, network) and
-`ConnectorRejected` (4xx, final: the case escalates to an agent).
+why failures are split into `ConnectorRetryable` (5xx, timeouts, network),
+`ConnectorRejected` (4xx, final: the case escalates to an agent) and `ConnectorMisconfigured`
+(a URL that can never work: fix the setting it names).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import datetime as dt
 import enum
 import hashlib
 import json
+import socket
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -19,14 +21,14 @@ from typing import Any
 
 import httpx
 
+from activities.errors import short
 from activities.signing import HEADER as SIGNATURE_HEADER
 from activities.signing import sign
 from aftersales.settings import Settings
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 USER_AGENT = "aftersales-connector/0.1"
-# Enough of a rejection body to tell an agent what went wrong, not a whole HTML error page.
-_DETAIL_LIMIT = 500
+_SCHEMES = frozenset({"http", "https"})
 # Throttling and request timeouts are 4xx but say "try again later", not "this is wrong".
 _RETRYABLE_4XX = frozenset({408, 425, 429})
 _BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -39,6 +41,10 @@ class ConnectorError(Exception):
         super().__init__(message)
         self.connector = connector
         self.path = path
+
+
+class ConnectorMisconfigured(ConnectorError):
+    """The connector's URL can't work (bad scheme, no host, a host no DNS knows)."""
 
 
 class ConnectorRetryable(ConnectorError):
@@ -152,9 +158,12 @@ class Connector:
         secret: str,
         timeout: float,
         client: httpx.AsyncClient | None = None,
+        setting: str | None = None,
     ) -> None:
         self.name = name
         self.base_url = base_url or None
+        # The environment variable an operator fixes when the URL is wrong.
+        self.setting = setting or f"AFTERSALES_{name.upper()}_URL"
         self._secret = secret
         self.timeout = timeout
         self._http = _LazyClient(client)
@@ -175,6 +184,14 @@ class Connector:
             return self.base_url
         return self.base_url.rstrip("/") + "/" + path.lstrip("/")
 
+    def check_url(self, url: str, path: str = "") -> None:
+        """Raise ConnectorMisconfigured when `url` can never be posted to."""
+        problem = url_problem(url)
+        if problem is not None:
+            raise ConnectorMisconfigured(
+                f"{self.setting}={url!r} is unusable: {problem}", connector=self.name, path=path
+            )
+
     async def post(
         self, path: str, payload: dict[str, Any], *, idempotency_key: str
     ) -> dict[str, Any]:
@@ -194,6 +211,7 @@ class Connector:
             SIGNATURE_HEADER: sign(self._secret, body, timestamp=int(time.time())),
         }
         url = self.url_for(path)
+        self.check_url(url, path)
         try:
             response = await self._http.get().post(
                 url, content=body, headers=headers, timeout=self.timeout
@@ -203,12 +221,20 @@ class Connector:
                 f"{self.name} {url} timed out after {self.timeout}s", connector=self.name, path=path
             ) from exc
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            raise ConnectorError(
-                f"{self.name} URL {url!r} is unusable: {exc}", connector=self.name, path=path
+            raise ConnectorMisconfigured(
+                f"{self.setting}={url!r} is unusable: {exc}", connector=self.name, path=path
             ) from exc
         except httpx.TransportError as exc:
+            if _unknown_host(exc):
+                # "Name or service not known" is an answer, not an outage (that is EAI_AGAIN).
+                raise ConnectorMisconfigured(
+                    f"{self.setting}={url!r}: no such host", connector=self.name, path=path
+                ) from exc
+            # A refused or reset connection may be the partner restarting: worth a retry.
             raise ConnectorRetryable(
-                f"{self.name} {url} unreachable: {exc!r}", connector=self.name, path=path
+                f"{self.name} {url} unreachable: {exc.__class__.__name__} {exc}",
+                connector=self.name,
+                path=path,
             ) from exc
         return self._answer(response, path)
 
@@ -229,6 +255,31 @@ class Connector:
     async def aclose(self) -> None:
         """Close the HTTP client if this connector created it."""
         await self._http.aclose()
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` can never be posted to, or None when it looks usable."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        return str(exc)
+    if parsed.scheme not in _SCHEMES:
+        return f"the scheme must be http or https, not {parsed.scheme or 'none'!r}"
+    if not parsed.host:
+        return "it has no host"
+    if parsed.port == 0:
+        return "port 0 is not a port anything listens on"
+    return None
+
+
+def _unknown_host(exc: BaseException) -> bool:
+    # httpx wraps httpcore's error, which wraps the resolver's socket.gaierror.
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, socket.gaierror):
+            return seen.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", None))
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any]:
@@ -253,9 +304,10 @@ def _detail(response: httpx.Response) -> str:
         for key in ("detail", "title", "error", "message"):
             value = data.get(key)
             if isinstance(value, str) and value:
-                return value[:_DETAIL_LIMIT]
+                return short(value)
+    # Enough of the body to tell an agent what went wrong, not a whole HTML error page.
     text = response.text.strip()
-    return text[:_DETAIL_LIMIT] if text else response.reason_phrase
+    return short(text) if text else response.reason_phrase
 
 
 @dataclass
@@ -291,6 +343,7 @@ def connectors_from_settings(settings: Settings) -> Connectors:
             # secret only verifies the carrier's inbound webhooks.
             secret=settings.webhook_secret,
             timeout=settings.connector_timeout_seconds,
+            setting=f"AFTERSALES_{name.upper()}_URL",
         )
         connector._http = shared
         return connector

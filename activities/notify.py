@@ -7,10 +7,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from jinja2 import TemplateError
 from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import errors
 from activities.calls import call
 from activities.connectors import Connectors
 from activities.inputs import NotifyCustomer, NotifyOps, PublishWebhook
@@ -43,7 +45,14 @@ class NotifyActivities:
         self.after_send = after_send
 
     def _render(self, message: str, locale: str, context: dict[str, Any]) -> RenderedMessage:
-        return render_message(message, locale, context, templates_dir=self.settings.templates_dir)
+        try:
+            return render_message(
+                message, locale, context, templates_dir=self.settings.templates_dir
+            )
+        except (TemplateError, LookupError, ValueError) as err:
+            # A missing template or variable renders the same way on every retry: someone has
+            # to fix the template, AFTERSALES_TEMPLATES_DIR or the code that passed the context.
+            raise errors.misconfigured(f"cannot render {message!r} ({locale}): {err}") from None
 
     @activity.defn
     async def notify_customer(self, input: NotifyCustomer) -> str:
@@ -180,8 +189,12 @@ class NotifyActivities:
         except DeliveryInDoubt:
             raise  # the row stays in_doubt; the retry records sent_unconfirmed, never resends
         except ApplicationError as err:
-            await asyncio.to_thread(finish, "failed", str(err))
-            return "failed"
+            if not err.non_retryable:
+                raise  # the gateway is down or slow; the row stays in_doubt and the retry resends
+            # The SMS gateway refused the message or its URL can't work: log it for agents,
+            # then fail the activity so the workflow escalates the case.
+            await asyncio.to_thread(finish, "failed", err.message)
+            raise
         except Exception as err:
             if is_permanent(err):
                 # A bad address never gets better; log it for agents and let the case go on.

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +14,9 @@ import typer
 from aftersales.settings import Settings
 
 app = typer.Typer(help="Every after-sales case of an online shop as a durable Temporal workflow.")
+
+# Below the dev stack's CHILD_GRACE (aftersales/dev.py), so the API stops by itself in time.
+API_GRACE_SECONDS = 3
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -37,7 +39,7 @@ def dev(
     ] = None,
 ) -> None:
     """Run the whole stack: Temporal dev server with UI, worker and API on SQLite."""
-    from aftersales.dev import run_dev
+    from aftersales.dev import DevStackError, run_dev
 
     base = _settings(
         api_port=api_port, dev_temporal_port=temporal_port, dev_ui_port=ui_port, data_dir=data_dir
@@ -54,46 +56,59 @@ def dev(
             or f"http://localhost:{base.api_port}",
         }
     )
-    # Ctrl-C is how the dev stack is meant to stop; uvicorn re-raises it after a clean shutdown.
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_dev(settings))
+    try:
+        code = run_dev(settings)
+    except DevStackError as err:
+        typer.echo(f"aftersales dev: {err}", err=True)
+        code = 1
+    raise typer.Exit(code)
 
 
 @app.command()
-def worker() -> None:
-    """Run a worker against the configured Temporal cluster."""
-    from activities.connectors import connectors_from_settings
-    from aftersales.temporal import connect
-    from aftersales.worker import build_worker
-    from store.db import make_engine, migrate
+def worker(
+    ready_file: Annotated[
+        Path | None,
+        typer.Option(hidden=True, help="Create this file once the worker polls (aftersales dev)"),
+    ] = None,
+) -> None:
+    """Run a worker against the configured Temporal cluster; SIGINT or SIGTERM stops it."""
+    from aftersales.worker import run_worker
 
-    settings = Settings()
-
-    async def run() -> None:
-        client = await connect(settings)
-        engine = make_engine(settings.database_url)
-        migrate(engine)
-        connectors = connectors_from_settings(settings)
-        with ThreadPoolExecutor(max_workers=32) as executor:
-            await build_worker(
-                client, settings=settings, engine=engine, connectors=connectors, executor=executor
-            ).run()
-
-    asyncio.run(run())
+    asyncio.run(run_worker(Settings(), ready_file=ready_file))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # As in temporal-setup: the SDK's runtime threads can crash the interpreter at exit
+    # (sdk-python#300); the worker has shut down cleanly, so skip interpreter teardown.
+    os._exit(0)
 
 
 @app.command()
 def api(
     host: Annotated[str | None, typer.Option(help="[AFTERSALES_API_HOST]")] = None,
     port: Annotated[int | None, typer.Option(help="[AFTERSALES_API_PORT]")] = None,
+    log_level: Annotated[
+        str, typer.Option(help="uvicorn log level; warning hides the access log")
+    ] = "info",
 ) -> None:
     """Serve the HTTP API against the configured Temporal cluster and database."""
     import uvicorn
 
+    from aftersales.logs import uvicorn_log_config
     from api.app import create_app
 
     settings = _settings(api_host=host, api_port=port)
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=uvicorn_log_config(),
+        log_level=log_level,
+        # In-flight requests get this long after SIGTERM; a stop never waits on a slow one.
+        timeout_graceful_shutdown=API_GRACE_SECONDS,
+    )
+    # uvicorn re-raises the Ctrl-C it handled once it has shut down cleanly.
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run()
 
 
 @app.command("temporal-setup")

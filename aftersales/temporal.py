@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
@@ -37,6 +39,18 @@ async def connect(settings: Settings) -> Client:
         tls=tls,
         data_converter=pydantic_data_converter,
     )
+
+
+async def connect_patiently(settings: Settings, *, seconds: float = 15.0) -> Client:
+    """`connect`, retried while the server is still coming up (its port open, not yet serving)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        try:
+            return await connect(settings)
+        except RuntimeError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
 
 
 def search_attribute_flags() -> list[str]:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine
 from temporalio.client import Client
@@ -37,6 +43,7 @@ def build_worker(
     connectors: Connectors,
     executor: ThreadPoolExecutor,
     after_send: AfterSend | None = None,
+    graceful_shutdown: timedelta = timedelta(),
 ) -> Worker:
     """A worker for the case task queue with every workflow and activity registered.
 
@@ -64,4 +71,54 @@ def build_worker(
         ],
         activity_executor=executor,
         workflow_runner=workflow_runner(),
+        graceful_shutdown_timeout=graceful_shutdown,
     )
+
+
+# Activities in flight get this long to finish after SIGTERM before they are cancelled.
+SHUTDOWN_GRACE = timedelta(seconds=2)
+# However the shutdown goes (Temporal gone, a stuck activity thread), the process ends this
+# long after the signal. Temporal retries whatever was cut short, as after a crash.
+HARD_STOP_SECONDS = 4.0
+
+
+async def run_worker(settings: Settings, *, ready_file: Path | None = None) -> None:
+    """Run a worker until SIGINT or SIGTERM, then shut it down; touch `ready_file` once polling."""
+    from activities.connectors import connectors_from_settings
+    from aftersales.temporal import connect_patiently
+    from store.db import make_engine, migrate
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if not stop.is_set():
+            stop.set()
+            # A thread, not the loop: a loop stuck in the shutdown could never fire it.
+            hard_stop = threading.Timer(HARD_STOP_SECONDS, os._exit, args=(1,))
+            hard_stop.daemon = True
+            hard_stop.start()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal)
+    client = await connect_patiently(settings)
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    connectors = connectors_from_settings(settings)
+    try:
+        with ThreadPoolExecutor(max_workers=32) as executor:
+            worker = build_worker(
+                client,
+                settings=settings,
+                engine=engine,
+                connectors=connectors,
+                executor=executor,
+                graceful_shutdown=SHUTDOWN_GRACE,
+            )
+            async with worker:
+                if ready_file is not None:
+                    ready_file.write_text(f"{os.getpid()}\n")
+                await stop.wait()
+    finally:
+        await connectors.aclose()
+        engine.dispose()

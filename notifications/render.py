@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -21,7 +22,7 @@ from jinja2 import (
     Template,
     pass_context,
 )
-from jinja2.exceptions import UndefinedError
+from jinja2.exceptions import TemplatesNotFound, UndefinedError
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
@@ -267,7 +268,32 @@ def _render_block(template: Template, block: str, context: Mapping[str, Any]) ->
         render = template.blocks[block]
     except KeyError:
         raise KeyError(f"template {template.name} has no {{% block {block} %}}") from None
-    return "".join(render(template.new_context(dict(context))))
+    with _naming(template):
+        return "".join(render(template.new_context(dict(context))))
+
+
+def _render_whole(template: Template, context: Mapping[str, Any]) -> str:
+    with _naming(template):
+        return template.render(context)
+
+
+@contextmanager
+def _naming(template: Template) -> Iterator[None]:
+    # Jinja's "'dict object' has no attribute 'x'" names the variable but not the file.
+    try:
+        yield
+    except UndefinedError as err:
+        raise UndefinedError(f"template {template.name}: {err.message}") from None
+
+
+def _select(env: SandboxedEnvironment, names: list[str], templates_dir: Path | None) -> Template:
+    try:
+        return env.select_template(names)
+    except TemplatesNotFound:
+        where = f"{templates_dir} (AFTERSALES_TEMPLATES_DIR) or " if templates_dir else ""
+        raise TemplatesNotFound(
+            names, f"no template {' or '.join(names)} in {where}the built-in templates"
+        ) from None
 
 
 def _tidy_text(text: str) -> str:
@@ -306,7 +332,7 @@ def render_message(
     }
 
     plain_env, html_env = _environments(templates_dir)
-    plain = plain_env.select_template(_candidates(locale, f"{message}.j2"))
+    plain = _select(plain_env, _candidates(locale, f"{message}.j2"), templates_dir)
     # Chrome and money follow the message's own locale so a fallback message isn't wrapped in
     # another language's layout or amounts.
     found_locale = (plain.name or "").split("/", 1)[0]
@@ -315,10 +341,10 @@ def render_message(
     text_body = _render_block(plain, "text", values)
     html_body = _render_block(html_env.get_template(plain.name or ""), "html", values)
 
-    text_layout = plain_env.select_template(_candidates(found_locale, "_layout.text.j2"))
-    html_layout = html_env.select_template(_candidates(found_locale, "_layout.html.j2"))
-    text = text_layout.render({**values, "subject": subject, "body": text_body.strip()})
-    html = html_layout.render({**values, "subject": subject, "body": Markup(html_body)})
+    text_layout = _select(plain_env, _candidates(found_locale, "_layout.text.j2"), templates_dir)
+    html_layout = _select(html_env, _candidates(found_locale, "_layout.html.j2"), templates_dir)
+    text = _render_whole(text_layout, {**values, "subject": subject, "body": text_body.strip()})
+    html = _render_whole(html_layout, {**values, "subject": subject, "body": Markup(html_body)})
     return RenderedMessage(subject=subject, text=_tidy_text(text), html=html.strip() + "\n")
 
 
