@@ -54,6 +54,9 @@ def insert_opened_case(session: Session, *, view: CaseView, token: str) -> Case:
     """Write a case the API has just opened, at revision 0: the worker's writes start at 1."""
     row = Case(id=view.id, token=token, created_at=_utc(view.created_at), **_columns(view, 0))
     session.add(row)
+    # The order's own parcel (a refund-only interception): a carrier scan finds the case
+    # before the worker's first write.
+    _add_tracking_numbers(session, case_id=view.id, numbers=tracking_numbers(view))
     return row
 
 
