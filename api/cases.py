@@ -121,7 +121,6 @@ def decide(session: SessionDep, *, request: CaseRequest, policy: Policy, now: da
     return evaluate(request, policy=policy, now=now, prior_cases=prior)
 
 
-
 def _request_hash(body: dict[str, Any]) -> str:
     return hashlib.sha256(
         json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
@@ -230,9 +229,7 @@ def record_open(
             now = datetime.now(UTC)
             decision = decide(session, request=request, policy=policy, now=now)
             session.rollback()  # the reads end here: the writes below take the locks
-            start = _new_start(
-                request, decision, policy, public_url, now, case_id=reuse_id or None
-            )
+            start = _new_start(request, decision, policy, public_url, now, case_id=reuse_id or None)
             view = _initial_view(start)
             try:
                 if key and reuse_id is None:
@@ -276,9 +273,7 @@ def _replay(session: Session, case_id: str, stored_hash: str, body_hash: str) ->
     row = service.get_case(session, case_id=case_id)
     if row is None:
         return None
-    return Opened(
-        view=service.stored_view(row), start=_pending_start(session, row), replayed=True
-    )
+    return Opened(view=service.stored_view(row), start=_pending_start(session, row), replayed=True)
 
 
 def _duplicate(session: Session, case_id: str, order_id: str) -> Duplicate:

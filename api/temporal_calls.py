@@ -136,9 +136,7 @@ async def update(client: Client, case_id: str, name: str, body: BaseModel) -> Ca
             ) from err
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
-                raise Problem(
-                    409, ACTION_NOT_ALLOWED, "The case has ended.", err.message
-                ) from err
+                raise Problem(409, ACTION_NOT_ALLOWED, "The case has ended.", err.message) from err
             raise
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import delete, or_, tuple_
 from sqlmodel import Session, col, func, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from domain.models import TERMINAL_STATUSES, CaseView
 from store.tables import (
@@ -291,8 +292,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise ValueError("not a cursor from this API") from err
 
 
-def list_cases(
-    session: Session,
+def list_query(
     *,
     type: str | None = None,
     status: str | None = None,
@@ -304,8 +304,12 @@ def list_cases(
     now: datetime | None = None,
     limit: int = 50,
     cursor: str | None = None,
-) -> tuple[list[Case], str | None]:
-    """Cases newest first, filtered, one page at a time."""
+) -> SelectOfScalar[Case]:
+    """The query of one page of cases (one row more, to tell whether another page follows).
+
+    Each filter has an index ending in (created_at, id) (store.tables.LIST_FILTERS), and
+    the page order and the cursor's row comparison follow it, so a page is an index range.
+    """
     query = select(Case)
     for column, value in (
         (Case.type, type),
@@ -326,10 +330,18 @@ def list_cases(
         )
     if cursor:
         created, case_id = decode_cursor(cursor)
-        # A row comparison, so the database seeks the (…, created_at, id) index to it.
         query = query.where(tuple_(col(Case.created_at), col(Case.id)) < (created, case_id))
-    query = query.order_by(col(Case.created_at).desc(), col(Case.id).desc()).limit(limit + 1)
-    rows = list(session.exec(query).all())
+    return query.order_by(col(Case.created_at).desc(), col(Case.id).desc()).limit(limit + 1)
+
+
+def list_cases(
+    session: Session,
+    *,
+    limit: int = 50,
+    **filters: Any,
+) -> tuple[list[Case], str | None]:
+    """Cases newest first, filtered (the arguments of `list_query`), one page at a time."""
+    rows = list(session.exec(list_query(limit=limit, **filters)).all())
     page, more = rows[:limit], len(rows) > limit
     return page, _encode_cursor(page[-1]) if more and page else None
 

@@ -90,8 +90,9 @@ def _backfill() -> None:
     claims: dict[tuple[str, str, str], str] = {}
     tracking: dict[str, str] = {}
     rows = bind.execute(
-        sa.select(cases.c.id, cases.c.type, cases.c.status, cases.c.order_id, cases.c.view)
-        .order_by(cases.c.created_at, cases.c.id)
+        sa.select(
+            cases.c.id, cases.c.type, cases.c.status, cases.c.order_id, cases.c.view
+        ).order_by(cases.c.created_at, cases.c.id)
     ).all()
     for case_id, type_, status, order_id, raw in rows:
         view = _json(raw)
@@ -124,10 +125,7 @@ def _backfill() -> None:
                 sa.column("sku", sa.String),
                 sa.column("case_id", sa.String),
             ),
-            [
-                {"type": t, "order_id": o, "sku": s, "case_id": c}
-                for (t, o, s), c in claims.items()
-            ],
+            [{"type": t, "order_id": o, "sku": s, "case_id": c} for (t, o, s), c in claims.items()],
         )
     if tracking:
         op.bulk_insert(
