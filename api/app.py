@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException
@@ -13,10 +14,10 @@ from temporalio.client import Client
 
 from aftersales.settings import Settings
 from aftersales.temporal import connect
-from api import cases, health, notifications, policy, status_page, webhooks
+from api import cases, health, notifications, policy, status_page, temporal_calls, webhooks
 from api.errors import install, too_large
 from domain.policy import Policy, load_policy
-from store.db import make_engine, migrate
+from store.db import API_THREADS, make_engine, migrate
 
 MAX_BODY_BYTES = 1_000_000
 
@@ -68,6 +69,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The threadpool that runs sync routes and DB work; the engine's pool has a
+        # connection for each of its threads (store.db.POOL_SIZE).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = API_THREADS
         app.state.settings = settings
         app.state.policy = policy_ or load_policy(settings.policy)
         app.state.engine = engine or make_engine(settings.database_url)
@@ -85,6 +89,7 @@ def create_app(
         lifespan=lifespan,
     )
     install(app)
+    temporal_calls.install(app)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
 
     app.include_router(health.router)

@@ -1,25 +1,52 @@
-"""Routes of a case: open, read, list, and what agents, customers and integrations say to it."""
+"""Routes of a case: open, read, list, and what agents, customers and integrations say to it.
+
+Reads answer from the database projection. Routes that call Temporal are `async`, do their
+DB work in a short session on the threadpool, close it, and only then call Temporal: no
+route holds a connection while Temporal answers, and none blocks the event loop.
+"""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import hashlib
 import json
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from temporalio.client import Client
 
-from api.deps import PolicyDep, Principal, SessionDep, SettingsDep, TemporalDep, require
-from api.errors import Problem, field_errors, validation_problem
+from api import temporal_calls
+from api.deps import (
+    CUSTOMER,
+    EngineDep,
+    PolicyDep,
+    Principal,
+    SessionDep,
+    SettingsDep,
+    TemporalDep,
+    require,
+)
+from api.errors import (
+    CASE_ENDED,
+    CASE_NOT_FOUND,
+    DUPLICATE_CASE,
+    IDEMPOTENCY_KEY_REUSED,
+    TRACKING_NUMBER_TAKEN,
+    Problem,
+    field_errors,
+    validation_problem,
+)
+from api.temporal_calls import Start
 from domain import opening
-from domain.actions import AgentAction, CustomerAction, IntegrationEvent
+from domain.actions import AgentAction, CustomerAction, IntegrationEvent, ProvideTracking
 from domain.calendar import case_holidays
 from domain.complaints import opening_priority
 from domain.models import (
@@ -32,6 +59,7 @@ from domain.models import (
 from domain.policy import Policy
 from domain.rules import evaluate
 from store import service
+from store.tables import Case
 from workflows.case import CaseInput
 from workflows.registry import WORKFLOWS
 
@@ -41,8 +69,10 @@ router = APIRouter(prefix="/v1", tags=["cases"])
 _RANDOM = secrets.SystemRandom()
 RISK_WINDOW = timedelta(days=90)
 CASE_ID_MAX = 32  # store.tables.Case.id
-# How long an answer to "open" waits for the worker's first record of the new case.
-RECORD_WAIT_SECONDS = 10.0
+# Conflicting writes of one open: a claim held by a case that ended between the failed insert
+# and the look at who holds it. Each retry starts over; three are plenty.
+OPEN_ATTEMPTS = 3
+_INPUT = TypeAdapter(CaseInput)
 RISK_TYPES = {CaseType.RETURN.value, CaseType.EXCHANGE.value, CaseType.REFUND.value}
 
 
@@ -97,129 +127,249 @@ def _request_hash(body: dict[str, Any]) -> str:
     ).hexdigest()
 
 
-async def live_view(client: Client, session: SessionDep, case_id: str) -> CaseView:
-    """The case from its workflow's `state` query, or its record when the query can't answer."""
-    try:
-        return await client.get_workflow_handle(case_id).query("state", result_type=CaseView)
-    except RPCError as err:
-        if err.status != RPCStatusCode.NOT_FOUND:
-            stored = service.get_case(session, case_id=case_id)
-            if stored is not None:
-                return service.stored_view(stored)
-            raise
-    stored = service.get_case(session, case_id=case_id)
-    if stored is None:
-        raise Problem(404, "case-not-found", "No such case.", f"No case {case_id}.")
-    return service.stored_view(stored)
+def _not_found(case_id: str) -> Problem:
+    return Problem(404, CASE_NOT_FOUND, "No such case.", f"No case {case_id}.")
 
 
-def _handle(client: Client, session: SessionDep, case_id: str) -> WorkflowHandle[Any, Any]:
+def stored_case(session: Session, case_id: str) -> Case:
+    """The case's record; 404 when there is none."""
     # An ID no case can have (too long for the column, control characters such as NUL,
     # which PostgreSQL refuses with an error) names no case: 404, not a failed query.
     unusable = len(case_id) > CASE_ID_MAX or not case_id.isprintable()
-    if unusable or service.get_case(session, case_id=case_id) is None:
-        raise Problem(404, "case-not-found", "No such case.", f"No case {case_id}.")
-    return client.get_workflow_handle(case_id)
+    row = None if unusable else service.get_case(session, case_id=case_id)
+    if row is None:
+        raise _not_found(case_id)
+    return row
+
+
+def read_case(engine: Engine, case_id: str) -> CaseView:
+    """The case from its record, in a session of its own (call it on the threadpool)."""
+    with Session(engine) as session:
+        return service.stored_view(stored_case(session, case_id))
+
+
+def _pending_start(session: Session, row: Case) -> Start | None:
+    """What restarting the case's workflow takes, while the worker has never recorded it."""
+    if row.revision != 0:
+        return None
+    stored = service.get_opening(session, case_id=row.id)
+    if stored is None:
+        return None
+    return Start(
+        case_type=CaseType(stored.workflow),
+        input=_INPUT.validate_python(stored.input),
+        summary=stored.summary,
+        details=stored.details,
+    )
+
+
+@dataclass(frozen=True)
+class Opened:
+    """The outcome of an open's transaction: the case to answer, and what is left to do."""
+
+    view: CaseView
+    start: Start | None
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """An open case already covers the item; `start` when that case never got going."""
+
+    case_id: str
+    order_id: str
+    start: Start | None
+
+
+def _duplicate_problem(duplicate: Duplicate) -> Problem:
+    return Problem(
+        409,
+        DUPLICATE_CASE,
+        "An open case already covers this order and item.",
+        f"Case {duplicate.case_id} is still open for order {duplicate.order_id}.",
+        case_id=duplicate.case_id,
+    )
+
+
+def record_open(
+    engine: Engine,
+    *,
+    request: CaseRequest,
+    policy: Policy,
+    public_url: str,
+    key: str | None,
+    body_hash: str,
+) -> Opened | Duplicate:
+    """Write a new case (record, claims, restart input, idempotency key) in one transaction.
+
+    Blocking: call it on the threadpool. A concurrent open of the same item waits on the
+    claim's unique key and then sees the winner (a Duplicate); a concurrent open with the
+    same key waits on the key and then replays the winner's case.
+    """
+    skus = {item.sku for item in request.items}
+    with Session(engine, expire_on_commit=False) as session:
+        for _ in range(OPEN_ATTEMPTS):
+            reuse_id = None
+            if key:
+                seen = service.get_idempotency(session, key=key)
+                if seen is not None:
+                    replay = _replay(session, seen.case_id, seen.request_hash, body_hash)
+                    if replay is not None:
+                        return replay
+                    # A key stored before the API wrote cases at open, whose case was never
+                    # recorded: open it now under the key's case ID, so the key keeps
+                    # leading to that one case (a workflow already running under the ID is
+                    # found at start and left be).
+                    reuse_id = seen.case_id
+            holder = service.claim_holder(
+                session, type=request.type.value, order_id=request.order.id, skus=skus
+            )
+            if holder is not None:
+                return _duplicate(session, holder, request.order.id)
+            now = datetime.now(UTC)
+            decision = decide(session, request=request, policy=policy, now=now)
+            session.rollback()  # the reads end here: the writes below take the locks
+            start = _new_start(request, decision, policy, public_url, now, case_id=reuse_id or None)
+            view = _initial_view(start)
+            try:
+                if key and reuse_id is None:
+                    service.save_idempotency(
+                        session, key=key, request_hash=body_hash, case_id=view.id
+                    )
+                    session.flush()  # the key first: a same-key race is a replay, not a 409
+                service.claim_items(
+                    session,
+                    case_id=view.id,
+                    type=request.type.value,
+                    order_id=request.order.id,
+                    skus=skus,
+                )
+                service.insert_opened_case(session, view=view, token=start.input.token)
+                service.save_opening(
+                    session,
+                    case_id=view.id,
+                    workflow=request.type.value,
+                    input=_INPUT.dump_python(start.input, mode="json"),
+                    summary=start.summary,
+                    details=start.details,
+                )
+                session.commit()
+            except IntegrityError:
+                # Another open won a race (same key, same item): look again at what it wrote.
+                session.rollback()
+                continue
+            return Opened(view=view, start=start)
+    raise RuntimeError(f"could not open a case for order {request.order.id} after retries")
+
+
+def _replay(session: Session, case_id: str, stored_hash: str, body_hash: str) -> Opened | None:
+    if stored_hash != body_hash:
+        raise Problem(
+            422,
+            IDEMPOTENCY_KEY_REUSED,
+            "This Idempotency-Key was used with another body.",
+            f"The key opened {case_id} with a different request.",
+        )
+    row = service.get_case(session, case_id=case_id)
+    if row is None:
+        return None
+    return Opened(view=service.stored_view(row), start=_pending_start(session, row), replayed=True)
+
+
+def _duplicate(session: Session, case_id: str, order_id: str) -> Duplicate:
+    row = service.get_case(session, case_id=case_id)
+    start = _pending_start(session, row) if row is not None else None
+    return Duplicate(case_id=case_id, order_id=order_id, start=start)
+
+
+def _new_start(
+    request: CaseRequest,
+    decision: Decision,
+    policy: Policy,
+    public_url: str,
+    now: datetime,
+    *,
+    case_id: str | None,
+) -> Start:
+    case_id = case_id or new_case_id(request.type)
+    token = opening.new_token(_RANDOM)
+    case_input = CaseInput(
+        case_id=case_id,
+        request=request,
+        decision=decision,
+        policy=policy,
+        token=token,
+        status_url=opening.status_url(public_url, token),
+        opened_at=now,
+        holidays=case_holidays(policy, now),
+        queue=_queue(request, policy),
+        priority=opening_priority(request),
+    )
+    return Start(
+        case_type=request.type,
+        input=case_input,
+        summary=opening.summary(case_id, request, decision),
+        details=opening.details(case_id, request, decision),
+    )
+
+
+def _initial_view(start: Start) -> CaseView:
+    case_input = start.input
+    return opening.initial_view(
+        case_id=case_input.case_id,
+        request=case_input.request,
+        decision=case_input.decision,
+        queue=case_input.queue,
+        priority=case_input.priority,
+        status_url=case_input.status_url,
+        opened_at=case_input.opened_at,
+        parent_case_id=case_input.parent_case_id,
+    )
 
 
 @router.post("/cases", status_code=201, response_model=CaseView)
 async def open_case(
     request: CaseRequest,
     response: Response,
-    session: SessionDep,
+    engine: EngineDep,
     settings: SettingsDep,
     policy: PolicyDep,
     client: TemporalDep,
     _: Annotated[Principal, Depends(require("storefront", "agent"))],
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> CaseView:
-    """Open a case; the same Idempotency-Key and body answer with the same case."""
+    """Open a case: 201 with the case as written (status `open`), its workflow started.
+
+    The same Idempotency-Key and body answer 200 with the same case, and start its workflow
+    if an earlier try wrote the case but could not start it. 409 `duplicate-case` when an
+    open case covers the item; 503 `temporal-unavailable` when the workflow can't be started
+    now (the case is written: a retry with the same key finishes it).
+    """
     check_request(request)
     body_hash = _request_hash(request.model_dump(mode="json"))
-    if idempotency_key and service.get_idempotency(session, key=idempotency_key):
-        response.status_code = 200
-        return await _replay(client, session, key=idempotency_key, body_hash=body_hash)
-    duplicate = service.open_duplicate(
-        session,
-        type=request.type.value,
-        order_id=request.order.id,
-        skus={item.sku for item in request.items},
-    )
-    if duplicate:
-        raise Problem(
-            409,
-            "duplicate-case",
-            "An open case already covers this order and item.",
-            f"Case {duplicate} is still open for order {request.order.id}.",
-            case_id=duplicate,
-        )
-    now = datetime.now(UTC)
-    case_id = new_case_id(request.type)
-    if idempotency_key:
-        try:
-            service.save_idempotency(
-                session, key=idempotency_key, request_hash=body_hash, case_id=case_id
-            )
-            session.commit()
-        except IntegrityError:
-            # Another request with this key won the race; answer as its repeat.
-            session.rollback()
-            response.status_code = 200
-            return await _replay(client, session, key=idempotency_key, body_hash=body_hash)
-    token = opening.new_token(_RANDOM)
-    case_input = CaseInput(
-        case_id=case_id,
+    outcome = await run_in_threadpool(
+        record_open,
+        engine,
         request=request,
-        decision=decide(session, request=request, policy=policy, now=now),
         policy=policy,
-        token=token,
-        status_url=opening.status_url(settings.public_url, token),
-        opened_at=now,
-        holidays=case_holidays(policy, now),
-        queue=_queue(request, policy),
-        priority=opening_priority(request),
+        public_url=settings.public_url,
+        key=idempotency_key,
+        body_hash=body_hash,
     )
-    handle = await client.start_workflow(
-        WORKFLOWS[request.type].run,  # type: ignore[attr-defined]
-        case_input,
-        id=case_id,
-        task_queue=settings.task_queue,
-        static_summary=opening.summary(case_id, request, case_input.decision),
-        static_details=opening.details(case_id, request, case_input.decision),
-    )
-    await _until_recorded(session, case_id)
-    return await handle.query("state", result_type=CaseView)
-
-
-async def _until_recorded(session: SessionDep, case_id: str) -> None:
-    """Wait until the worker has written the new case's first record (its first step).
-
-    Until then the case's status-URL token opens nothing, GET answers 404, and the same
-    request sent again opens a duplicate instead of a 409: answering 201 only once the
-    record exists keeps what the answer promises. A slow worker only delays the answer.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + RECORD_WAIT_SECONDS
-    delay = 0.01
-    while service.get_case(session, case_id=case_id) is None:
-        if loop.time() > deadline:
-            return
-        session.rollback()  # end any snapshot, so the next look sees the worker's commit
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.2)
-
-
-async def _replay(client: Client, session: SessionDep, *, key: str, body_hash: str) -> CaseView:
-    seen = service.get_idempotency(session, key=key)
-    assert seen is not None
-    if seen.request_hash != body_hash:
-        raise Problem(
-            422,
-            "idempotency-key-reused",
-            "This Idempotency-Key was used with another body.",
-            f"The key opened {seen.case_id} with a different request.",
-        )
-    return await live_view(client, session, seen.case_id)
+    if isinstance(outcome, Duplicate):
+        if outcome.start is not None:
+            # The open case was written but its workflow may never have started (the API
+            # died, Temporal was down): start it now. The answer is the 409 either way.
+            with contextlib.suppress(Problem):
+                await temporal_calls.start_case(
+                    client, outcome.start, task_queue=settings.task_queue
+                )
+        raise _duplicate_problem(outcome)
+    if outcome.start is not None:
+        await temporal_calls.start_case(client, outcome.start, task_queue=settings.task_queue)
+    if outcome.replayed:
+        response.status_code = 200
+    return outcome.view
 
 
 def _queue(request: CaseRequest, policy: Policy) -> str:
@@ -229,7 +379,7 @@ def _queue(request: CaseRequest, policy: Policy) -> str:
 
 
 @router.get("/cases", response_model=CaseList)
-async def list_cases(
+def list_cases(
     session: SessionDep,
     _: Annotated[Principal, Depends(require("agent", "operator"))],
     type: CaseType | None = None,
@@ -237,6 +387,7 @@ async def list_cases(
     order_id: Annotated[str | None, Query(max_length=200)] = None,
     customer_id: Annotated[str | None, Query(max_length=200)] = None,
     queue: Annotated[str | None, Query(max_length=200)] = None,
+    assignee: Annotated[str | None, Query(max_length=200)] = None,
     overdue: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=400)] = None,
@@ -250,6 +401,7 @@ async def list_cases(
             order_id=order_id,
             customer_id=customer_id,
             queue=queue,
+            assignee=assignee,
             overdue=overdue,
             limit=limit,
             cursor=cursor,
@@ -262,54 +414,113 @@ async def list_cases(
 
 
 @router.get("/cases/{case_id}", response_model=CaseView)
-async def get_case(
+def get_case(
     case_id: str,
     session: SessionDep,
-    client: TemporalDep,
     _: Annotated[Principal, Depends(require("storefront", "agent", "operator", "customer"))],
 ) -> CaseView:
-    """The live case."""
-    _handle(client, session, case_id)
-    return await live_view(client, session, case_id)
+    """The case from its record: what the worker last wrote (or the open, until then)."""
+    return service.stored_view(stored_case(session, case_id))
 
 
-async def _update(handle: WorkflowHandle[Any, Any], name: str, body: BaseModel) -> CaseView:
-    try:
-        return await handle.execute_update(name, body, result_type=CaseView)
-    except WorkflowUpdateFailedError as err:
-        cause = err.cause
-        message = cause.message if isinstance(cause, ApplicationError) else str(cause)
-        raise Problem(
-            409, "action_not_allowed", "The case can't take this action now.", message
-        ) from err
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise Problem(409, "action_not_allowed", "The case has ended.", err.message) from err
-        raise
+def _exists(engine: Engine, case_id: str) -> None:
+    with Session(engine) as session:
+        stored_case(session, case_id)
 
 
 @router.post("/cases/{case_id}/actions", response_model=CaseView)
 async def act(
     case_id: str,
     action: Annotated[AgentAction, Body()],
-    session: SessionDep,
+    engine: EngineDep,
     client: TemporalDep,
     _: Annotated[Principal, Depends(require("agent"))],
 ) -> CaseView:
-    """An agent action; 409 `action_not_allowed` when the case can't take it now."""
-    return await _update(_handle(client, session, case_id), "action", action)
+    """An agent action; 409 `action-not-allowed` when the case can't take it now."""
+    await run_in_threadpool(_exists, engine, case_id)
+    return await temporal_calls.update(client, case_id, temporal_calls.UPDATE_ACTION, action)
+
+
+def _tracking_taken(number: str) -> Problem:
+    return Problem(
+        409,
+        TRACKING_NUMBER_TAKEN,
+        "This tracking number belongs to another open case.",
+        "Another open case reported this tracking number; check the number on the receipt.",
+        errors=[
+            {
+                "field": "tracking_number",
+                "message": "belongs to another open case",
+                "type": "taken",
+            }
+        ],
+    )
+
+
+def claim_tracking(engine: Engine, *, case_id: str, number: str) -> bool:
+    """Hold a tracking number for the case before its action is sent; 409 if another open
+    case holds it. True when this call claimed it (so a refusal must give it back)."""
+    with Session(engine) as session:
+        if set(service.open_cases_for_tracking(session, tracking_number=number)) - {case_id}:
+            raise _tracking_taken(number)
+        try:
+            claimed = service.claim_tracking_number(
+                session, tracking_number=number, case_id=case_id
+            )
+            session.commit()
+        except IntegrityError as err:
+            # A concurrent report of the same number won: it is that case's now.
+            session.rollback()
+            holders = service.open_cases_for_tracking(session, tracking_number=number)
+            if set(holders) - {case_id}:
+                raise _tracking_taken(number) from err
+            return False
+    return claimed
+
+
+def release_tracking(engine: Engine, *, case_id: str, number: str) -> None:
+    """Give back a tracking number the case did not take."""
+    with Session(engine) as session:
+        service.release_tracking_number(session, tracking_number=number, case_id=case_id)
+        session.commit()
+
+
+async def take_customer_action(
+    engine: Engine, client: Client, case_id: str, action: CustomerAction
+) -> CaseView:
+    """Send a customer action, recorded as the customer's whatever its body said.
+
+    A reported tracking number is claimed for the case first (409 `tracking-number-taken`
+    naming `tracking_number` when another open case holds it), and given back if the case
+    refuses the action.
+    """
+    action = action.model_copy(update={"actor": CUSTOMER})
+    claimed: str | None = None
+    if isinstance(action, ProvideTracking):
+        number = action.tracking_number
+        if await run_in_threadpool(claim_tracking, engine, case_id=case_id, number=number):
+            claimed = number
+    try:
+        return await temporal_calls.update(
+            client, case_id, temporal_calls.UPDATE_CUSTOMER_ACTION, action
+        )
+    except Problem:
+        if claimed is not None:
+            await run_in_threadpool(release_tracking, engine, case_id=case_id, number=claimed)
+        raise
 
 
 @router.post("/cases/{case_id}/customer-actions", response_model=CaseView)
 async def customer_act(
     case_id: str,
     action: Annotated[CustomerAction, Body()],
-    session: SessionDep,
+    engine: EngineDep,
     client: TemporalDep,
     _: Annotated[Principal, Depends(require("customer"))],
 ) -> CaseView:
-    """A customer action, with the case's own token."""
-    return await _update(_handle(client, session, case_id), "customer_action", action)
+    """A customer action, with the case's own token; an `actor` in the body is ignored."""
+    await run_in_threadpool(_exists, engine, case_id)
+    return await take_customer_action(engine, client, case_id, action)
 
 
 class Accepted(BaseModel):
@@ -317,11 +528,16 @@ class Accepted(BaseModel):
     event_id: str
 
 
+def case_ended() -> Problem:
+    """409: the case has ended and takes no more events."""
+    return Problem(409, CASE_ENDED, "The case has ended and takes no more events.")
+
+
 @router.post("/cases/{case_id}/events", status_code=202, response_model=Accepted)
 async def report_event(
     case_id: str,
     event: IntegrationEvent,
-    session: SessionDep,
+    engine: EngineDep,
     client: TemporalDep,
     _: Annotated[Principal, Depends(require("integration"))],
 ) -> Accepted:
@@ -330,13 +546,7 @@ async def report_event(
         event.parsed()
     except ValidationError as err:
         raise validation_problem(field_errors(err.errors(), prefix=("data",))) from err
-    handle = _handle(client, session, case_id)
-    try:
-        await handle.signal("event", event)
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise Problem(
-                409, "case-ended", "The case has ended and takes no more events."
-            ) from err
-        raise
+    await run_in_threadpool(_exists, engine, case_id)
+    if not await temporal_calls.signal(client, case_id, temporal_calls.SIGNAL_EVENT, event):
+        raise case_ended()
     return Accepted(event_id=event.event_id)

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from aftersales.settings import Settings
-from api.errors import Problem, validation_problem
+from api.errors import FORBIDDEN, UNAUTHORIZED, Problem, validation_problem
 from domain.policy import Policy
 from store import service
 
@@ -30,10 +30,19 @@ def get_policy(request: Request) -> Policy:
     return policy
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """A DB session for one request."""
+def get_engine(request: Request) -> Engine:
+    """The shared engine, for routes that open short sessions of their own.
+
+    A route that calls Temporal takes this, not a session: it does its DB work in a
+    session it closes first, so no connection is held while Temporal answers.
+    """
     engine: Engine = request.app.state.engine
-    with Session(engine, expire_on_commit=False) as session:
+    return engine
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A DB session for one request; only for plain `def` routes that never call Temporal."""
+    with Session(get_engine(request), expire_on_commit=False) as session:
         yield session
 
 
@@ -46,9 +55,13 @@ def get_temporal(request: Request) -> Client:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PolicyDep = Annotated[Policy, Depends(get_policy)]
 SessionDep = Annotated[Session, Depends(get_session)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 
 _bearer = HTTPBearer(auto_error=False)
+# The role of a case's own token; customer actions are recorded with it as their actor.
+CUSTOMER = "customer"
+TOKEN_MAX = 64  # store.tables.Case.token: a longer key is no customer token
 
 
 @dataclass(frozen=True)
@@ -62,12 +75,16 @@ class Principal:
 def get_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     settings: SettingsDep,
-    session: SessionDep,
+    engine: EngineDep,
 ) -> Principal:
-    """Resolve the bearer key to a role, or a customer token to its case."""
+    """Resolve the bearer key to a role, or a customer token to its case.
+
+    A plain function, so FastAPI runs it in its threadpool; a token is looked up in a
+    session of its own, closed before the route runs.
+    """
     unauthorized = Problem(
         401,
-        "unauthorized",
+        UNAUTHORIZED,
         "Authentication required.",
         "Send Authorization: Bearer <key>.",
         headers={"WWW-Authenticate": "Bearer"},
@@ -78,10 +95,13 @@ def get_principal(
     role = settings.keys_by_token().get(key)
     if role:
         return Principal(role=role)
-    case = service.case_for_token(session, token=key) if len(key) <= 64 else None
+    if len(key) > TOKEN_MAX:
+        raise unauthorized
+    with Session(engine) as session:
+        case = service.case_for_token(session, token=key)
     if case is None:
         raise unauthorized
-    return Principal(role="customer", case_id=case.id)
+    return Principal(role=CUSTOMER, case_id=case.id)
 
 
 def require(*roles: str) -> Callable[..., Any]:
@@ -93,13 +113,13 @@ def require(*roles: str) -> Callable[..., Any]:
         if principal.role not in roles:
             raise Problem(
                 403,
-                "forbidden",
+                FORBIDDEN,
                 "This key's role can't do that.",
                 f"Needs one of: {', '.join(roles)}.",
             )
         case_id = request.path_params.get("case_id")
-        if principal.role == "customer" and case_id != principal.case_id:
-            raise Problem(403, "forbidden", "This token opens another case.")
+        if principal.role == CUSTOMER and case_id != principal.case_id:
+            raise Problem(403, FORBIDDEN, "This token opens another case.")
         # Checked here, once the caller is known, for every route that takes input.
         await reject_unstorable_input(request)
         return principal

@@ -12,6 +12,30 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
 
+# Every problem type the API answers, kebab-case, one per meaning; the `type` of a problem
+# is `/problems/<slug>`. Routes name these, never a literal.
+UNAUTHORIZED = "unauthorized"
+BAD_SIGNATURE = "bad-signature"
+FORBIDDEN = "forbidden"
+VALIDATION_ERROR = "validation-error"
+BODY_UNREADABLE = "body-unreadable"
+TOO_LARGE = "too-large"
+CASE_NOT_FOUND = "case-not-found"
+TRACKING_NUMBER_NOT_FOUND = "tracking-number-not-found"
+IDEMPOTENCY_KEY_REUSED = "idempotency-key-reused"
+DUPLICATE_CASE = "duplicate-case"
+ACTION_NOT_ALLOWED = "action-not-allowed"
+CASE_ENDED = "case-ended"
+TRACKING_NUMBER_TAKEN = "tracking-number-taken"
+TRACKING_NUMBER_AMBIGUOUS = "tracking-number-ambiguous"
+TEMPORAL_UNAVAILABLE = "temporal-unavailable"
+NOT_READY = "not-ready"
+
+
+def http_slug(status: int) -> str:
+    """The slug of a bare HTTP error the framework raised (404 route, 405 method)."""
+    return f"http-{status}"
+
 
 class Problem(Exception):
     """An error answer: status, a stable type slug, a title and the detail."""
@@ -109,13 +133,13 @@ def validation_problem(errors: list[dict[str, Any]]) -> Problem:
     """A 422 naming every field at fault."""
     fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
     return Problem(
-        422, "validation-error", "The request is not valid.", f"Invalid: {fields}.", errors=errors
+        422, VALIDATION_ERROR, "The request is not valid.", f"Invalid: {fields}.", errors=errors
     )
 
 
 def too_large(detail: str) -> Problem:
     """A 413 for a request body over the limit."""
-    return Problem(413, "too-large", "The request body is too large.", detail)
+    return Problem(413, TOO_LARGE, "The request body is too large.", detail)
 
 
 def install(app: FastAPI) -> None:
@@ -141,7 +165,7 @@ def install(app: FastAPI) -> None:
             # FastAPI's only 400: a body it could not parse (not UTF-8, nested too deep).
             return Problem(
                 400,
-                "body-unreadable",
+                BODY_UNREADABLE,
                 "The request body can't be read.",
                 str(exc.detail),
                 errors=[{"field": "body", "message": str(exc.detail), "type": "body_unreadable"}],
@@ -150,5 +174,5 @@ def install(app: FastAPI) -> None:
             exc.status_code, str(exc.detail)
         )
         return Problem(
-            exc.status_code, f"http-{exc.status_code}", title, str(exc.detail)
+            exc.status_code, http_slug(exc.status_code), title, str(exc.detail)
         ).response()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import SessionDep, TemporalDep
-from api.errors import Problem
+from api.deps import EngineDep, TemporalDep
+from api.errors import NOT_READY, Problem
 
 router = APIRouter(tags=["health"])
 
@@ -19,17 +20,22 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-async def readyz(session: SessionDep, client: TemporalDep) -> dict[str, str]:
+async def readyz(engine: EngineDep, client: TemporalDep) -> dict[str, str]:
     """Temporal and the database both answer."""
     try:
-        session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+        await run_in_threadpool(_ping, engine)
     except Exception as err:
-        raise Problem(503, "not-ready", "The database is not reachable.", str(err)) from err
+        raise Problem(503, NOT_READY, "The database is not reachable.", str(err)) from err
     try:
         await client.service_client.check_health()
     except Exception as err:
-        raise Problem(503, "not-ready", "Temporal is not reachable.", str(err)) from err
+        raise Problem(503, NOT_READY, "Temporal is not reachable.", str(err)) from err
     return {"status": "ready"}
+
+
+def _ping(engine: Engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
 
 
 @router.get("/metrics")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
 from api.deps import Principal, SessionDep, require
-from api.errors import Problem
+from api.errors import CASE_NOT_FOUND, Problem
 from store import service
 from store.tables import Notification
 
@@ -58,7 +58,7 @@ def _view(row: Notification) -> NotificationView:
 
 
 @router.get("/cases/{case_id}/notifications", response_model=NotificationList)
-async def list_notifications(
+def list_notifications(
     case_id: str,
     session: SessionDep,
     _: Annotated[Principal, Depends(require("agent", "operator"))],
@@ -67,7 +67,7 @@ async def list_notifications(
     # An ID no case can have (too long, control characters PostgreSQL refuses) names none.
     unusable = len(case_id) > CASE_ID_MAX or not case_id.isprintable()
     if unusable or service.get_case(session, case_id=case_id) is None:
-        raise Problem(404, "case-not-found", "No such case.", f"No case {case_id}.")
+        raise Problem(404, CASE_NOT_FOUND, "No such case.", f"No case {case_id}.")
     return NotificationList(
         items=[_view(row) for row in service.deliveries(session, case_id=case_id)]
     )

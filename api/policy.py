@@ -15,7 +15,7 @@ router = APIRouter(prefix="/v1/policy", tags=["policy"])
 
 
 @router.post("/evaluate", response_model=Decision)
-async def evaluate_policy(
+def evaluate_policy(
     request: CaseRequest,
     session: SessionDep,
     policy: PolicyDep,

@@ -13,11 +13,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import Engine
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from api.cases import _update, live_view
-from api.deps import PolicyDep, SessionDep, TemporalDep
-from api.errors import Problem, field_errors, validation_problem
+from api.cases import read_case, take_customer_action
+from api.deps import TOKEN_MAX, EngineDep, PolicyDep, SessionDep, TemporalDep
+from api.errors import CASE_NOT_FOUND, Problem, field_errors, validation_problem
 from domain.actions import CustomerAction
 from domain.models import CaseStatus, CaseType, CaseView
 from domain.policy import Policy
@@ -27,7 +30,6 @@ from store import service
 router = APIRouter(tags=["status page"])
 
 PAGE = "status_page.html.j2"
-TOKEN_MAX = 64  # as api.deps.get_principal: longer keys are no customer token
 _ACTION = TypeAdapter[Any](CustomerAction)
 # The form fields each action reads; anything else a form sends is ignored.
 FORM_FIELDS: dict[str, tuple[str, ...]] = {
@@ -172,7 +174,7 @@ def _wants_json(request: Request) -> bool:
 
 
 def _not_found(request: Request) -> Response:
-    problem = Problem(404, "case-not-found", "No such case.", "No case opens with this link.")
+    problem = Problem(404, CASE_NOT_FOUND, "No such case.", "No case opens with this link.")
     if _wants_json(request):
         return problem.response()
     html = render_page("status_not_found.html.j2", _locale(request), {})
@@ -193,28 +195,33 @@ def _locale(request: Request) -> str:
     return "en"
 
 
-def _case_id(session: SessionDep, token: str) -> str | None:
+def _case_for(session: Session, token: str) -> CaseView | None:
     # A token no case can have (too long, control characters such as NUL, which PostgreSQL
     # refuses with an error) opens nothing: 404, not a failed query.
     if not token or len(token) > TOKEN_MAX or not token.isprintable():
         return None
     case = service.case_for_token(session, token=token)
-    return case.id if case else None
+    return service.stored_view(case) if case else None
+
+
+def _case_id(engine: Engine, token: str) -> str | None:
+    with Session(engine) as session:
+        view = _case_for(session, token)
+    return view.id if view else None
 
 
 @router.get("/status/{token}", response_class=HTMLResponse)
-async def status_page(
+def status_page(
     token: str,
     request: Request,
     session: SessionDep,
-    client: TemporalDep,
     policy: PolicyDep,
 ) -> Response:
-    """The customer's status page; an unknown token answers 404."""
-    case_id = _case_id(session, token)
-    if case_id is None:
+    """The customer's status page, from the case's record; an unknown token answers 404."""
+    view = _case_for(session, token)
+    if view is None:
         return _not_found(request)
-    return page(await live_view(client, session, case_id), policy, token)
+    return page(view, policy, token)
 
 
 async def _form_action(request: Request) -> dict[str, str]:
@@ -245,7 +252,7 @@ class _FormError(Exception):
 async def status_action(
     token: str,
     request: Request,
-    session: SessionDep,
+    engine: EngineDep,
     client: TemporalDep,
     policy: PolicyDep,
 ) -> Response:
@@ -254,23 +261,23 @@ async def status_action(
     A form that doesn't validate answers the page with the errors and 422; an action the
     case can't take now answers the page with why and 409 (problem+json for JSON clients).
     """
-    case_id = _case_id(session, token)
+    case_id = await run_in_threadpool(_case_id, engine, token)
     if case_id is None:
         return _not_found(request)
     try:
         fields = await _form_action(request)
         action = _ACTION.validate_python(fields)
     except _FormError as err:
-        return await _refused(request, client, session, policy, token, case_id, 422, err.errors)
+        return await _refused(request, engine, policy, token, case_id, 422, err.errors)
     except ValidationError as err:
         errors = field_errors(err.errors(), body=fields)
-        return await _refused(request, client, session, policy, token, case_id, 422, errors)
+        return await _refused(request, engine, policy, token, case_id, 422, errors)
     try:
-        await _update(client.get_workflow_handle(case_id), "customer_action", action)
+        await take_customer_action(engine, client, case_id, action)
     except Problem as problem:
         if _wants_json(request):
             return problem.response()
-        view = await live_view(client, session, case_id)
+        view = await run_in_threadpool(read_case, engine, case_id)
         message = problem.detail or problem.title
         return page(view, policy, token, status_code=problem.status, error=message)
     return RedirectResponse(f"/status/{token}", status_code=303)
@@ -278,8 +285,7 @@ async def status_action(
 
 async def _refused(
     request: Request,
-    client: TemporalDep,
-    session: SessionDep,
+    engine: Engine,
     policy: Policy,
     token: str,
     case_id: str,
@@ -289,5 +295,5 @@ async def _refused(
     """The page again with the form's errors (or a problem for a JSON client)."""
     if _wants_json(request):
         return validation_problem(errors).response()
-    view = await live_view(client, session, case_id)
+    view = await run_in_threadpool(read_case, engine, case_id)
     return page(view, policy, token, status_code=status_code, errors=errors)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from datetime import datetime
@@ -9,14 +10,24 @@ from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from temporalio.service import RPCError, RPCStatusCode
+from sqlalchemy import Engine
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from temporalio.client import Client
 
 from activities import signing
-from api.cases import Accepted
-from api.deps import SessionDep, SettingsDep, TemporalDep, reject_unstorable_input
-from api.errors import Problem, field_errors, validation_problem
-from domain.actions import EventType, IntegrationEvent
-from domain.models import TERMINAL_STATUSES
+from api import temporal_calls
+from api.cases import Accepted, case_ended
+from api.deps import EngineDep, SettingsDep, TemporalDep, reject_unstorable_input
+from api.errors import (
+    BAD_SIGNATURE,
+    TRACKING_NUMBER_AMBIGUOUS,
+    TRACKING_NUMBER_NOT_FOUND,
+    Problem,
+    field_errors,
+    validation_problem,
+)
+from domain.actions import Escalate, EventType, IntegrationEvent
 from store import service
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -56,7 +67,43 @@ class CarrierEvent(BaseModel):
 
 
 def _unauthorized(detail: str) -> Problem:
-    return Problem(401, "bad-signature", "The webhook signature is not valid.", detail)
+    return Problem(401, BAD_SIGNATURE, "The webhook signature is not valid.", detail)
+
+
+# Who the escalation of an ambiguous scan is recorded as, on each case's timeline.
+WEBHOOK_ACTOR = "carrier-webhook"
+
+
+def _matches(engine: Engine, tracking_number: str) -> tuple[list[str], list[str]]:
+    """(the open cases a tracking number belongs to, every case it belongs to, newest first)."""
+    with Session(engine) as session:
+        open_ids = service.open_cases_for_tracking(session, tracking_number=tracking_number)
+        every = [c.id for c in service.cases_for_tracking(session, tracking_number=tracking_number)]
+    return open_ids, every or open_ids
+
+
+async def _escalate(client: Client, case_ids: list[str], event: CarrierEvent) -> None:
+    """Escalate each case a scan matched, so a person decides whose parcel it is."""
+    reason = (
+        f"A carrier scan ({event.type}, event {event.event_id}) for tracking number "
+        f"{event.tracking_number} matches {len(case_ids)} open cases; it moved none of them. "
+        "Check which case the parcel belongs to."
+    )
+    action = Escalate(action="escalate", reason=reason, actor=WEBHOOK_ACTOR)
+    results = await asyncio.gather(
+        *(
+            temporal_calls.update(client, case_id, temporal_calls.UPDATE_ACTION, action)
+            for case_id in case_ids
+        ),
+        return_exceptions=True,
+    )
+    for result in results:
+        # A case that ended meanwhile refuses (409): nothing to escalate there. Temporal
+        # being unreachable is the carrier's cue to retry.
+        if isinstance(result, Problem) and result.status == 503:
+            raise result
+        if isinstance(result, BaseException) and not isinstance(result, Problem):
+            raise result
 
 
 @router.post(
@@ -72,12 +119,16 @@ def _unauthorized(detail: str) -> Problem:
 )
 async def carrier_webhook(
     request: Request,
-    session: SessionDep,
+    engine: EngineDep,
     settings: SettingsDep,
     client: TemporalDep,
     signature: Annotated[str | None, Header(alias=signing.HEADER)] = None,
 ) -> Accepted:
-    """A carrier tracking event, signed; a repeated `event_id` is accepted and ignored."""
+    """A carrier tracking event, signed; a repeated `event_id` is accepted and ignored.
+
+    A tracking number that more than one open case holds moves none of them: each is
+    escalated for a person to sort out, and the answer is 409 `tracking-number-ambiguous`.
+    """
     # The signature covers the raw bytes, so the body is read (not parsed) before it is checked.
     body = await request.body()
     if not signature:
@@ -94,27 +145,31 @@ async def carrier_webhook(
     except ValidationError as err:
         raise validation_problem(field_errors(err.errors(), prefix=("data",))) from err
 
-    cases = service.cases_for_tracking(session, tracking_number=event.tracking_number)
-    if not cases:
+    open_ids, every = await run_in_threadpool(_matches, engine, event.tracking_number)
+    if not every:
         raise Problem(
             404,
-            "tracking-number-not-found",
+            TRACKING_NUMBER_NOT_FOUND,
             "No case has this tracking number.",
             f"No case knows tracking number {event.tracking_number}.",
         )
-    # Usually one case; when several share the parcel (say, refund-only cases on one order)
-    # each open one hears of it, and decides for itself whether it matters.
-    open_cases = [c for c in cases if c.status not in {s.value for s in TERMINAL_STATUSES}]
-    signalled = 0
-    for case in open_cases or cases[:1]:
-        try:
-            await client.get_workflow_handle(case.id).signal("event", event.integration_event())
-            signalled += 1
-        except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise
-    if not signalled:
-        raise Problem(409, "case-ended", "The case has ended and takes no more events.")
+    if len(open_ids) > 1:
+        # One parcel can't be on several cases: moving them all paid a refund on each.
+        await _escalate(client, open_ids, event)
+        raise Problem(
+            409,
+            TRACKING_NUMBER_AMBIGUOUS,
+            "This tracking number matches more than one open case.",
+            f"Tracking number {event.tracking_number} matches {len(open_ids)} open cases; "
+            "none was moved, each was escalated.",
+        )
+    # The one open case; with none open, the newest case (its workflow may still be
+    # finishing: a finished one answers that the case has ended).
+    target = open_ids[0] if open_ids else every[0]
+    if not await temporal_calls.signal(
+        client, target, temporal_calls.SIGNAL_EVENT, event.integration_event()
+    ):
+        raise case_ended()
     return Accepted(event_id=event.event_id)
 
 

@@ -152,6 +152,9 @@ class Order(BaseModel):
     delivered_at: datetime | None = None
     currency: Currency
     payment_method: Annotated[str, Field(max_length=40)] = "card"
+    # The order's own parcel, when the storefront knows it: a refund-only case on an order
+    # still in transit asks the carrier to intercept it, and the carrier reports on it.
+    tracking_number: Annotated[str, Field(max_length=200)] | None = None
 
 
 class Customer(BaseModel):

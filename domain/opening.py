@@ -9,8 +9,18 @@ from __future__ import annotations
 
 import base64
 import random
+from datetime import datetime
 
-from domain.models import CASE_ID_PREFIX, CaseRequest, CaseType, Decision
+from domain.models import (
+    CASE_ID_PREFIX,
+    CaseRequest,
+    CaseStatus,
+    CaseType,
+    CaseView,
+    Decision,
+    Priority,
+    Repair,
+)
 
 # Crockford-style: no I, L, O, U, so an ID read over the phone can't be misheard.
 ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -33,6 +43,46 @@ def new_token(rng: random.Random) -> str:
 def status_url(base: str, token: str) -> str:
     """The customer's status page of a case: `<base>/status/<token>`."""
     return f"{base.rstrip('/')}/status/{token}"
+
+
+def initial_view(
+    *,
+    case_id: str,
+    request: CaseRequest,
+    decision: Decision,
+    queue: str,
+    priority: Priority,
+    status_url: str,
+    opened_at: datetime,
+    parent_case_id: str | None = None,
+) -> CaseView:
+    """The case as it stands the moment it opens, before its workflow takes a step.
+
+    The API writes this as the case's first record and answers the open with it; the case
+    workflow starts from the same view, so both show the same case until its first step.
+    A repair starts with an empty repair record (the repair workflow's first line).
+    """
+    return CaseView(
+        id=case_id,
+        type=request.type,
+        status=CaseStatus.OPEN,
+        order=request.order,
+        customer=request.customer,
+        items=request.items,
+        reason=request.reason,
+        description=request.description,
+        evidence=request.evidence,
+        exchange_for=request.exchange_for,
+        complaint=request.complaint,
+        decision=decision,
+        queue=queue,
+        priority=priority,
+        parent_case_id=parent_case_id,
+        repair=Repair() if request.type == CaseType.REPAIR else None,
+        status_url=status_url,
+        created_at=opened_at,
+        updated_at=opened_at,
+    )
 
 
 def summary(case_id: str, request: CaseRequest, decision: Decision) -> str:

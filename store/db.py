@@ -13,12 +13,28 @@ from sqlmodel import Session, create_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
+# The API's threadpool: sync routes and the DB work of async routes run on at most this many
+# threads at once (api.app sets the limiter to it). The worker's activity executor runs the
+# projection writes on up to WORKER_THREADS more when both share one engine (`aftersales dev`).
+API_THREADS = 40
+WORKER_THREADS = 32
+# One connection per thread that may hold one: a request never waits on the pool for a
+# connection another thread sits on, and the pool never opens more than the threads can use.
+POOL_SIZE = API_THREADS + WORKER_THREADS
+POOL_OVERFLOW = 8  # a margin for anything else sharing the engine (migrations, the CLI)
 
-def make_engine(url: str) -> Engine:
-    """An engine for the URL; SQLite gets WAL so the API and worker can share one file."""
+
+def make_engine(url: str, *, pool_size: int = POOL_SIZE) -> Engine:
+    """An engine for the URL, its pool sized to the threads that use it.
+
+    SQLite gets WAL so the API and worker can share one file.
+    """
+    pool = {"pool_size": pool_size, "max_overflow": POOL_OVERFLOW, "pool_timeout": 30}
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **pool
+        )
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -31,7 +47,7 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         # psycopg 3 is the driver we ship; spare users the "+psycopg" spelling.
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, **pool)
 
 
 def migrate(engine: Engine) -> None:

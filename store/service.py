@@ -6,18 +6,24 @@ import base64
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import delete, or_, tuple_
 from sqlmodel import Session, col, func, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from domain.models import TERMINAL_STATUSES, CaseView
 from store.tables import (
     Case,
+    CaseClaim,
+    CaseOpening,
     IdempotencyKey,
     Notification,
     TimelineEvent,
+    TrackingClaim,
     TrackingNumber,
     utcnow,
 )
+
+_TERMINAL = frozenset(s.value for s in TERMINAL_STATUSES)
 
 
 def _utc(at: datetime) -> datetime:
@@ -25,19 +31,16 @@ def _utc(at: datetime) -> datetime:
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
-def upsert_case(session: Session, *, view: CaseView, token: str, revision: int) -> bool:
-    """Write the case projection and its new timeline entries; False if a newer one is stored."""
-    row = session.get(Case, view.id)
-    if row is not None and row.revision >= revision:
-        return False
+def _columns(view: CaseView, revision: int) -> dict[str, Any]:
     deadline = view.next_deadline
-    values: dict[str, Any] = {
+    return {
         "type": view.type.value,
         "status": view.status.value,
         "order_id": view.order.id,
         "customer_id": view.customer.id,
         "reason": view.reason.value if view.reason else None,
         "queue": view.queue,
+        "assignee": view.assignee,
         "priority": view.priority.value,
         "sla_breached": view.sla_breached,
         "parent_case_id": view.parent_case_id,
@@ -46,12 +49,42 @@ def upsert_case(session: Session, *, view: CaseView, token: str, revision: int) 
         "revision": revision,
         "updated_at": _utc(view.updated_at),
     }
+
+
+def insert_opened_case(session: Session, *, view: CaseView, token: str) -> Case:
+    """Write a case the API has just opened, at revision 0: the worker's writes start at 1."""
+    row = Case(id=view.id, token=token, created_at=_utc(view.created_at), **_columns(view, 0))
+    session.add(row)
+    # The order's own parcel (a refund-only interception): a carrier scan finds the case
+    # before the worker's first write.
+    _add_tracking_numbers(session, case_id=view.id, numbers=tracking_numbers(view))
+    return row
+
+
+def upsert_case(session: Session, *, view: CaseView, token: str, revision: int) -> bool:
+    """Write the case projection and its new timeline entries; False if a newer one is stored.
+
+    A case reaching a terminal status gives up its claims (its items, its tracking numbers),
+    so the same item can be returned again and the parcel's number reused.
+    """
+    row = session.get(Case, view.id)
+    if row is not None and row.revision >= revision:
+        return False
+    values = _columns(view, revision)
     if row is None:
         row = Case(id=view.id, token=token, created_at=_utc(view.created_at), **values)
+        if view.status.value not in _TERMINAL:
+            # Opened by a workflow (a complaint's child case), not through the API.
+            _claim_unheld_items(session, view=view)
     else:
+        if row.revision == 0:
+            # The worker's first write: the workflow runs, nothing needs restarting.
+            session.execute(delete(CaseOpening).where(col(CaseOpening.case_id) == view.id))
         for name, value in values.items():
             setattr(row, name, value)
     session.add(row)
+    if view.status.value in _TERMINAL:
+        release_claims(session, case_id=view.id)
     stored = session.exec(
         select(func.count()).select_from(TimelineEvent).where(TimelineEvent.case_id == view.id)
     ).one()
@@ -78,7 +111,7 @@ def tracking_numbers(view: CaseView) -> set[str]:
     """Every tracking number a case knows: its parcels' and, for interceptions, the order's."""
     found: list[Any] = [shipment.tracking_number for shipment in view.shipments]
     # A storefront may send the order's own parcel as an extra field (refund-only interceptions).
-    found.append(getattr(view.order, "tracking_number", None))
+    found.append(view.order.tracking_number)
     return {n for n in found if isinstance(n, str) and n and len(n) <= TRACKING_NUMBER_MAX}
 
 
@@ -106,6 +139,125 @@ def cases_for_tracking(session: Session, *, tracking_number: str) -> list[Case]:
             .order_by(col(Case.created_at).desc())
         ).all()
     )
+
+
+def _claim_unheld_items(session: Session, *, view: CaseView) -> None:
+    skus = {item.sku for item in view.items}
+    held = set(
+        session.exec(
+            select(CaseClaim.sku).where(
+                CaseClaim.type == view.type.value,
+                CaseClaim.order_id == view.order.id,
+                col(CaseClaim.sku).in_(skus),
+            )
+        ).all()
+    )
+    for sku in sorted(skus - held):
+        session.add(
+            CaseClaim(type=view.type.value, order_id=view.order.id, sku=sku, case_id=view.id)
+        )
+
+
+def claim_items(
+    session: Session, *, case_id: str, type: str, order_id: str, skus: set[str]
+) -> None:
+    """Hold these items of the order for an opening case; the flush raises IntegrityError
+    (after waiting for a concurrent holder to commit) when another open case holds one."""
+    for sku in sorted(skus):
+        session.add(CaseClaim(type=type, order_id=order_id, sku=sku, case_id=case_id))
+    session.flush()
+
+
+def claim_holder(session: Session, *, type: str, order_id: str, skus: set[str]) -> str | None:
+    """The open case of this type holding any of these items of the order, if one does."""
+    return session.exec(
+        select(CaseClaim.case_id)
+        .where(
+            CaseClaim.type == type,
+            CaseClaim.order_id == order_id,
+            col(CaseClaim.sku).in_(skus),
+        )
+        .order_by(col(CaseClaim.case_id))
+    ).first()
+
+
+def release_claims(session: Session, *, case_id: str) -> None:
+    """Give up everything a case holds: its items and its tracking numbers."""
+    session.execute(delete(CaseClaim).where(col(CaseClaim.case_id) == case_id))
+    session.execute(delete(TrackingClaim).where(col(TrackingClaim.case_id) == case_id))
+
+
+def tracking_holder(session: Session, *, tracking_number: str) -> str | None:
+    """The open case a tracking number belongs to: by a customer's claim, or its own record."""
+    if len(tracking_number) > TRACKING_NUMBER_MAX:
+        return None
+    claimed = session.get(TrackingClaim, tracking_number)
+    if claimed is not None:
+        return claimed.case_id
+    recorded = open_cases_for_tracking(session, tracking_number=tracking_number)
+    return recorded[0] if recorded else None
+
+
+def claim_tracking_number(session: Session, *, tracking_number: str, case_id: str) -> bool:
+    """Hold a tracking number for a case; the flush raises IntegrityError (after waiting for
+    a concurrent claim to commit) when another case holds it. True if this call claimed it,
+    False if the case already held it."""
+    claimed = session.get(TrackingClaim, tracking_number)
+    if claimed is not None and claimed.case_id == case_id:
+        return False
+    session.add(TrackingClaim(tracking_number=tracking_number, case_id=case_id))
+    session.flush()
+    return True
+
+
+def release_tracking_number(session: Session, *, tracking_number: str, case_id: str) -> None:
+    """Give a tracking number back (the case refused the action that reported it)."""
+    session.execute(
+        delete(TrackingClaim).where(
+            col(TrackingClaim.tracking_number) == tracking_number,
+            col(TrackingClaim.case_id) == case_id,
+        )
+    )
+
+
+def open_cases_for_tracking(session: Session, *, tracking_number: str) -> list[str]:
+    """The IDs of the open cases a tracking number belongs to: claimed, or in their records."""
+    if len(tracking_number) > TRACKING_NUMBER_MAX:
+        return []
+    recorded = session.exec(
+        select(Case.id)
+        .join(TrackingNumber, col(TrackingNumber.case_id) == col(Case.id))
+        .where(
+            TrackingNumber.tracking_number == tracking_number,
+            col(Case.status).not_in(_TERMINAL),
+        )
+    ).all()
+    claimed = session.exec(
+        select(TrackingClaim.case_id).where(TrackingClaim.tracking_number == tracking_number)
+    ).all()
+    return sorted({*recorded, *claimed})
+
+
+def save_opening(
+    session: Session,
+    *,
+    case_id: str,
+    workflow: str,
+    input: dict[str, Any],
+    summary: str,
+    details: str,
+) -> None:
+    """Keep what starting the case's workflow takes, until the worker first records it."""
+    session.add(
+        CaseOpening(
+            case_id=case_id, workflow=workflow, input=input, summary=summary, details=details
+        )
+    )
+
+
+def get_opening(session: Session, *, case_id: str) -> CaseOpening | None:
+    """What starting the case's workflow takes, while the worker has not recorded it yet."""
+    return session.get(CaseOpening, case_id)
 
 
 def get_case(session: Session, *, case_id: str) -> Case | None:
@@ -140,20 +292,24 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise ValueError("not a cursor from this API") from err
 
 
-def list_cases(
-    session: Session,
+def list_query(
     *,
     type: str | None = None,
     status: str | None = None,
     order_id: str | None = None,
     customer_id: str | None = None,
     queue: str | None = None,
+    assignee: str | None = None,
     overdue: bool | None = None,
     now: datetime | None = None,
     limit: int = 50,
     cursor: str | None = None,
-) -> tuple[list[Case], str | None]:
-    """Cases newest first, filtered, one page at a time."""
+) -> SelectOfScalar[Case]:
+    """The query of one page of cases (one row more, to tell whether another page follows).
+
+    Each filter has an index ending in (created_at, id) (store.tables.LIST_FILTERS), and
+    the page order and the cursor's row comparison follow it, so a page is an index range.
+    """
     query = select(Case)
     for column, value in (
         (Case.type, type),
@@ -161,6 +317,7 @@ def list_cases(
         (Case.order_id, order_id),
         (Case.customer_id, customer_id),
         (Case.queue, queue),
+        (Case.assignee, assignee),
     ):
         if value is not None:
             query = query.where(column == value)
@@ -173,31 +330,20 @@ def list_cases(
         )
     if cursor:
         created, case_id = decode_cursor(cursor)
-        query = query.where(
-            or_(
-                col(Case.created_at) < created,
-                (col(Case.created_at) == created) & (col(Case.id) < case_id),
-            )
-        )
-    query = query.order_by(col(Case.created_at).desc(), col(Case.id).desc()).limit(limit + 1)
-    rows = list(session.exec(query).all())
+        query = query.where(tuple_(col(Case.created_at), col(Case.id)) < (created, case_id))
+    return query.order_by(col(Case.created_at).desc(), col(Case.id).desc()).limit(limit + 1)
+
+
+def list_cases(
+    session: Session,
+    *,
+    limit: int = 50,
+    **filters: Any,
+) -> tuple[list[Case], str | None]:
+    """Cases newest first, filtered (the arguments of `list_query`), one page at a time."""
+    rows = list(session.exec(list_query(limit=limit, **filters)).all())
     page, more = rows[:limit], len(rows) > limit
     return page, _encode_cursor(page[-1]) if more and page else None
-
-
-def open_duplicate(session: Session, *, type: str, order_id: str, skus: set[str]) -> str | None:
-    """The ID of an open case of this type on the same order and any of these SKUs."""
-    rows = session.exec(
-        select(Case).where(
-            Case.type == type,
-            Case.order_id == order_id,
-            col(Case.status).not_in([s.value for s in TERMINAL_STATUSES]),
-        )
-    ).all()
-    for row in rows:
-        if skus & {item["sku"] for item in row.view.get("items", [])}:
-            return row.id
-    return None
 
 
 def recent_case_count(
@@ -236,9 +382,10 @@ def delete_case(session: Session, *, case_id: str) -> bool:
         return False
     if row.view.get("malicious"):
         raise RecordProtected(f"case {case_id} is marked malicious; its record can't be deleted")
-    for model in (TimelineEvent, Notification, TrackingNumber):
+    for model in (TimelineEvent, Notification, TrackingNumber, TrackingClaim, CaseClaim):
         for child in session.exec(select(model).where(model.case_id == case_id)).all():
             session.delete(child)
+    session.execute(delete(CaseOpening).where(col(CaseOpening.case_id) == case_id))
     session.delete(row)
     return True
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -21,25 +21,37 @@ def _at(**kwargs: Any) -> Any:
 class CaseBase(SQLModel):
     """The columns lists filter on; the full case lives in `view`."""
 
-    type: str = Field(index=True, max_length=16)
-    status: str = Field(index=True, max_length=32)
-    order_id: str = Field(index=True, max_length=200)
-    customer_id: str = Field(index=True, max_length=200)
+    type: str = Field(max_length=16)
+    status: str = Field(max_length=32)
+    order_id: str = Field(max_length=200)
+    customer_id: str = Field(max_length=200)
     reason: str | None = Field(default=None, max_length=32)
-    queue: str = Field(index=True, max_length=200)
+    queue: str = Field(max_length=200)
+    assignee: str | None = Field(default=None, max_length=200)
     priority: str = Field(max_length=16)
     sla_breached: bool = False
     parent_case_id: str | None = Field(default=None, index=True, max_length=32)
 
 
+# Lists filter on one column and page newest first by (created_at, id): one index per filter,
+# ending in the page order, lets the database walk it backwards and stop after a page.
+LIST_FILTERS = ("type", "status", "queue", "assignee", "order_id", "customer_id")
+
+
 class Case(CaseBase, table=True):
+    __table_args__ = (
+        Index("ix_case_created", "created_at", "id"),
+        *(Index(f"ix_case_{name}_created", name, "created_at", "id") for name in LIST_FILTERS),
+    )
+
     id: str = Field(primary_key=True, max_length=32)
     token: str = Field(unique=True, index=True, max_length=64)
     next_deadline: datetime | None = _at(nullable=True, index=True)
     view: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
-    # The workflow's own revision of the case; a late, retried write never overwrites a newer one.
+    # The workflow's own revision of the case; a late, retried write never overwrites a newer
+    # one. The API writes revision 0 when it opens the case; the worker's writes start at 1.
     revision: int = 0
-    created_at: datetime = _at(nullable=False, index=True)
+    created_at: datetime = _at(nullable=False)
     updated_at: datetime = _at(nullable=False)
 
 
@@ -88,3 +100,43 @@ class TrackingNumber(SQLModel, table=True):
 
     tracking_number: str = Field(primary_key=True, max_length=200)
     case_id: str = Field(primary_key=True, index=True, max_length=32)
+
+
+class CaseOpening(SQLModel, table=True):
+    """What the API needs to start a case's workflow again: written with the case at open.
+
+    The case row is committed before the workflow starts; if the start fails (Temporal down,
+    the API killed), a replay of the open finds this and starts it under the same ID.
+    """
+
+    __tablename__ = "case_opening"
+
+    case_id: str = Field(primary_key=True, max_length=32)
+    workflow: str = Field(max_length=64)
+    input: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    summary: str = ""
+    details: str = ""
+
+
+class CaseClaim(SQLModel, table=True):
+    """An open case's hold on one item of an order, for its type: what makes a duplicate.
+
+    The primary key makes duplicate detection atomic: of two identical opens, one insert
+    waits for the other's commit and then fails. Released when the case ends.
+    """
+
+    __tablename__ = "case_claim"
+
+    type: str = Field(primary_key=True, max_length=16)
+    order_id: str = Field(primary_key=True, max_length=200)
+    sku: str = Field(primary_key=True, max_length=200)
+    case_id: str = Field(index=True, max_length=32)
+
+
+class TrackingClaim(SQLModel, table=True):
+    """The one open case a customer-reported tracking number belongs to; released at its end."""
+
+    __tablename__ = "tracking_claim"
+
+    tracking_number: str = Field(primary_key=True, max_length=200)
+    case_id: str = Field(index=True, max_length=32)

@@ -35,13 +35,13 @@ async def test_agent_approves_a_case_in_review(api: Api) -> None:
     # Approved already: approving or rejecting now is refused, and nothing changes.
     for body in ({"action": "approve"}, {"action": "reject", "reason": "changed my mind"}):
         refused = await _act(api, case["id"], body)
-        problem = assert_problem(refused, 409, type_suffix="action_not_allowed")
+        problem = assert_problem(refused, 409, type_suffix="action-not-allowed")
         assert body["action"] in problem["detail"]
     assert (await api.case(case["id"]))["status"] == "awaiting_shipment"
 
     # A record_inspection before the item arrived is refused too.
     early = await _act(api, case["id"], {"action": "record_inspection", "result": "pass"})
-    assert_problem(early, 409, type_suffix="action_not_allowed")
+    assert_problem(early, 409, type_suffix="action-not-allowed")
 
     # Anytime actions still work.
     noted = await _act(api, case["id"], {"action": "note", "message": "Customer called"})
@@ -60,7 +60,7 @@ async def test_agent_rejects_and_the_ended_case_takes_nothing_more(api: Api) -> 
     await api.reach(case["id"], "rejected", recorded=True)
 
     again = await _act(api, case["id"], {"action": "approve"})
-    assert_problem(again, 409, type_suffix="action_not_allowed")
+    assert_problem(again, 409, type_suffix="action-not-allowed")
     late_event = await api.request(
         "POST",
         f"/v1/cases/{case['id']}/events",
@@ -78,7 +78,7 @@ async def test_agent_rejects_and_the_ended_case_takes_nothing_more(api: Api) -> 
         token_of(case),
         json={"action": "cancel"},
     )
-    assert_problem(customer, 409, type_suffix="action_not_allowed")
+    assert_problem(customer, 409, type_suffix="action-not-allowed")
     # The ended case still reads, from its record.
     assert (await api.case(case["id"]))["status"] == "rejected"
 
@@ -92,7 +92,7 @@ async def test_customer_action_the_case_cannot_take_is_409(api: Api) -> None:
         token_of(case),
         json={"action": "rate", "score": 5},
     )
-    assert_problem(rating, 409, type_suffix="action_not_allowed")
+    assert_problem(rating, 409, type_suffix="action-not-allowed")
 
 
 async def test_repeated_event_id_is_accepted_and_ignored(api: Api) -> None:

@@ -96,7 +96,7 @@ async def test_complaint_resolved_by_a_child_return(api: Api) -> None:
         child_token,
         json={"action": "provide_tracking", "carrier": "Black Cat", "tracking_number": "BC1"},
     )
-    assert_problem(tracking, 409, type_suffix="action_not_allowed")
+    assert_problem(tracking, 409, type_suffix="action-not-allowed")
     await api.event(child_id, "carrier.picked_up")
     await api.reach(child_id, "in_transit")
     await _until(api, child_id, lambda c: "transit" in _names(c), "was in transit")

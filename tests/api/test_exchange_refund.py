@@ -210,7 +210,7 @@ async def test_refund_only_partial_offer_accepted(api: Api) -> None:
     }
     # Accepting again is refused: the offer was taken; still one refund.
     again = await _customer(api, case, {"action": "accept"})
-    assert_problem(again, 409, type_suffix="action_not_allowed")
+    assert_problem(again, 409, type_suffix="action-not-allowed")
     assert len(api.peers.refunds_for(case_id)) == 1
 
 
@@ -221,7 +221,7 @@ async def test_refund_only_offer_declined_closes_without_refund(api: Api) -> Non
 
     # A refund-only case offers money, nothing else: a coupon is refused and it keeps waiting.
     coupon = await _act(api, case_id, {"action": "propose", "resolution": "coupon"})
-    assert_problem(coupon, 409, type_suffix="action_not_allowed")
+    assert_problem(coupon, 409, type_suffix="action-not-allowed")
     assert (await api.case(case_id))["status"] == "awaiting_review"
 
     proposed = await _act(
@@ -343,7 +343,7 @@ async def test_exchange_dearer_waits_for_the_difference_and_refunds_nothing(api:
     await _until_deadline(api, case_id, "offer_response")
     # The customer can't talk the difference away: only the storefront's payment event moves it.
     refused = await _customer(api, case, {"action": "accept"})
-    assert_problem(refused, 409, type_suffix="action_not_allowed")
+    assert_problem(refused, 409, type_suffix="action-not-allowed")
 
     await api.event(case_id, "customer.paid_difference", amount="300.00")
     paid = await api.reach(case_id, "awaiting_shipment")

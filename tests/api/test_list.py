@@ -168,3 +168,21 @@ async def test_pages_of_two_over_every_case(api: Api, customer: Customer) -> Non
     assert len(walked) == len(set(walked))
     # Cases opened meanwhile by other tests can only add to what a walk sees.
     assert everything <= set(walked)
+
+
+async def test_filter_by_assignee(api: Api) -> None:
+    agent = f"agent-{secrets.token_hex(4)}"
+    mine = await api.open()
+    other = await api.open()
+    await api.reach(mine["id"], "awaiting_shipment", recorded=True)
+    assigned = await api.request(
+        "POST",
+        f"/v1/cases/{mine['id']}/actions",
+        "agent",
+        json={"action": "assign", "agent": agent},
+    )
+    assert assigned.status_code == 200, assigned.text
+    assert assigned.json()["assignee"] == agent
+    # The update answers once the worker has recorded it: the list shows it at once.
+    assert [c["id"] for c in await _listed(api, assignee=agent)] == [mine["id"]]
+    assert other["id"] not in {c["id"] for c in await _listed(api, assignee=agent)}

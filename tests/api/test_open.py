@@ -39,11 +39,16 @@ async def test_open_a_return(api: Api) -> None:
     rules = {rule["id"]: rule["message"] for rule in decision["rules"]}
     assert {"in_window", "customer_pays_shipping", "auto_approve"} <= set(rules)
     assert "3 days ago" in rules["in_window"]
-    assert any(entry["kind"] == "opened" for entry in case["timeline"])
+    # The answer is the case as the API wrote it: open, before the workflow's first step.
+    assert case["status"] == "open"
+    assert case["timeline"] == []
 
-    # The same case, read back right away.
+    # The same case, read back right away from its record.
     again = await api.case(case["id"])
     assert again["id"] == case["id"] and again["decision"] == decision
+    # The worker's first write records the opening on the same row.
+    moved = await api.reach(case["id"], "awaiting_shipment")
+    assert [e["kind"] for e in moved["timeline"]][:1] == ["opened"]
 
 
 async def test_policy_dry_run_matches_the_decision_at_open(api: Api) -> None:

@@ -131,7 +131,7 @@ async def test_bad_or_untimely_forms_are_4xx(api: Api) -> None:
     assert early.status_code == 409, early.text
     assert "can't take 'rate' now" in html.unescape(early.text)
     untimely = await _post(api, token, {"action": "accept"}, Accept="application/json")
-    assert_problem(untimely, 409, type_suffix="action_not_allowed")
+    assert_problem(untimely, 409, type_suffix="action-not-allowed")
     assert (await api.case(case_id))["status"] == "awaiting_shipment"
 
 

@@ -1,0 +1,52 @@
+"""Serve an extra API app over real HTTP inside a test: another Temporal client, queue or peer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+
+import uvicorn
+from fastapi import FastAPI
+
+from tests.support.mail import free_port
+
+
+class _Server(uvicorn.Server):
+    """uvicorn inside the test loop; Ctrl-C stays pytest's, not the server's."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[str]:
+    """Run the app under uvicorn on a free port for the block; yields its base URL."""
+    port = free_port()
+    server = _Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            lifespan="on",
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=5,
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while not server.started:
+        if task.done():
+            task.result()  # re-raise why it stopped
+            raise RuntimeError("uvicorn exited before it started")
+        if loop.time() > deadline:
+            raise RuntimeError("uvicorn did not start in 30s")
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
