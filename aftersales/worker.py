@@ -86,7 +86,7 @@ async def run_worker(settings: Settings, *, ready_file: Path | None = None) -> N
     """Run a worker until SIGINT or SIGTERM, then shut it down; touch `ready_file` once polling."""
     from activities.connectors import connectors_from_settings
     from aftersales.temporal import connect_patiently
-    from store.db import make_engine, migrate
+    from store.db import WORKER_THREADS, make_engine, migrate
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -102,11 +102,12 @@ async def run_worker(settings: Settings, *, ready_file: Path | None = None) -> N
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal)
     client = await connect_patiently(settings)
-    engine = make_engine(settings.database_url)
+    # Its own process: connections for its activity threads only (store.db).
+    engine = make_engine(settings.database_url, pool_size=WORKER_THREADS)
     migrate(engine)
     connectors = connectors_from_settings(settings)
     try:
-        with ThreadPoolExecutor(max_workers=32) as executor:
+        with ThreadPoolExecutor(max_workers=WORKER_THREADS) as executor:
             worker = build_worker(
                 client,
                 settings=settings,

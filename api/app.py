@@ -74,7 +74,7 @@ def create_app(
         anyio.to_thread.current_default_thread_limiter().total_tokens = API_THREADS
         app.state.settings = settings
         app.state.policy = policy_ or load_policy(settings.policy)
-        app.state.engine = engine or make_engine(settings.database_url)
+        app.state.engine = engine or make_engine(settings.database_url, pool_size=API_THREADS)
         if engine is None:
             migrate(app.state.engine)
         app.state.temporal = client or await connect(settings)

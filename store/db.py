@@ -15,7 +15,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 # The API's threadpool: sync routes and the DB work of async routes run on at most this many
 # threads at once (api.app sets the limiter to it). The worker's activity executor runs the
-# projection writes on up to WORKER_THREADS more when both share one engine (`aftersales dev`).
+# projection writes on up to WORKER_THREADS. Each process sizes its engine to its own threads
+# (api.app, aftersales.worker); POOL_SIZE is for an engine both share (tests, scripts).
 API_THREADS = 40
 WORKER_THREADS = 32
 # One connection per thread that may hold one: a request never waits on the pool for a
