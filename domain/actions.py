@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import builtins
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -210,6 +211,9 @@ EVENT_DATA: dict[EventType, type[BaseModel]] = {
 }
 
 
+_Data = TypeVar("_Data", bound=BaseModel)
+
+
 class IntegrationEvent(BaseModel):
     """An event a carrier, warehouse or payment provider reports about a case."""
 
@@ -224,3 +228,7 @@ class IntegrationEvent(BaseModel):
         """The event's data validated against its type's model, if the type has one."""
         model = EVENT_DATA.get(self.type)
         return model.model_validate(self.data) if model else None
+
+    def data_as(self, model: builtins.type[_Data]) -> _Data:
+        """The event's data validated as `model` (the step that waited for it knows which)."""
+        return model.model_validate(self.data)
