@@ -87,6 +87,13 @@ class Note(_Action):
     message: Annotated[str, Field(min_length=1, max_length=4000)]
 
 
+class Retry(_Action):
+    """Run again the step a partner failed (a refund, a pickup, a shipment, an interception)."""
+
+    action: Literal["retry"]
+    notes: Notes = ""
+
+
 class AgentCancel(_Action):
     action: Literal["cancel"]
     reason: Notes = ""
@@ -104,6 +111,7 @@ AgentAction = Annotated[
     | Escalate
     | MarkMalicious
     | Note
+    | Retry
     | AgentCancel,
     Field(discriminator="action"),
 ]

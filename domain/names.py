@@ -128,6 +128,8 @@ class Actor(StrEnum):
     CARRIER = "carrier"
     WAREHOUSE = "warehouse"
     PAYMENT = "payment"
+    # The customer's mail and SMS, and the operators' mail.
+    MESSAGING = "messaging"
 
 
 class Kind(StrEnum):

@@ -14,16 +14,17 @@ from typing import Any, TypeVar
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.actions import AgentCancel, CustomerCancel, EventType, IntegrationEvent
+    from domain.actions import AgentCancel, CustomerCancel, EventType, IntegrationEvent, Retry
     from domain.calendar import BusinessCalendar, describe
     from domain.models import CaseStatus, CaseView, Deadline
-    from domain.names import Actor, Kind, Message, Timer
+    from domain.names import Actor, AgentVerb, Kind, Message, Timer
     from domain.policy import Policy
     from workflows.ending import CaseEnded
     from workflows.inbox import Accepts, Inbox, Input, Pending
     from workflows.recorder import Recorder
 
 T = TypeVar("T")
+RETRY = Accepts(agent=frozenset({AgentVerb.RETRY}))
 
 
 class Deadlines:
@@ -98,6 +99,27 @@ class Deadlines:
             self._close(taking, None)
         return self._taken(found)
 
+    async def wait_retry(self, settles: frozenset[EventType]) -> Retry | None:
+        """Wait for an agent's `retry` of a failed step; None when one of `settles` arrives
+        first, left queued for the step's next wait (the step got done another way)."""
+        settling = Accepts(events=settles)
+        # Shown with the settling events, so the operators see who else may move the case.
+        shown = await self._open(RETRY | settling, None, None)
+        taking = Accepts(agent=shown.agent, customer=shown.customer)
+        try:
+            while (found := self.inbox.take(taking)) is None:
+                if self.inbox.peek(settling) is not None:
+                    return None
+                await workflow.wait_condition(
+                    lambda: (
+                        self.inbox.peek(taking) is not None or self.inbox.peek(settling) is not None
+                    )
+                )
+        finally:
+            self._close(shown, None)
+        retry = self._taken(found)
+        return retry if isinstance(retry, Retry) else None
+
     async def _open(
         self, accepts: Accepts, timer: Timer | None, due_at: datetime | None
     ) -> Accepts:
@@ -120,7 +142,8 @@ class Deadlines:
     def _taken(self, item: Pending) -> Input:
         body = item.body
         if isinstance(body, AgentCancel | CustomerCancel):
-            actor = body.actor or item.source
+            # A customer is recorded as the customer, whatever the body says.
+            actor = (body.actor or Actor.AGENT) if item.source == "agent" else Actor.CUSTOMER
             raise CaseEnded(CaseStatus.CANCELLED, Kind.CANCELLED, "The case was cancelled.", actor)
         return body
 

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, overload
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.inputs import NotifyCustomer, NotifyOps, PublishWebhook, RecordCase
@@ -19,6 +20,16 @@ with workflow.unsafe.imports_passed_through():
     from workflows.inbox import Accepts, Inbox
 
 TimelineKind = Kind | Message | EventType
+# A partner's answer as the timeline and the escalation quote it: short and readable.
+ANSWER_LIMIT = 300
+
+
+def partner_answer(err: ActivityError) -> str:
+    """What the partner (or the connector) said, in a line."""
+    cause = err.cause
+    text = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+    text = " ".join(text.split())
+    return text if len(text) <= ANSWER_LIMIT else text[: ANSWER_LIMIT - 1] + "…"
 
 
 class Recorder:
@@ -41,6 +52,9 @@ class Recorder:
         self.revision = 0
         self.sent: dict[str, int] = {}
         self.last_status: CaseStatus | None = None
+        # Set while an escalation goes out: its own mail or webhook failing is noted, never
+        # escalated again (no recursion, and the case never fails for it).
+        self.escalating = False
 
     @property
     def ended(self) -> bool:
@@ -104,7 +118,11 @@ class Recorder:
             await record
             return
         self.last_status = self.view.status
-        webhook = self.publish(status_webhook(self.view.status))
+        webhook = self.tolerating(
+            self.publish(status_webhook(self.view.status)),
+            partner=Actor.STOREFRONT,
+            what=f"The {status_webhook(self.view.status)} webhook",
+        )
         await asyncio.gather(record, webhook)
 
     # ---- telling the world ------------------------------------------------------
@@ -129,8 +147,11 @@ class Recorder:
     async def notify(
         self, message: Message, *, deadline: Deadline | None = None, **extra: Any
     ) -> None:
-        """Send the customer a message over their channel, exactly once per step."""
-        await calls.notify_customer(
+        """Send the customer a message over their channel, exactly once per step.
+
+        A message that can't be delivered escalates; the case goes on without it.
+        """
+        send = calls.notify_customer(
             NotifyCustomer(
                 view=self.view,
                 message=message,
@@ -139,6 +160,9 @@ class Recorder:
                 deadline=deadline,
                 extra=extra,
             )
+        )
+        await self.tolerating(
+            send, partner=Actor.MESSAGING, what=f"The customer's {message} message"
         )
 
     async def escalate(
@@ -150,15 +174,38 @@ class Recorder:
         self.view.priority = self.view.priority.raised()
         self.add(Kind.ESCALATED, actor, reason, {"timer": timer} if timer else {})
         step = self.next_step("escalation")
-        await asyncio.gather(
-            self.sync(),
-            calls.notify_ops(
-                NotifyOps(
-                    view=self.view, step=step, timer=timer, reason=reason, timezone=self.timezone
-                )
-            ),
-            self.publish(Webhook.ESCALATED, {"reason": reason, "timer": timer}),
+        mail = calls.notify_ops(
+            NotifyOps(view=self.view, step=step, timer=timer, reason=reason, timezone=self.timezone)
         )
+        webhook = self.publish(Webhook.ESCALATED, {"reason": reason, "timer": timer})
+        nested, self.escalating = self.escalating, True
+        try:
+            await asyncio.gather(
+                self.sync(),
+                self.tolerating(mail, partner=Actor.MESSAGING, what="The operators' mail"),
+                self.tolerating(
+                    webhook, partner=Actor.STOREFRONT, what=f"The {Webhook.ESCALATED} webhook"
+                ),
+            )
+        finally:
+            self.escalating = nested
+
+    async def tolerating(self, call: Awaitable[None], *, partner: Actor, what: str) -> None:
+        """Run a side effect the case can go on without; if the partner fails it, note the
+        answer on the timeline and escalate (unless this is an escalation going out)."""
+        try:
+            await call
+        except ActivityError as err:
+            answer = partner_answer(err)
+            self.add(
+                Kind.CONNECTOR_FAILED,
+                partner,
+                f"{what} failed: {answer}",
+                {"connector": partner.value, "answer": answer},
+            )
+            if self.escalating:
+                return
+            await self.escalate(reason=f"{what} failed: {answer}", actor=partner)
 
     @overload
     def money(self, amount: Decimal) -> dict[str, str]: ...

@@ -14,6 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import calls
     from workflows.case import CaseHandlers, CaseInput
     from workflows.ending import CaseEnded
+    from workflows.failures import until_done
     from workflows.inbox import Accepts
     from workflows.steps.follow_up import follow_up
     from workflows.steps.inbound import receive_item
@@ -72,12 +73,18 @@ class RefundWorkflow(CaseHandlers):
         """Shipped, not delivered: stop the parcel; if delivered first, take it back instead."""
         case, rec = self.case, self.case.recorder
         rec.add(Kind.APPROVED, Actor.POLICY, "Approved: the parcel is still on its way.")
-        await calls.request_interception(
-            RequestInterception(
-                case_id=case.view.id,
-                tracking_number=getattr(case.view.order, "tracking_number", None),
-                idempotency_key=f"{case.view.id}:interception",
-            )
+        request = RequestInterception(
+            case_id=case.view.id,
+            tracking_number=getattr(case.view.order, "tracking_number", None),
+            idempotency_key=f"{case.view.id}:interception",
+        )
+        # Refused: an agent retries, or the carrier reports the parcel stopped or delivered.
+        await until_done(
+            case,
+            lambda: calls.request_interception(request),
+            partner=Actor.CARRIER,
+            escalation="The carrier refused the interception",
+            settles=INTERCEPTION,
         )
         await rec.set_status(CaseStatus.IN_TRANSIT, Kind.INTERCEPTION_REQUESTED, Actor.CARRIER)
         await rec.notify(Message.INTERCEPTION_REQUESTED)

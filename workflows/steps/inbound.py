@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.names import Actor, AgentVerb, CustomerVerb, Kind, Message, Timer
     from workflows import calls
     from workflows.case import Case
+    from workflows.failures import until_done
     from workflows.inbox import Accepts
 
 FIRST_SCANS = frozenset(
@@ -116,14 +117,15 @@ async def _handover(
             Message.CASE_APPROVED,
             deadline=Deadline(name=Timer.CARRIER_PICKUP, due_at=due_at),
             pickup=True,
-            tracking_number=booking.tracking_number,
+            tracking_number=booking.tracking_number if booking else None,
             return_address=return_address,
         )
         scan = await deadlines.wait_until(Accepts(events=FIRST_SCANS), Timer.CARRIER_PICKUP, due_at)
         if isinstance(scan, IntegrationEvent):
             return scan
         booking = await book_pickup(case, attempt=2)
-        await rec.notify(Message.PICKUP_REBOOKED, tracking_number=booking.tracking_number)
+        if booking is not None:
+            await rec.notify(Message.PICKUP_REBOOKED, tracking_number=booking.tracking_number)
         return await deadlines.event(FIRST_SCANS, Timer.CARRIER_PICKUP)
     await rec.notify(
         Message.CASE_APPROVED,
@@ -194,18 +196,25 @@ async def _inspect(case: Case) -> InspectionData:
                 case.inbox.refuse_last("Only an inspection result is taken here.")
 
 
-async def book_pickup(case: Case, attempt: int) -> CarrierBooking:
-    """Book a carrier pickup at the customer's address."""
+async def book_pickup(case: Case, attempt: int) -> CarrierBooking | None:
+    """Book a carrier pickup at the customer's address; None when the carrier scanned the
+    parcel while a refused booking waited for an agent (the scan waits in the inbox)."""
     view = case.view
-    booking = await calls.book_pickup(
-        BookPickup(
-            case_id=view.id,
-            address=view.customer.address,
-            parcels=view.items,
-            idempotency_key=f"{view.id}:pickup.{attempt}",
-        ),
-        attempt,
+    request = BookPickup(
+        case_id=view.id,
+        address=view.customer.address,
+        parcels=view.items,
+        idempotency_key=f"{view.id}:pickup.{attempt}",
     )
+    booking = await until_done(
+        case,
+        lambda: calls.book_pickup(request, attempt),
+        partner=Actor.CARRIER,
+        escalation="The carrier refused the pickup",
+        settles=FIRST_SCANS,
+    )
+    if booking is None:
+        return None
     inbound = inbound_shipment(case, create=True)
     inbound.booked_by = "seller"
     inbound.tracking_number = booking.tracking_number

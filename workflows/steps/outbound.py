@@ -14,6 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.names import Actor, Kind, Message, Timer
     from workflows import calls
     from workflows.case import Case
+    from workflows.failures import until_done
 
 DISPATCHED = frozenset({EventType.REPLACEMENT_SHIPPED, EventType.REPLACEMENT_OUT_OF_STOCK})
 DELIVERED = frozenset({EventType.CARRIER_DELIVERED})
@@ -21,25 +22,31 @@ DELIVERED = frozenset({EventType.CARRIER_DELIVERED})
 
 async def ship_to_customer(
     case: Case, items: Sequence[Item | ExchangeItem], step: str
-) -> CarrierBooking:
-    """Ask the carrier to ship items to the customer."""
+) -> CarrierBooking | None:
+    """Ask the carrier to ship items to the customer; None when the warehouse reported the
+    parcel shipped (or out of stock) while a refused booking waited for an agent."""
     view = case.view
-    booking = await calls.request_shipment(
-        RequestShipment(
-            case_id=view.id,
-            address=view.customer.address,
-            items=list(items),
-            idempotency_key=f"{view.id}:{step}",
-        )
+    request = RequestShipment(
+        case_id=view.id,
+        address=view.customer.address,
+        items=list(items),
+        idempotency_key=f"{view.id}:{step}",
     )
+    booking = await until_done(
+        case,
+        lambda: calls.request_shipment(request),
+        partner=Actor.CARRIER,
+        escalation="The carrier refused the shipment",
+        settles=DISPATCHED,
+    )
+    tracking = booking.tracking_number if booking else None
     view.shipments.append(
-        Shipment(direction="outbound", booked_by="seller", tracking_number=booking.tracking_number)
+        Shipment(direction="outbound", booked_by="seller", tracking_number=tracking)
     )
-    case.recorder.add(
-        Kind.SHIPMENT_BOOKED,
-        Actor.CARRIER,
-        f"Shipment booked, tracking {booking.tracking_number}.",
-    )
+    if booking is not None:
+        case.recorder.add(
+            Kind.SHIPMENT_BOOKED, Actor.CARRIER, f"Shipment booked, tracking {tracking}."
+        )
     return booking
 
 

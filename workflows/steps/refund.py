@@ -6,7 +6,6 @@ import asyncio
 from decimal import Decimal
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.inputs import RequestRefund
@@ -15,6 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.names import Actor, Kind, Message, Timer
     from workflows import calls
     from workflows.case import Case
+    from workflows.failures import until_done
 
 SETTLEMENT = frozenset({EventType.REFUND_SETTLED, EventType.REFUND_FAILED})
 
@@ -50,23 +50,30 @@ async def refund(case: Case, amount: Decimal, *, reason: str, timer: Timer = Tim
     money = Refund(amount=amount, currency=currency, status="requested")
     view.refund = money
     rec.add(Kind.REFUND_REQUESTED, Actor.SYSTEM, f"Refund of {currency} {amount} requested.")
-    try:
-        result = await calls.request_refund(
-            RequestRefund(
-                case_id=view.id,
-                order_id=view.order.id,
-                amount=amount,
-                currency=currency,
-                payment_method=view.order.payment_method,
-                reason=reason,
-                idempotency_key=f"{view.id}:refund",
-            )
-        )
-    except ActivityError as err:
+    request = RequestRefund(
+        case_id=view.id,
+        order_id=view.order.id,
+        amount=amount,
+        currency=currency,
+        payment_method=view.order.payment_method,
+        reason=reason,
+        # The same key on every attempt and every agent's retry: the provider pays once.
+        idempotency_key=f"{view.id}:refund",
+    )
+
+    def refused() -> None:
         money.status = "failed"
-        await rec.escalate(
-            reason=f"The payment provider refused the refund: {_cause(err)}", actor=Actor.PAYMENT
-        )
+
+    result = await until_done(
+        case,
+        lambda: calls.request_refund(request),
+        partner=Actor.PAYMENT,
+        escalation="The payment provider refused the refund",
+        settles=SETTLEMENT,
+        failed=refused,
+    )
+    if result is None:
+        # Settled by hand with the provider, who reports back (or reports it failed).
         await _await_settlement(case, money, timer=None)
         return
     money.refund_id = result.refund_id
@@ -103,8 +110,3 @@ async def _settled(case: Case, money: Refund) -> None:
     )
     await case.recorder.sync()
     await case.recorder.notify(Message.REFUND_SENT)
-
-
-def _cause(err: ActivityError) -> str:
-    cause = err.cause
-    return cause.message if isinstance(cause, ApplicationError) else str(cause or err)
