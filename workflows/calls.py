@@ -60,9 +60,10 @@ async def publish_webhook(input: PublishWebhook) -> None:
     )
 
 
-async def notify_customer(input: NotifyCustomer) -> None:
-    """Send the customer one message over their channel."""
-    await workflow.execute_activity_method(
+async def notify_customer(input: NotifyCustomer) -> str:
+    """Send the customer one message over their channel; answers the delivery status
+    ("sent", or "failed" for a refusal the activity settled, e.g. a bad address)."""
+    return await workflow.execute_activity_method(
         NotifyActivities.notify_customer,
         input,
         start_to_close_timeout=ACTIVITY_TIMEOUT,

@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.actions import EventType
     from domain.names import Actor, Kind
     from workflows.case import Case
+    from workflows.deadlines import RETRY
     from workflows.recorder import partner_answer
 
 T = TypeVar("T")
@@ -55,7 +56,11 @@ async def until_done(
                 f"{escalation}: {answer}",
                 {"connector": partner.value, "answer": answer},
             )
+            # An agent may retry the moment the escalation shows, before its mail is out.
+            expected = case.inbox.expected
+            case.inbox.expect(expected | RETRY)
             await rec.escalate(reason=f"{escalation}: {answer}", actor=partner)
+            case.inbox.expect(expected)
         retry = await case.deadlines.wait_retry(settles)
         if retry is None:
             return None

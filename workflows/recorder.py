@@ -151,19 +151,25 @@ class Recorder:
 
         A message that can't be delivered escalates; the case goes on without it.
         """
-        send = calls.notify_customer(
-            NotifyCustomer(
-                view=self.view,
-                message=message,
-                step=self.next_step(message),
-                timezone=self.timezone,
-                deadline=deadline,
-                extra=extra,
+        what = f"The customer's {message} message"
+
+        async def send() -> None:
+            status = await calls.notify_customer(
+                NotifyCustomer(
+                    view=self.view,
+                    message=message,
+                    step=self.next_step(message),
+                    timezone=self.timezone,
+                    deadline=deadline,
+                    extra=extra,
+                )
             )
-        )
-        await self.tolerating(
-            send, partner=Actor.MESSAGING, what=f"The customer's {message} message"
-        )
+            if status == "failed":
+                # Refused for good (a 4xx from the SMS gateway, a bad address): the activity
+                # logged it; an agent must reach the customer another way.
+                await self.noted_failure(partner=Actor.MESSAGING, what=what, answer="undeliverable")
+
+        await self.tolerating(send(), partner=Actor.MESSAGING, what=what)
 
     async def escalate(
         self, *, reason: str, timer: Timer | None = None, actor: str = Actor.TIMER
@@ -196,15 +202,18 @@ class Recorder:
         try:
             await call
         except ActivityError as err:
-            answer = partner_answer(err)
-            self.add(
-                Kind.CONNECTOR_FAILED,
-                partner,
-                f"{what} failed: {answer}",
-                {"connector": partner.value, "answer": answer},
-            )
-            if self.escalating:
-                return
+            await self.noted_failure(partner=partner, what=what, answer=partner_answer(err))
+
+    async def noted_failure(self, *, partner: Actor, what: str, answer: str) -> None:
+        """Note a partner's refusal on the timeline and escalate it (once: never from inside
+        an escalation)."""
+        self.add(
+            Kind.CONNECTOR_FAILED,
+            partner,
+            f"{what} failed: {answer}",
+            {"connector": partner.value, "answer": answer},
+        )
+        if not self.escalating:
             await self.escalate(reason=f"{what} failed: {answer}", actor=partner)
 
     @overload

@@ -367,3 +367,33 @@ async def test_a_refused_pickup_escalates_and_an_agents_retry_books_it(kernel: K
     assert keys == [f"{case.case_id}:pickup.1", f"{case.case_id}:pickup.1"]
     await until(lambda: "case_approved" in kernel.fakes.messages(case.case_id))
     await stop(kernel.env.client, handle)
+
+
+# ---- names defined once -----------------------------------------------------------------
+
+
+def test_names_match_the_policy_the_templates_and_the_action_models() -> None:
+    from pathlib import Path
+    from typing import get_args
+
+    from pydantic import TypeAdapter
+
+    from domain.actions import AgentAction, CustomerAction
+    from domain.names import AgentVerb, CustomerVerb, Message, Timer, WorkflowName
+    from domain.policy import DEFAULT_TIMERS
+
+    assert {t.value for t in Timer} == set(DEFAULT_TIMERS)
+    templates = Path(__file__).resolve().parents[2] / "notifications" / "templates" / "en"
+    names = {p.name.split(".")[0] for p in templates.iterdir()}
+    assert {m.value for m in Message} <= names
+
+    def verbs(union: Any) -> set[str]:
+        models = get_args(get_args(union)[0])
+        return {get_args(m.model_fields["action"].annotation)[0] for m in models}
+
+    assert verbs(AgentAction) == {v.value for v in AgentVerb}
+    assert verbs(CustomerAction) == {v.value for v in CustomerVerb}
+    TypeAdapter(AgentAction).validate_python({"action": AgentVerb.RETRY.value})
+    assert {w.__temporal_workflow_definition.name for w in WORKFLOWS.values()} == {  # type: ignore[attr-defined]
+        w.value for w in WorkflowName
+    }
