@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import builtins
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -86,6 +87,13 @@ class Note(_Action):
     message: Annotated[str, Field(min_length=1, max_length=4000)]
 
 
+class Retry(_Action):
+    """Run again the step a partner failed (a refund, a pickup, a shipment, an interception)."""
+
+    action: Literal["retry"]
+    notes: Notes = ""
+
+
 class AgentCancel(_Action):
     action: Literal["cancel"]
     reason: Notes = ""
@@ -103,6 +111,7 @@ AgentAction = Annotated[
     | Escalate
     | MarkMalicious
     | Note
+    | Retry
     | AgentCancel,
     Field(discriminator="action"),
 ]
@@ -210,6 +219,9 @@ EVENT_DATA: dict[EventType, type[BaseModel]] = {
 }
 
 
+_Data = TypeVar("_Data", bound=BaseModel)
+
+
 class IntegrationEvent(BaseModel):
     """An event a carrier, warehouse or payment provider reports about a case."""
 
@@ -224,3 +236,7 @@ class IntegrationEvent(BaseModel):
         """The event's data validated against its type's model, if the type has one."""
         model = EVENT_DATA.get(self.type)
         return model.model_validate(self.data) if model else None
+
+    def data_as(self, model: builtins.type[_Data]) -> _Data:
+        """The event's data validated as `model` (the step that waited for it knows which)."""
+        return model.model_validate(self.data)

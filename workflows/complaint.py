@@ -13,38 +13,43 @@ more is paid, the case goes to the review board and closes.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ChildWorkflowError
-from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from domain.actions import Accept, Decline, MarkMalicious, Propose, Rate, Respond
+    from domain.actions import Accept, Decline, MarkMalicious, Propose, Respond
     from domain.calendar import describe
-    from domain.complaints import (
-        CHILD_CASE_TYPES,
-        REFUND_RESOLUTIONS,
-        REVIEW_BOARD,
-        child_decision,
-        child_request,
+    from domain.complaints import CHILD_CASE_TYPES, REFUND_RESOLUTIONS, REVIEW_BOARD
+    from domain.models import CaseStatus, CaseView, Deadline
+    from domain.names import (
+        WORKFLOW_NAMES,
+        Actor,
+        AgentVerb,
+        CustomerVerb,
+        Kind,
+        Message,
+        Timer,
+        Webhook,
+        WorkflowName,
     )
-    from domain.models import CaseStatus, CaseType, CaseView, Deadline
-    from domain.opening import details, new_case_id, new_token, summary
-    from workflows.case import Accepts, CaseEnded, CaseInput, Input
-    from workflows.inbound import InboundCase
+    from workflows.case import Case, CaseHandlers, CaseInput
+    from workflows.ending import CaseEnded
+    from workflows.inbox import Accepts, Input
+    from workflows.steps.child import run_child
+    from workflows.steps.follow_up import record_rating
+    from workflows.steps.offer import offer
+    from workflows.steps.refund import refund_now
 
-MARK = frozenset({"mark_malicious"})
+MARK = frozenset({AgentVerb.MARK_MALICIOUS.value})
 # What an agent does while the complaint is being investigated.
-INVESTIGATION = Accepts(agent=frozenset({"respond", "propose"}) | MARK)
+INVESTIGATION = Accepts(agent=frozenset({AgentVerb.RESPOND, AgentVerb.PROPOSE}) | MARK)
 # The customer's answer to a proposal, or to the satisfaction check.
-ANSWERS = Accepts(customer=frozenset({"accept", "decline"}), agent=MARK)
+ANSWERS = Accepts(customer=frozenset({CustomerVerb.ACCEPT, CustomerVerb.DECLINE}), agent=MARK)
 # Waits where only the agent's malicious mark can interrupt.
 MARKABLE = Accepts(agent=MARK)
-SURVEY = Accepts(customer=frozenset({"rate"}), agent=MARK)
+SURVEY = Accepts(customer=frozenset({CustomerVerb.RATE}), agent=MARK)
+FIRST_RESPONSE_CLOCKS = (Timer.FIRST_RESPONSE, Timer.FIRST_RESPONSE_HARD)
 
 _RESOLUTION_TEXT = {
     "apology": "an apology",
@@ -57,44 +62,14 @@ _RESOLUTION_TEXT = {
 }
 
 
-def _workflow_for(case_type: CaseType) -> Any:
-    """The workflow class of a case type, or None while that type isn't built.
-
-    Looked up when needed: the registry imports this module. Passed through, so the sandbox
-    takes the worker's own registry instead of importing every workflow module again.
-    """
-    with workflow.unsafe.imports_passed_through():
-        from workflows.registry import WORKFLOWS
-
-    return WORKFLOWS.get(case_type)
-
-
-@workflow.defn(name="ComplaintWorkflow")
-class ComplaintWorkflow(InboundCase):
+@workflow.defn(name=WorkflowName.COMPLAINT.value)
+class ComplaintWorkflow(CaseHandlers):
     """Acknowledge, answer, propose, carry out (or open a child case), follow up."""
-
-    # Set while a child case carries out the resolution: the complaint can't be cancelled then,
-    # or the customer would be told nothing happens while their return goes on.
-    _child_running = False
 
     @workflow.run
     async def run(self, input: CaseInput) -> CaseView:
         """Run the complaint to its end."""
-        return await self.run_case(self.lifecycle)
-
-    @property
-    def cancellable(self) -> bool:
-        """Before the resolution is carried out, and never while a child case carries it out."""
-        return super().cancellable and not self._child_running
-
-    @property
-    def items_total(self) -> Decimal:
-        """What the complaint's items cost: the most it refunds."""
-        return self._round(self.input.request.items_total)
-
-    def _round(self, amount: Decimal) -> Decimal:
-        exponent = Decimal(1).scaleb(-self.policy.currency_minor_units)
-        return amount.quantize(exponent, rounding=ROUND_HALF_UP)
+        return await self.case.run(self.lifecycle)
 
     async def lifecycle(self) -> None:
         """Every path of a complaint, from open to the survey."""
@@ -102,12 +77,12 @@ class ComplaintWorkflow(InboundCase):
         while True:
             proposal = await self.investigate(found)
             found = None
-            amount = self.amount_of(proposal)
+            amount = amount_of(self.case, proposal)
             if not await self.propose(proposal, amount):
                 continue
             if not await self.carry_out(proposal, amount):
                 continue
-            if await self.follow_up_complaint(proposal, amount):
+            if await self.follow_up(proposal, amount):
                 return
 
     # ---- first response and investigation ---------------------------------------
@@ -120,34 +95,30 @@ class ComplaintWorkflow(InboundCase):
         passes (over a weekend the hard limit comes first). Both stay listed, overdue, until an
         agent answers.
         """
-        clocks = {
-            "first_response": self.due("first_response"),
-            "first_response_hard": self.due("first_response_hard"),
-        }
+        rec, deadlines = self.case.recorder, self.case.deadlines
+        clocks = {name: deadlines.due(name) for name in FIRST_RESPONSE_CLOCKS}
         for name, due_at in clocks.items():
-            self.set_deadline(name, due_at)
-        await self.set_status(
-            CaseStatus.AWAITING_REVIEW, "awaiting_review", "system", expect=INVESTIGATION
+            deadlines.set(name, due_at)
+        await rec.set_status(
+            CaseStatus.AWAITING_REVIEW, Kind.AWAITING_REVIEW, Actor.SYSTEM, expect=INVESTIGATION
         )
-        await self.notify(
-            "complaint_acknowledged",
-            deadline=Deadline(name="first_response", due_at=clocks["first_response"]),
+        await rec.notify(
+            Message.COMPLAINT_ACKNOWLEDGED,
+            deadline=Deadline(name=Timer.FIRST_RESPONSE, due_at=clocks[Timer.FIRST_RESPONSE]),
         )
         try:
             for name, due_at in sorted(clocks.items(), key=lambda clock: clock[1]):
                 if workflow.now() < due_at:
-                    found = await self.wait_until(INVESTIGATION, name, due_at)
+                    found = await deadlines.wait_until(INVESTIGATION, name, due_at)
                     if found is not None:
                         return found
-                limit = describe(self.policy.timer(name))
-                hard = " (the hard limit)" if name == "first_response_hard" else ""
-                await self.breach(name, due_at, f"No first response within {limit}{hard}.")
-            answer = await self.wait_until(INVESTIGATION, None, None)
-            assert answer is not None
-            return answer
+                limit = describe(self.case.policy.timer(name))
+                hard = " (the hard limit)" if name == Timer.FIRST_RESPONSE_HARD else ""
+                await deadlines.breach(name, due_at, f"No first response within {limit}{hard}.")
+            return await deadlines.wait_any(INVESTIGATION)
         finally:
             for name in clocks:
-                self._clear_deadline(name)
+                deadlines.clear(name)
 
     async def investigate(self, found: Input | None) -> Propose:
         """Answer the customer and look into it until the agent proposes a workable resolution.
@@ -156,67 +127,38 @@ class ComplaintWorkflow(InboundCase):
         dissatisfied customer) starts in `awaiting_review` again. A round has one `review`
         deadline: further answers or a refused proposal don't buy the agent more time.
         """
+        case, rec, deadlines = self.case, self.case.recorder, self.case.deadlines
         if found is None:
-            await self.set_status(
+            await rec.set_status(
                 CaseStatus.AWAITING_REVIEW,
-                "awaiting_review",
-                "system",
+                Kind.AWAITING_REVIEW,
+                Actor.SYSTEM,
                 "Back to investigation.",
                 expect=INVESTIGATION,
             )
-        due_at = self.due("review")
+        due_at = deadlines.due(Timer.REVIEW)
         while True:
             if found is None:
-                found = await self.wait_escalating(INVESTIGATION, "review", due_at)
+                found = await deadlines.wait_escalating(INVESTIGATION, Timer.REVIEW, due_at)
             self.check_malicious(found)
-            if isinstance(found, Respond):
-                self.add_timeline("responded", found.actor or "agent", found.message)
-                # The customer hears by when to expect a proposal, while that is still ahead.
-                ahead = workflow.now() < due_at
-                await self.notify(
-                    "complaint_response",
-                    deadline=Deadline(name="review", due_at=due_at) if ahead else None,
-                    response=found.message,
-                )
-            else:
-                assert isinstance(found, Propose)
-                refusal = self.refusal(found)
-                if refusal is None:
-                    return found
-                self.refuse_last(refusal)
+            match found:
+                case Respond():
+                    rec.add(Kind.RESPONDED, found.actor or Actor.AGENT, found.message)
+                    # The customer hears by when to expect a proposal, while that is still ahead.
+                    ahead = workflow.now() < due_at
+                    await rec.notify(
+                        Message.COMPLAINT_RESPONSE,
+                        deadline=Deadline(name=Timer.REVIEW, due_at=due_at) if ahead else None,
+                        response=found.message,
+                    )
+                case Propose():
+                    why = refusal(case, found)
+                    if why is None:
+                        return found
+                    case.inbox.refuse_last(why)
+                case _:
+                    case.inbox.refuse_last("Only respond or propose are taken here.")
             found = None
-
-    def refusal(self, proposal: Propose) -> str | None:
-        """Why the complaint can't carry out a proposal, or None when it can."""
-        resolution = proposal.resolution
-        currency = self.view.order.currency
-        if resolution in ("partial_refund", "coupon") and not proposal.amount:
-            return f"A {resolution} needs an amount above zero."
-        too_much = proposal.amount and self._round(proposal.amount) > self.items_total
-        if resolution == "partial_refund" and too_much:
-            return f"A partial refund can't exceed the items' {currency} {self.items_total}."
-        refunded = self.view.refund
-        if refunded is not None and resolution in (*REFUND_RESOLUTIONS, "return"):
-            # Exactly one refund per case; a return would refund the customer a second time.
-            return (
-                f"This complaint already refunded {refunded.currency} {refunded.amount}; "
-                "propose another resolution."
-            )
-        if resolution in CHILD_CASE_TYPES:
-            if self.view.order.delivered_at is None:
-                return f"The order hasn't been delivered, so a {resolution} can't start yet."
-            if _workflow_for(CHILD_CASE_TYPES[resolution]) is None:
-                return f"{resolution.title()} cases are not available yet."
-        return None
-
-    def amount_of(self, proposal: Propose) -> Decimal | None:
-        """The money a proposal gives: a refund's full total, a partial refund's or a coupon's
-        amount; None for the rest (a return's child case refunds on its own)."""
-        if proposal.resolution == "refund":
-            return self.items_total
-        if proposal.resolution in ("partial_refund", "coupon") and proposal.amount:
-            return self._round(proposal.amount)
-        return None
 
     # ---- proposal and carrying it out -----------------------------------------------
 
@@ -226,210 +168,127 @@ class ComplaintWorkflow(InboundCase):
         A decline, or no answer within `offer_response`, sends the complaint back to
         investigation one priority higher (docs/decisions.md).
         """
-        actor = proposal.actor or "agent"
+        case, rec = self.case, self.case.recorder
+        actor = proposal.actor or Actor.AGENT
         offered = _RESOLUTION_TEXT[proposal.resolution]
         if amount is not None:
-            offered += f" of {self.view.order.currency} {amount}"
-        self.add_timeline(
-            "offer_made",
+            offered += f" of {case.view.order.currency} {amount}"
+        rec.add(
+            Kind.OFFER_MADE,
             actor,
             f"Proposed {offered}.",
-            {"resolution": proposal.resolution, "amount": self.money(amount)},
+            {"resolution": proposal.resolution, "amount": rec.money(amount)},
         )
-        answer = await self.offer(
-            "resolution_proposed",
+        answer = await offer(
+            case,
+            Message.RESOLUTION_PROPOSED,
             answers=ANSWERS,
             resolution=proposal.resolution,
-            amount=self.money(amount),
+            amount=rec.money(amount),
             note=proposal.message,
         )
         self.check_malicious(answer)
         if isinstance(answer, Accept):
-            self.add_timeline("offer_accepted", "customer", f"The customer accepted {offered}.")
+            rec.add(Kind.OFFER_ACCEPTED, Actor.CUSTOMER, f"The customer accepted {offered}.")
             return True
-        self.view.priority = self.view.priority.raised()
-        by = "customer" if isinstance(answer, Decline) else "timer"
-        why = "declined the proposal" if by == "customer" else "didn't answer the proposal in time"
-        self.add_timeline(
-            "offer_declined",
+        case.view.priority = case.view.priority.raised()
+        by = Actor.CUSTOMER if isinstance(answer, Decline) else Actor.TIMER
+        why = (
+            "declined the proposal"
+            if by == Actor.CUSTOMER
+            else "didn't answer the proposal in time"
+        )
+        rec.add(
+            Kind.OFFER_DECLINED,
             by,
-            f"The customer {why}; back to investigation at {self.view.priority} priority.",
-            {"priority": self.view.priority.value},
+            f"The customer {why}; back to investigation at {case.view.priority} priority.",
+            {"priority": case.view.priority.value},
         )
         return False
 
     async def carry_out(self, proposal: Propose, amount: Decimal | None) -> bool:
         """Deliver the accepted resolution; False when a child case ended without doing so."""
-        resolution = proposal.resolution
-        if resolution == "coupon":
-            assert amount is not None
-            await self.publish("case.coupon_issued", self.money(amount))
-            self.add_timeline(
-                "coupon_issued",
-                "system",
-                f"Coupon of {self.view.order.currency} {amount} issued through the storefront.",
-            )
-        elif resolution in REFUND_RESOLUTIONS:
-            assert amount is not None
-            await self.refund_now(amount, reason=f"complaint_{resolution}")
-        elif resolution in CHILD_CASE_TYPES:
-            return await self.run_child(CHILD_CASE_TYPES[resolution])
-        else:
-            self.add_timeline("apology_accepted", "customer", "The customer accepted the apology.")
+        case, rec = self.case, self.case.recorder
+        match proposal.resolution, amount:
+            case "coupon", Decimal():
+                await rec.publish(Webhook.COUPON_ISSUED, rec.money(amount))
+                rec.add(
+                    Kind.COUPON_ISSUED,
+                    Actor.SYSTEM,
+                    f"Coupon of {case.view.order.currency} {amount} issued through the storefront.",
+                )
+            case resolution, Decimal() if resolution in REFUND_RESOLUTIONS:
+                await refund_now(case, amount, reason=f"complaint_{resolution}")
+            case resolution, _ if resolution in CHILD_CASE_TYPES:
+                child_type = CHILD_CASE_TYPES[resolution]
+                return await run_child(case, child_type, MARKABLE, self.check_malicious)
+            case _:
+                rec.add(Kind.APOLOGY_ACCEPTED, Actor.CUSTOMER, "The customer accepted the apology.")
         return True
-
-    def child_input(self, case_type: CaseType) -> CaseInput:
-        """A new case of its own to carry out the resolution, linked to this one.
-
-        Its ID and token come from the workflow's seeded randomness, so a replay opens the
-        same case; its status page lives beside this one's.
-        """
-        rng = workflow.random()
-        case_id = new_case_id(case_type, rng)
-        token = new_token(rng)
-        request = child_request(self.input.request, case_type)
-        return CaseInput(
-            case_id=case_id,
-            request=request,
-            decision=child_decision(
-                request,
-                policy=self.policy,
-                now=workflow.now(),
-                high_risk=self.view.decision.high_risk,
-                parent_case_id=self.view.id,
-            ),
-            policy=self.policy,
-            token=token,
-            status_url=f"{self.view.status_url.rsplit('/', 1)[0]}/{token}",
-            opened_at=workflow.now(),
-            holidays=self.input.holidays,
-            queue=self.view.queue,
-            parent_case_id=self.view.id,
-            priority=self.view.priority,
-        )
-
-    async def run_child(self, case_type: CaseType) -> bool:
-        """Open the child case and wait for it to end; True when it delivered its outcome.
-
-        The child runs on this task queue with parent-close policy ABANDON: it is a case of its
-        own, with promises to the customer (a pickup, a refund) that must not stop mid-step if
-        this complaint closes first (marked malicious, or ended by an operator).
-        """
-        child = self.child_input(case_type)
-        handle = await workflow.start_child_workflow(
-            _workflow_for(case_type).run,
-            child,
-            id=child.case_id,
-            task_queue=workflow.info().task_queue,
-            parent_close_policy=ParentClosePolicy.ABANDON,
-            result_type=CaseView,
-            static_summary=summary(child.case_id, child.request, child.decision),
-            static_details=details(
-                child.case_id, child.request, child.decision, parent_case_id=self.view.id
-            ),
-        )
-        noun = f"{case_type.value.title()} case {child.case_id}"
-        self.view.child_case_ids.append(child.case_id)
-        self.add_timeline(
-            "child_case_opened",
-            "system",
-            f"{noun} opened to carry out the resolution.",
-            {"child_case_id": child.case_id},
-        )
-        self._child_running = True
-        try:
-            await self.set_status(
-                CaseStatus.AWAITING_SHIPMENT,
-                "awaiting_shipment",
-                "system",
-                f"{noun} takes the item back.",
-                expect=MARKABLE,
-            )
-            marked = asyncio.create_task(self.wait_until(MARKABLE, None, None))
-            await workflow.wait([marked, handle], return_when=asyncio.FIRST_COMPLETED)
-            if marked.done():
-                self.check_malicious(marked.result())
-            marked.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await marked
-            try:
-                result: CaseView | None = handle.result()
-            except ChildWorkflowError:
-                result = None
-        finally:
-            self._child_running = False
-        if result is not None and any(entry.kind == "resolved" for entry in result.timeline):
-            self.add_timeline(
-                "child_case_resolved",
-                "system",
-                f"{noun} delivered its outcome.",
-                {"child_case_id": child.case_id},
-            )
-            return True
-        ended = result.status.value if result is not None else "failed"
-        await self.escalate(
-            reason=f"{noun} ended {ended} without carrying out the resolution.", actor="system"
-        )
-        return False
 
     # ---- after the resolution ---------------------------------------------------------
 
-    async def follow_up_complaint(self, proposal: Propose, amount: Decimal | None) -> bool:
+    async def follow_up(self, proposal: Propose, amount: Decimal | None) -> bool:
         """Resolved: a day later ask whether the customer is satisfied; True once surveyed.
 
         Dissatisfied goes back to investigation, escalated (False); satisfied, or no answer
         within `offer_response`, sends the survey.
         """
-        child_id = self.view.child_case_ids[-1] if proposal.resolution in CHILD_CASE_TYPES else None
-        await self.set_status(CaseStatus.RESOLVED, "resolved", "system", expect=MARKABLE)
-        await self.notify(
-            "resolution_done",
+        case, rec, deadlines = self.case, self.case.recorder, self.case.deadlines
+        children = case.view.child_case_ids
+        child_id = children[-1] if proposal.resolution in CHILD_CASE_TYPES else None
+        await rec.set_status(CaseStatus.RESOLVED, Kind.RESOLVED, Actor.SYSTEM, expect=MARKABLE)
+        await rec.notify(
+            Message.RESOLUTION_DONE,
             resolution=proposal.resolution,
-            amount=self.money(amount),
+            amount=rec.money(amount),
             child_case_id=child_id,
         )
-        self.check_malicious(await self.wait(MARKABLE, "complaint_follow_up"))
+        self.check_malicious(await deadlines.wait(MARKABLE, Timer.COMPLAINT_FOLLOW_UP))
 
-        due_at = self.due("offer_response")
-        self.set_deadline("offer_response", due_at)
-        await self.set_status(CaseStatus.RESOLVED, "satisfaction_check", "system", expect=ANSWERS)
-        await self.notify(
-            "satisfaction_check", deadline=Deadline(name="offer_response", due_at=due_at)
+        due_at = deadlines.due(Timer.OFFER_RESPONSE)
+        deadlines.set(Timer.OFFER_RESPONSE, due_at)
+        await rec.set_status(
+            CaseStatus.RESOLVED, Kind.SATISFACTION_CHECK, Actor.SYSTEM, expect=ANSWERS
         )
-        answer = await self.wait_until(ANSWERS, "offer_response", due_at)
+        await rec.notify(
+            Message.SATISFACTION_CHECK,
+            deadline=Deadline(name=Timer.OFFER_RESPONSE, due_at=due_at),
+        )
+        answer = await deadlines.wait_until(ANSWERS, Timer.OFFER_RESPONSE, due_at)
         self.check_malicious(answer)
         if isinstance(answer, Decline):
-            self.add_timeline(
-                "dissatisfied", "customer", "The customer is not satisfied with the resolution."
+            rec.add(
+                Kind.DISSATISFIED,
+                Actor.CUSTOMER,
+                "The customer is not satisfied with the resolution.",
             )
-            await self.escalate(
+            await rec.escalate(
                 reason="The customer is not satisfied with the complaint's resolution.",
-                actor="customer",
+                actor=Actor.CUSTOMER,
             )
             return False
         if answer is None:
-            self.add_timeline(
-                "satisfied", "timer", "No answer to the satisfaction check: taken as satisfied."
+            rec.add(
+                Kind.SATISFIED,
+                Actor.TIMER,
+                "No answer to the satisfaction check: taken as satisfied.",
             )
         else:
-            self.add_timeline("satisfied", "customer", "The customer is satisfied.")
+            rec.add(Kind.SATISFIED, Actor.CUSTOMER, "The customer is satisfied.")
         await self.survey()
         return True
 
     async def survey(self) -> None:
         """Send the survey and take a rating until it closes."""
-        due_at = self.due("survey")
-        self.set_deadline("survey", due_at)
-        await self.set_status(CaseStatus.RESOLVED, "survey_sent", "system", expect=SURVEY)
-        await self.notify("survey", deadline=Deadline(name="survey", due_at=due_at))
-        rating = await self.wait_until(SURVEY, "survey", due_at)
+        rec, deadlines = self.case.recorder, self.case.deadlines
+        due_at = deadlines.due(Timer.SURVEY)
+        deadlines.set(Timer.SURVEY, due_at)
+        await rec.set_status(CaseStatus.RESOLVED, Kind.SURVEY_SENT, Actor.SYSTEM, expect=SURVEY)
+        await rec.notify(Message.SURVEY, deadline=Deadline(name=Timer.SURVEY, due_at=due_at))
+        rating = await deadlines.wait_until(SURVEY, Timer.SURVEY, due_at)
         self.check_malicious(rating)
-        if rating is None:
-            self.add_timeline("survey_expired", "timer", "No rating before the survey closed.")
-            return
-        assert isinstance(rating, Rate)
-        self.view.rating = rating.score
-        self.add_timeline("rated", "customer", rating.comment, {"score": rating.score})
+        record_rating(self.case, rating)
 
     # ---- malicious ------------------------------------------------------------------
 
@@ -438,20 +297,69 @@ class ComplaintWorkflow(InboundCase):
         the review board's queue, and a record the store refuses to delete."""
         if not isinstance(found, MarkMalicious):
             return
-        actor = found.actor or "agent"
-        self.view.malicious = True
-        self.view.queue = REVIEW_BOARD
-        self.add_timeline("marked_malicious", actor, found.notes)
-        if self._child_running:
-            self.add_timeline(
-                "note",
-                "system",
-                f"Case {self.view.child_case_ids[-1]} it opened keeps running; "
+        case = self.case
+        actor = found.actor or Actor.AGENT
+        case.view.malicious = True
+        case.view.queue = REVIEW_BOARD
+        case.recorder.add(Kind.MARKED_MALICIOUS, actor, found.notes)
+        if case.locked:
+            case.recorder.add(
+                Kind.NOTE,
+                Actor.SYSTEM,
+                f"Case {case.view.child_case_ids[-1]} it opened keeps running; "
                 "an agent decides on it there.",
             )
         raise CaseEnded(
             CaseStatus.CLOSED,
-            "closed",
+            Kind.CLOSED,
             "Closed as malicious: no compensation; the review board keeps the record.",
             actor,
         )
+
+
+# ---- the rules of a proposal ------------------------------------------------------------
+
+
+def items_total(case: Case) -> Decimal:
+    """What the complaint's items cost: the most it refunds."""
+    return _round(case, case.input.request.items_total)
+
+
+def _round(case: Case, amount: Decimal) -> Decimal:
+    exponent = Decimal(1).scaleb(-case.policy.currency_minor_units)
+    return amount.quantize(exponent, rounding=ROUND_HALF_UP)
+
+
+def refusal(case: Case, proposal: Propose) -> str | None:
+    """Why the complaint can't carry out a proposal, or None when it can."""
+    resolution = proposal.resolution
+    currency = case.view.order.currency
+    total = items_total(case)
+    if resolution in ("partial_refund", "coupon") and not proposal.amount:
+        return f"A {resolution} needs an amount above zero."
+    too_much = proposal.amount and _round(case, proposal.amount) > total
+    if resolution == "partial_refund" and too_much:
+        return f"A partial refund can't exceed the items' {currency} {total}."
+    refunded = case.view.refund
+    if refunded is not None and resolution in (*REFUND_RESOLUTIONS, "return"):
+        # Exactly one refund per case; a return would refund the customer a second time.
+        return (
+            f"This complaint already refunded {refunded.currency} {refunded.amount}; "
+            "propose another resolution."
+        )
+    if resolution in CHILD_CASE_TYPES:
+        if case.view.order.delivered_at is None:
+            return f"The order hasn't been delivered, so a {resolution} can't start yet."
+        if CHILD_CASE_TYPES[resolution] not in WORKFLOW_NAMES:
+            return f"{resolution.title()} cases are not available yet."
+    return None
+
+
+def amount_of(case: Case, proposal: Propose) -> Decimal | None:
+    """The money a proposal gives: a refund's full total, a partial refund's or a coupon's
+    amount; None for the rest (a return's child case refunds on its own)."""
+    if proposal.resolution == "refund":
+        return items_total(case)
+    if proposal.resolution in ("partial_refund", "coupon") and proposal.amount:
+        return _round(case, proposal.amount)
+    return None

@@ -7,137 +7,140 @@ from decimal import Decimal
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.carriers import CarrierActivities
     from activities.inputs import RequestInterception
-    from domain.actions import EventType, IntegrationEvent, Propose
+    from domain.actions import Accept, EventType, Propose
     from domain.models import CaseStatus, CaseView
-    from workflows.case import (
-        ACTIVITY_TIMEOUT,
-        CONNECTOR_RETRY,
-        Accepts,
-        CaseEnded,
-        CaseInput,
-    )
-    from workflows.inbound import InboundCase
+    from domain.names import Actor, AgentVerb, Kind, Message, Timer, Webhook, WorkflowName
+    from workflows import calls
+    from workflows.case import CaseHandlers, CaseInput
+    from workflows.ending import CaseEnded
+    from workflows.failures import until_done
+    from workflows.inbox import Accepts
+    from workflows.steps.follow_up import follow_up
+    from workflows.steps.inbound import receive_item
+    from workflows.steps.offer import offer
+    from workflows.steps.outbound import ship_to_customer
+    from workflows.steps.refund import refund, refund_now
+    from workflows.steps.review import reject_ineligible
+
+PROPOSALS = Accepts(agent=frozenset({AgentVerb.PROPOSE, AgentVerb.REJECT}))
+INTERCEPTION = frozenset({EventType.CARRIER_INTERCEPTED, EventType.CARRIER_DELIVERED})
+REFUNDS = ("partial_refund", "refund")
 
 
-@workflow.defn(name="RefundWorkflow")
-class RefundWorkflow(InboundCase):
+@workflow.defn(name=WorkflowName.REFUND.value)
+class RefundWorkflow(CaseHandlers):
     """Cancel and refund, intercept and refund, or offer a refund for an item the customer keeps."""
 
     @workflow.run
     async def run(self, input: CaseInput) -> CaseView:
         """Run the refund case to its end."""
-        return await self.run_case(self.lifecycle)
+        return await self.case.run(self.lifecycle)
 
     async def lifecycle(self) -> None:
         """Every path of a refund-only case, from open to the survey."""
-        decision = self.view.decision
-        order = self.view.order
-        await self.notify("case_received")
+        case = self.case
+        decision, order = case.view.decision, case.view.order
+        await case.recorder.notify(Message.CASE_RECEIVED)
         if not decision.eligible:
-            await self.reject_ineligible()
+            await reject_ineligible(case)
         total = decision.refund_estimate.amount
         if order.delivered_at is None and order.shipped_at is None:
             await self.cancel_unshipped(total)
         elif order.delivered_at is None:
             await self.intercept(total)
         elif decision.returnless:
-            self.add_timeline(
-                "approved", "policy", "Approved: a full refund, and the customer keeps the item."
+            case.recorder.add(
+                Kind.APPROVED,
+                Actor.POLICY,
+                "Approved: a full refund, and the customer keeps the item.",
             )
-            await self.refund_now(total, reason="returnless")
+            await refund_now(case, total, reason="returnless")
         else:
             await self.offer_refund(total)
-        await self.follow_up()
+        await follow_up(case)
 
     async def cancel_unshipped(self, total: Decimal) -> None:
         """Not shipped: the storefront cancels fulfilment; the refund goes out within the hour."""
-        self.add_timeline("approved", "policy", "Approved: the order had not shipped.")
-        await self.publish("case.cancel_fulfilment", {"order_id": self.view.order.id})
-        await self.notify("fulfilment_cancelled")
-        await self.set_status(CaseStatus.REFUND_PENDING, "refund_pending", "system")
-        await self.refund(total, reason="not_shipped", timer="refund_unshipped")
+        rec = self.case.recorder
+        rec.add(Kind.APPROVED, Actor.POLICY, "Approved: the order had not shipped.")
+        await rec.publish(Webhook.CANCEL_FULFILMENT, {"order_id": self.case.view.order.id})
+        await rec.notify(Message.FULFILMENT_CANCELLED)
+        await rec.set_status(CaseStatus.REFUND_PENDING, Kind.REFUND_PENDING, Actor.SYSTEM)
+        await refund(self.case, total, reason="not_shipped", timer=Timer.REFUND_UNSHIPPED)
 
     async def intercept(self, total: Decimal) -> None:
         """Shipped, not delivered: stop the parcel; if delivered first, take it back instead."""
-        self.add_timeline("approved", "policy", "Approved: the parcel is still on its way.")
-        await workflow.execute_activity_method(
-            CarrierActivities.request_interception,
-            RequestInterception(
-                case_id=self.view.id,
-                tracking_number=getattr(self.view.order, "tracking_number", None),
-                idempotency_key=f"{self.view.id}:interception",
-            ),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=CONNECTOR_RETRY,
-            summary="ask the carrier to intercept the parcel",
+        case, rec = self.case, self.case.recorder
+        rec.add(Kind.APPROVED, Actor.POLICY, "Approved: the parcel is still on its way.")
+        request = RequestInterception(
+            case_id=case.view.id,
+            tracking_number=getattr(case.view.order, "tracking_number", None),
+            idempotency_key=f"{case.view.id}:interception",
         )
-        await self.set_status(CaseStatus.IN_TRANSIT, "interception_requested", "carrier")
-        await self.notify("interception_requested")
-        outcome = await self.wait_escalating(
-            Accepts(events=frozenset({EventType.CARRIER_INTERCEPTED, EventType.CARRIER_DELIVERED})),
-            "interception",
+        # Refused: an agent retries, or the carrier reports the parcel stopped or delivered.
+        await until_done(
+            case,
+            lambda: calls.request_interception(request),
+            partner=Actor.CARRIER,
+            escalation="The carrier refused the interception",
+            settles=INTERCEPTION,
         )
-        assert isinstance(outcome, IntegrationEvent)
+        await rec.set_status(CaseStatus.IN_TRANSIT, Kind.INTERCEPTION_REQUESTED, Actor.CARRIER)
+        await rec.notify(Message.INTERCEPTION_REQUESTED)
+        outcome = await case.deadlines.event(INTERCEPTION, Timer.INTERCEPTION)
         if outcome.type == EventType.CARRIER_INTERCEPTED:
-            await self.refund_now(total, reason="intercepted")
+            await refund_now(case, total, reason="intercepted")
             return
         # Delivered before the carrier could stop it: the case goes on as a return.
-        self.add_timeline("interception_failed", "carrier", "Delivered before it could be stopped.")
-        self.view.decision.shipping_payer = "seller"
-        await self.notify("interception_failed")
-        received = await self.receive_item()
-        inspection = received.inspection
+        rec.add(Kind.INTERCEPTION_FAILED, Actor.CARRIER, "Delivered before it could be stopped.")
+        case.view.decision.shipping_payer = "seller"
+        await rec.notify(Message.INTERCEPTION_FAILED)
+        inspection = (await receive_item(case)).inspection
         if inspection is not None and inspection.result == "fail":
-            self.add_timeline("inspection_failed", "warehouse", inspection.notes)
+            rec.add(Kind.INSPECTION_FAILED, Actor.WAREHOUSE, inspection.notes)
             partial = inspection.refund_amount
-            await self.notify(
-                "inspection_failed",
+            await rec.notify(
+                Message.INSPECTION_FAILED,
                 notes=inspection.notes,
-                refund_amount=self.money(min(partial, total)) if partial else None,
+                refund_amount=rec.money(min(partial, total)) if partial else None,
                 keep_item=inspection.keep_item,
             )
             if partial:
-                await self.refund_now(min(partial, total), reason="inspection_failed_partial")
+                await refund_now(case, min(partial, total), reason="inspection_failed_partial")
             if not inspection.keep_item:
-                await self.ship_to_customer(self.view.items, "ship_back")
+                await ship_to_customer(case, case.view.items, "ship_back")
             return
-        await self.refund_now(total, reason="returned_undelivered")
+        await refund_now(case, total, reason="returned_undelivered")
 
     async def offer_refund(self, total: Decimal) -> None:
         """Delivered with a seller fault: an agent sets an offer; the customer takes it or not."""
-        proposals = Accepts(agent=frozenset({"propose", "reject"}))
-        await self.set_status(
-            CaseStatus.AWAITING_REVIEW, "awaiting_review", "system", expect=proposals
+        case, rec = self.case, self.case.recorder
+        await rec.set_status(
+            CaseStatus.AWAITING_REVIEW, Kind.AWAITING_REVIEW, Actor.SYSTEM, expect=PROPOSALS
         )
         # One deadline for the review: a refused proposal must not restart it.
-        due_at = self.due("review")
-        proposal = await self.wait_escalating(proposals, "review", due_at)
-        while isinstance(proposal, Propose) and proposal.resolution not in (
-            "partial_refund",
-            "refund",
-        ):
-            self.refuse_last("A refund-only case offers a refund or a partial_refund.")
-            proposal = await self.wait_escalating(proposals, "review", due_at)
-        actor = getattr(proposal, "actor", None) or "agent"
+        due_at = case.deadlines.due(Timer.REVIEW)
+        proposal = await case.deadlines.wait_escalating(PROPOSALS, Timer.REVIEW, due_at)
+        while isinstance(proposal, Propose) and proposal.resolution not in REFUNDS:
+            case.inbox.refuse_last("A refund-only case offers a refund or a partial_refund.")
+            proposal = await case.deadlines.wait_escalating(PROPOSALS, Timer.REVIEW, due_at)
+        actor = getattr(proposal, "actor", None) or Actor.AGENT
         if not isinstance(proposal, Propose):
             reason = getattr(proposal, "reason", "")
-            await self.notify("case_rejected", reason=reason)
-            raise CaseEnded(CaseStatus.REJECTED, "rejected", reason, actor)
+            await rec.notify(Message.CASE_REJECTED, reason=reason)
+            raise CaseEnded(CaseStatus.REJECTED, Kind.REJECTED, reason, actor)
         amount = total if proposal.resolution == "refund" else min(proposal.amount or total, total)
-        self.add_timeline("offer_made", actor, f"Offered {self.view.order.currency} {amount}.")
-        answer = await self.offer(
-            "refund_offer",
-            amount=self.money(amount),
-            note=proposal.message,
+        rec.add(Kind.OFFER_MADE, actor, f"Offered {case.view.order.currency} {amount}.")
+        answer = await offer(
+            case, Message.REFUND_OFFER, amount=rec.money(amount), note=proposal.message
         )
-        if answer is None or getattr(answer, "action", None) == "decline":
+        if not isinstance(answer, Accept):
             # No answer counts as declined, but the record says the timer closed it.
-            by = "customer" if answer else "timer"
-            self.add_timeline("offer_declined", by, "No refund was taken.")
-            await self.notify("offer_declined")
+            by = Actor.CUSTOMER if answer else Actor.TIMER
+            rec.add(Kind.OFFER_DECLINED, by, "No refund was taken.")
+            await rec.notify(Message.OFFER_DECLINED)
             closed = "The customer declined the offer." if answer else "The offer went unanswered."
-            raise CaseEnded(CaseStatus.CLOSED, "closed", closed, by)
-        self.add_timeline("offer_accepted", "customer", "The customer accepted the offer.")
-        await self.refund_now(amount, reason="offer_accepted")
+            raise CaseEnded(CaseStatus.CLOSED, Kind.CLOSED, closed, by)
+        rec.add(Kind.OFFER_ACCEPTED, Actor.CUSTOMER, "The customer accepted the offer.")
+        await refund_now(case, amount, reason="offer_accepted")

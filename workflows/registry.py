@@ -1,4 +1,8 @@
-"""Which workflow runs which case type."""
+"""Which workflow runs which case type (the worker registers them all).
+
+Nothing in workflows/ imports this module: a complaint starts its child case by the
+workflow's type name (`domain.names.WORKFLOW_NAMES`), so there is no import cycle.
+"""
 
 from __future__ import annotations
 

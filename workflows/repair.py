@@ -14,6 +14,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain.actions import (
+        Accept,
         DiagnosisData,
         EventType,
         IntegrationEvent,
@@ -21,56 +22,49 @@ with workflow.unsafe.imports_passed_through():
         RecordDiagnosis,
         RepairReportData,
     )
-    from domain.models import (
-        CaseStatus,
-        CaseView,
-        Deadline,
-        Repair,
-        RepairDiagnosis,
-        RepairReport,
-    )
+    from domain.models import CaseStatus, CaseView, Deadline, Repair, RepairDiagnosis, RepairReport
+    from domain.names import Actor, AgentVerb, Kind, Message, Timer, Webhook, WorkflowName
     from domain.rules import add_months
-    from workflows.case import Accepts, CaseInput
-    from workflows.inbound import InboundCase
-    from workflows.outbound import OutboundCase
+    from workflows.case import CaseHandlers, CaseInput
+    from workflows.inbox import Accepts
+    from workflows.steps.follow_up import follow_up
+    from workflows.steps.inbound import receive_item
+    from workflows.steps.offer import offer
+    from workflows.steps.outbound import await_delivery, dispatch
+    from workflows.steps.refund import refund_now
+    from workflows.steps.review import reject_ineligible, review
 
 # What an agent may choose for an item that can't be repaired (or that the carrier lost).
 SETTLEMENTS = ("exchange", "refund")
+DIAGNOSES = Accepts(
+    agent=frozenset({AgentVerb.RECORD_DIAGNOSIS}),
+    events=frozenset({EventType.REPAIR_DIAGNOSED}),
+)
+COMPLETED = frozenset({EventType.REPAIR_COMPLETED})
+PROPOSALS = Accepts(agent=frozenset({AgentVerb.PROPOSE}))
 
 
-@workflow.defn(name="RepairWorkflow")
-class RepairWorkflow(InboundCase, OutboundCase):
+@workflow.defn(name=WorkflowName.REPAIR.value)
+class RepairWorkflow(CaseHandlers):
     """Review, take the item in, diagnose, quote, repair, send it back, follow up."""
-
-    # Set once the shop has the item: from then on a cancel would strand it.
-    _holding_item = False
 
     @workflow.run
     async def run(self, input: CaseInput) -> CaseView:
         """Run the repair to its end."""
-        self.view.repair = Repair()
-        return await self.run_case(self.lifecycle)
-
-    @property
-    def record(self) -> Repair:
-        """The case's repair record."""
-        assert self.view.repair is not None
-        return self.view.repair
-
-    @property
-    def cancellable(self) -> bool:
-        """Before shipment only, also in `awaiting_customer` (a quote) or `awaiting_review`
-        (an unrepairable item) once the shop has the item: a cancel then would strand it."""
-        return super().cancellable and not self._holding_item
+        self.record = Repair()
+        self.case.view.repair = self.record
+        return await self.case.run(self.lifecycle)
 
     async def lifecycle(self) -> None:
         """Every path of a repair, from open to the survey."""
-        await self.notify("case_received")
-        if not self.view.decision.eligible:
-            await self.reject_ineligible()
-        await self.review()
-        received = await self.receive_item(inspect=False)
-        self._holding_item = True
+        case = self.case
+        await case.recorder.notify(Message.CASE_RECEIVED)
+        if not case.view.decision.eligible:
+            await reject_ineligible(case)
+        await review(case)
+        received = await receive_item(case, inspect=False)
+        # The shop has the item: from now on a cancel would strand it.
+        case.locked = True
         if received.lost:
             # Escalated for a carrier claim already; the customer is still owed their item's worth.
             await self.settle(lost=True)
@@ -82,47 +76,54 @@ class RepairWorkflow(InboundCase, OutboundCase):
                 await self.send_back_unrepaired()
             else:
                 await self.repair()
-        await self.follow_up()
+        await follow_up(case)
 
     # ---- diagnosis --------------------------------------------------------------
 
     async def diagnose(self) -> RepairDiagnosis:
         """Received → `inspecting` until diagnosed; a late one escalates and tells the customer."""
-        results = Accepts(
-            agent=frozenset({"record_diagnosis"}),
-            events=frozenset({EventType.REPAIR_DIAGNOSED}),
-        )
-        await self.set_status(
+        case, rec, deadlines = self.case, self.case.recorder, self.case.deadlines
+        await rec.set_status(
             CaseStatus.INSPECTING,
-            "received",
-            "warehouse",
+            Kind.RECEIVED,
+            Actor.WAREHOUSE,
             "The repair centre has the item.",
-            expect=results,
+            expect=DIAGNOSES,
         )
-        due_at = self.due("diagnosis")
-        await self.notify("item_received", deadline=Deadline(name="diagnosis", due_at=due_at))
-        found = await self.wait_until(results, "diagnosis", due_at)
+        due_at = deadlines.due(Timer.DIAGNOSIS)
+        await rec.notify(
+            Message.ITEM_RECEIVED, deadline=Deadline(name=Timer.DIAGNOSIS, due_at=due_at)
+        )
+        found = await deadlines.wait_until(DIAGNOSES, Timer.DIAGNOSIS, due_at)
         if found is None:
-            await self.breach("diagnosis", due_at, "The diagnosis deadline passed.")
-            await self.notify("diagnosis_delayed")
-            found = await self.wait_overdue(results, "diagnosis", due_at)
-        if isinstance(found, IntegrationEvent):
-            data = found.parsed()
-            assert isinstance(data, DiagnosisData)
-        else:
-            assert isinstance(found, RecordDiagnosis)
-            data = DiagnosisData(
-                repairable=found.repairable, parts=found.parts, cost=found.cost, notes=found.notes
-            )
-            # An event leaves its own timeline entry; an agent's diagnosis needs one too.
-            self.add_timeline(
-                "diagnosis_recorded",
-                found.actor or "agent",
-                "Diagnosis recorded.",
-                data.model_dump(mode="json"),
-            )
+            await deadlines.breach(Timer.DIAGNOSIS, due_at, "The diagnosis deadline passed.")
+            await rec.notify(Message.DIAGNOSIS_DELAYED)
+            found = await deadlines.wait_overdue(DIAGNOSES, Timer.DIAGNOSIS, due_at)
+        while True:
+            match found:
+                case IntegrationEvent():
+                    data = found.data_as(DiagnosisData)
+                    break
+                case RecordDiagnosis():
+                    data = DiagnosisData(
+                        repairable=found.repairable,
+                        parts=found.parts,
+                        cost=found.cost,
+                        notes=found.notes,
+                    )
+                    # An event leaves its own timeline entry; an agent's diagnosis needs one too.
+                    rec.add(
+                        Kind.DIAGNOSIS_RECORDED,
+                        found.actor or Actor.AGENT,
+                        "Diagnosis recorded.",
+                        data.model_dump(mode="json"),
+                    )
+                    break
+                case _:
+                    case.inbox.refuse_last("Only a diagnosis is taken here.")
+                    found = await deadlines.wait_any(DIAGNOSES)
         # Shown and charged in the currency's minor units, e.g. "1500.00", never "1500".
-        cost = data.cost.quantize(Decimal(1).scaleb(-self.policy.currency_minor_units))
+        cost = data.cost.quantize(Decimal(1).scaleb(-case.policy.currency_minor_units))
         diagnosis = RepairDiagnosis(
             repairable=data.repairable, parts=data.parts, cost=cost, notes=data.notes
         )
@@ -133,53 +134,59 @@ class RepairWorkflow(InboundCase, OutboundCase):
 
     async def quote(self, diagnosis: RepairDiagnosis) -> bool:
         """Quote a repair that costs something; True when the customer accepts it in time."""
+        case, rec = self.case, self.case.recorder
         self.record.quote_status = "sent"
-        answer = await self.offer(
-            "repair_quote",
-            timer="quote_response",
-            amount=self.money(diagnosis.cost),
+        answer = await offer(
+            case,
+            Message.REPAIR_QUOTE,
+            timer=Timer.QUOTE_RESPONSE,
+            amount=rec.money(diagnosis.cost),
             parts=diagnosis.parts,
             notes=diagnosis.notes,
         )
-        if answer is not None and getattr(answer, "action", None) == "accept":
+        if isinstance(answer, Accept):
             self.record.quote_status = "accepted"
-            self.add_timeline(
-                "quote_accepted",
-                "customer",
-                f"The customer accepted the quote of {self.view.order.currency} {diagnosis.cost}.",
+            rec.add(
+                Kind.QUOTE_ACCEPTED,
+                Actor.CUSTOMER,
+                f"The customer accepted the quote of {case.view.order.currency} {diagnosis.cost}.",
             )
             # The storefront collects the repair fee, as it charges for an unreturned original.
-            await self.publish(
-                "case.charge_customer",
-                {**self.money(diagnosis.cost), "reason": "repair_quote"},
+            await rec.publish(
+                Webhook.CHARGE_CUSTOMER, {**rec.money(diagnosis.cost), "reason": "repair_quote"}
             )
             return True
         # No answer counts as declined, but the record says the timer closed it.
         self.record.quote_status = "declined" if answer is not None else "expired"
-        by = "customer" if answer is not None else "timer"
+        by = Actor.CUSTOMER if answer is not None else Actor.TIMER
         message = (
             "The customer declined the quote."
             if answer is not None
             else "The quote went unanswered; the item goes back unrepaired."
         )
         # The repair centre's turn again: the item goes back, so the case leaves awaiting_customer.
-        await self.set_status(CaseStatus.INSPECTING, "quote_declined", by, message)
-        await self.notify("repair_declined")
+        await rec.set_status(CaseStatus.INSPECTING, Kind.QUOTE_DECLINED, by, message)
+        await rec.notify(Message.REPAIR_DECLINED)
         return False
 
     # ---- repair and return --------------------------------------------------------
 
     async def repair(self) -> None:
         """Free or accepted → `repairing` until the repair centre reports it done and QC passed."""
-        completed = Accepts(events=frozenset({EventType.REPAIR_COMPLETED}))
-        await self.set_status(CaseStatus.REPAIRING, "repairing", "system", expect=completed)
-        due_at = self.due("repair")
-        await self.notify("repair_started", deadline=Deadline(name="repair", due_at=due_at))
+        case, rec, deadlines = self.case, self.case.recorder, self.case.deadlines
+        await rec.set_status(
+            CaseStatus.REPAIRING,
+            Kind.REPAIRING,
+            Actor.SYSTEM,
+            expect=Accepts(events=COMPLETED),
+        )
+        due_at = deadlines.due(Timer.REPAIR)
+        await rec.notify(
+            Message.REPAIR_STARTED, deadline=Deadline(name=Timer.REPAIR, due_at=due_at)
+        )
         while True:
-            found = await self.wait_escalating(completed, "repair", due_at)
-            assert isinstance(found, IntegrationEvent)
-            data = found.parsed()
-            assert isinstance(data, RepairReportData)
+            found = await deadlines.event(COMPLETED, Timer.REPAIR, due_at)
+            data = found.data_as(RepairReportData)
             self.record.report = RepairReport(
                 parts_replaced=data.parts_replaced,
                 work_done=data.work_done,
@@ -189,41 +196,42 @@ class RepairWorkflow(InboundCase, OutboundCase):
                 break
             # A repair that fails its own quality check isn't sent out: the centre works on,
             # still owing it by the same deadline.
-            self.set_deadline("repair", due_at)
-            await self.escalate(
+            deadlines.set(Timer.REPAIR, due_at)
+            await rec.escalate(
                 reason="The repaired item failed quality control; the repair goes on.",
-                actor="warehouse",
+                actor=Actor.WAREHOUSE,
             )
         # The outcome is set before the item goes out: the shipping notice words it.
         self.record.outcome = "repaired"
         await self.dispatch_own_item("return_repaired")
-        await self.await_delivery()
-        months = self.policy.repairs.warranty_months
+        await await_delivery(case)
+        months = case.policy.repairs.warranty_months
         if months > 0:
-            today = workflow.now().astimezone(self.calendar.zone).date()
-            self.record.warranty_until = add_months(today, months)
-            self.add_timeline(
-                "repair_warranty",
-                "policy",
-                f"The repair is under warranty until {self.record.warranty_until}.",
-                {"warranty_until": self.record.warranty_until.isoformat()},
+            today = workflow.now().astimezone(case.calendar.zone).date()
+            until = add_months(today, months)
+            self.record.warranty_until = until
+            rec.add(
+                Kind.REPAIR_WARRANTY,
+                Actor.POLICY,
+                f"The repair is under warranty until {until}.",
+                {"warranty_until": until.isoformat()},
             )
-        await self.notify("repair_done")
+        await rec.notify(Message.REPAIR_DONE)
 
     async def send_back_unrepaired(self) -> None:
         """Quote declined or unanswered: the item goes back as it came."""
         self.record.outcome = "returned_unrepaired"
         await self.dispatch_own_item("return_unrepaired")
-        await self.await_delivery()
+        await await_delivery(self.case)
 
     async def dispatch_own_item(self, step: str) -> None:
         """Ship the customer's own item back; the warehouse confirms with `replacement.shipped`."""
         attempt = 1
-        while await self.dispatch(self.view.items, step=f"{step}.{attempt}") is None:
+        while await dispatch(self.case, self.case.view.items, step=f"{step}.{attempt}") is None:
             # "Out of stock" can't be true of the customer's own item: someone must find it.
-            await self.escalate(
+            await self.case.recorder.escalate(
                 reason="The warehouse reported the customer's own item unavailable; find it.",
-                actor="warehouse",
+                actor=Actor.WAREHOUSE,
             )
             attempt += 1
 
@@ -232,63 +240,66 @@ class RepairWorkflow(InboundCase, OutboundCase):
     async def settle(self, *, lost: bool) -> None:
         """An item that can't be repaired (or was lost on its way in): an agent chooses a
         replacement or a refund, and the case carries it out."""
-        proposals = Accepts(agent=frozenset({"propose"}))
-        notes = "" if lost else (self.record.diagnosis.notes if self.record.diagnosis else "")
-        await self.set_status(
+        case, rec, deadlines = self.case, self.case.recorder, self.case.deadlines
+        diagnosis = self.record.diagnosis
+        notes = "" if lost or diagnosis is None else diagnosis.notes
+        await rec.set_status(
             CaseStatus.AWAITING_REVIEW,
-            "unrepairable",
-            "carrier" if lost else "warehouse",
+            Kind.UNREPAIRABLE,
+            Actor.CARRIER if lost else Actor.WAREHOUSE,
             "Lost on its way in: replace or refund." if lost else "The item can't be repaired.",
-            expect=proposals,
+            expect=PROPOSALS,
         )
         # One deadline for the agent's choice: a refused proposal must not restart it.
-        due_at = self.due("review")
-        await self.notify(
-            "unrepairable", deadline=Deadline(name="review", due_at=due_at), notes=notes, lost=lost
+        due_at = deadlines.due(Timer.REVIEW)
+        await rec.notify(
+            Message.UNREPAIRABLE,
+            deadline=Deadline(name=Timer.REVIEW, due_at=due_at),
+            notes=notes,
+            lost=lost,
         )
-        total = sum((item.total for item in self.view.items), Decimal(0))
+        total = sum((item.total for item in case.view.items), Decimal(0))
         attempt = 0
         while True:
-            proposal = await self.wait_escalating(proposals, "review", due_at)
-            assert isinstance(proposal, Propose)
+            proposal = await deadlines.escalating(Propose, PROPOSALS, Timer.REVIEW, due_at)
             if proposal.resolution not in SETTLEMENTS:
-                self.refuse_last(
+                case.inbox.refuse_last(
                     "An item that can't be repaired is replaced (exchange) or refunded (refund)."
                 )
                 continue
-            actor = proposal.actor or "agent"
+            actor = proposal.actor or Actor.AGENT
             if proposal.resolution == "refund":
-                self.add_timeline(
-                    "resolution_chosen",
+                rec.add(
+                    Kind.RESOLUTION_CHOSEN,
                     actor,
-                    proposal.message or f"Refund {self.view.order.currency} {total}.",
+                    proposal.message or f"Refund {case.view.order.currency} {total}.",
                     {"resolution": "refund"},
                 )
                 self.record.outcome = "refunded"
-                await self.refund_now(total, reason="unrepairable")
+                await refund_now(case, total, reason="unrepairable")
                 return
             # The warehouse's turn: out of the agents' queue while the replacement is prepared.
-            await self.set_status(
+            await rec.set_status(
                 CaseStatus.INSPECTING,
-                "resolution_chosen",
+                Kind.RESOLUTION_CHOSEN,
                 actor,
                 proposal.message or "Replace the item.",
             )
             attempt += 1
             self.record.outcome = "replaced"
-            if await self.dispatch(self.view.items, step=f"replacement.{attempt}") is not None:
-                await self.await_delivery()
+            if await dispatch(case, case.view.items, step=f"replacement.{attempt}") is not None:
+                await await_delivery(case)
                 return
             self.record.outcome = None
             # Out of stock: back to the agent, who may refund instead, under the same deadline.
-            await self.set_status(
+            await rec.set_status(
                 CaseStatus.AWAITING_REVIEW,
-                "replacement_out_of_stock",
-                "warehouse",
+                Kind.REPLACEMENT_OUT_OF_STOCK,
+                Actor.WAREHOUSE,
                 "No replacement in stock: replace later or refund.",
-                expect=proposals,
+                expect=PROPOSALS,
             )
-            await self.escalate(
+            await rec.escalate(
                 reason="No replacement in stock for an unrepairable item; choose again.",
-                actor="warehouse",
+                actor=Actor.WAREHOUSE,
             )

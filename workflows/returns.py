@@ -8,87 +8,91 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain.models import CaseView
-    from workflows.case import CaseInput
-    from workflows.inbound import InboundCase
+    from domain.names import Actor, Kind, Message, WorkflowName
+    from workflows.case import CaseHandlers, CaseInput
+    from workflows.steps.follow_up import follow_up
+    from workflows.steps.inbound import receive_item
+    from workflows.steps.outbound import ship_to_customer
+    from workflows.steps.refund import refund_now, settle_refund, start_refund
+    from workflows.steps.review import reject_ineligible, review
 
 
 # The patch ID of recording the inspection outcome at once (docs/versioning.md).
 RECORD_INSPECTION = "return-record-inspection"
 
 
-@workflow.defn(name="ReturnWorkflow")
-class ReturnWorkflow(InboundCase):
+@workflow.defn(name=WorkflowName.RETURN.value)
+class ReturnWorkflow(CaseHandlers):
     """Review, take the item back, inspect, refund exactly once, follow up."""
 
     @workflow.run
     async def run(self, input: CaseInput) -> CaseView:
         """Run the return to its end."""
-        return await self.run_case(self.lifecycle)
+        return await self.case.run(self.lifecycle)
 
     async def lifecycle(self) -> None:
         """Every path of a return, from open to the survey."""
-        decision = self.view.decision
-        await self.notify("case_received")
+        case, rec = self.case, self.case.recorder
+        decision = case.view.decision
+        await rec.notify(Message.CASE_RECEIVED)
         if not decision.eligible:
-            await self.reject_ineligible()
+            await reject_ineligible(case)
         amount = decision.refund_estimate.amount
         if decision.returnless:
-            self.add_timeline(
-                "approved", "policy", "Approved without sending the item back (returnless)."
+            rec.add(
+                Kind.APPROVED, Actor.POLICY, "Approved without sending the item back (returnless)."
             )
-            await self.notify(
-                "case_approved",
-                return_address=self.policy.returns.return_address,
+            await rec.notify(
+                Message.CASE_APPROVED,
+                return_address=case.policy.returns.return_address,
                 tracking_number=None,
             )
-            await self.refund_now(amount, reason="returnless")
-            await self.follow_up()
+            await refund_now(case, amount, reason="returnless")
+            await follow_up(case)
             return
-        await self.review()
+        await review(case)
 
         fast: asyncio.Task[None] | None = None
 
         async def fast_refund() -> None:
             nonlocal fast
             if decision.fast_refund:
-                self.add_timeline("fast_refund", "policy", "Refunding at the first carrier scan.")
-                fast = self.start_refund(amount, reason="fast_refund")
+                rec.add(Kind.FAST_REFUND, Actor.POLICY, "Refunding at the first carrier scan.")
+                fast = start_refund(case, amount, reason="fast_refund")
 
-        received = await self.receive_item(on_first_scan=fast_refund)
-        if received.lost:
+        received = await receive_item(case, on_first_scan=fast_refund)
+        inspection = received.inspection
+        if received.lost or inspection is None:
             # The carrier owes the shop for a parcel it lost after pickup; the customer is refunded.
             if fast is None:
-                await self.refund_now(amount, reason="lost_in_transit")
+                await refund_now(case, amount, reason="lost_in_transit")
+        elif inspection.result == "pass":
+            rec.add(Kind.INSPECTION_PASSED, Actor.WAREHOUSE, inspection.notes)
+            await self.record_inspection()
+            await rec.notify(Message.INSPECTION_PASSED)
+            if fast is None:
+                await refund_now(case, amount, reason="inspection_passed")
         else:
-            inspection = received.inspection
-            assert inspection is not None
-            if inspection.result == "pass":
-                self.add_timeline("inspection_passed", "warehouse", inspection.notes)
-                await self.record_inspection()
-                await self.notify("inspection_passed")
-                if fast is None:
-                    await self.refund_now(amount, reason="inspection_passed")
-            else:
-                self.add_timeline("inspection_failed", "warehouse", inspection.notes)
-                await self.record_inspection()
-                partial = inspection.refund_amount
-                await self.notify(
-                    "inspection_failed",
-                    notes=inspection.notes,
-                    refund_amount=self.money(min(partial, amount)) if partial else None,
-                    keep_item=inspection.keep_item,
+            rec.add(Kind.INSPECTION_FAILED, Actor.WAREHOUSE, inspection.notes)
+            await self.record_inspection()
+            partial = inspection.refund_amount
+            await rec.notify(
+                Message.INSPECTION_FAILED,
+                notes=inspection.notes,
+                refund_amount=rec.money(min(partial, amount)) if partial else None,
+                keep_item=inspection.keep_item,
+            )
+            if fast is not None:
+                await rec.escalate(
+                    reason="Inspection failed after a fast refund was paid; review the loss.",
+                    actor=Actor.WAREHOUSE,
                 )
-                if fast is not None:
-                    await self.escalate(
-                        reason="Inspection failed after a fast refund was paid; review the loss.",
-                        actor="warehouse",
-                    )
-                elif partial:
-                    await self.refund_now(min(partial, amount), reason="inspection_failed_partial")
-                if not inspection.keep_item:
-                    await self.ship_to_customer(self.view.items, "ship_back")
-        await self.settle_refund(fast)
-        await self.follow_up()
+            elif partial:
+                await refund_now(case, min(partial, amount), reason="inspection_failed_partial")
+            if not inspection.keep_item:
+                await ship_to_customer(case, case.view.items, "ship_back")
+        await settle_refund(case, fast)
+        await follow_up(case)
 
     async def record_inspection(self) -> None:
         """Record the inspection's outcome before the customer hears of it."""
@@ -97,4 +101,4 @@ class ReturnWorkflow(InboundCase):
         # The extra record_case activity changes the command sequence: histories recorded
         # before it (tests/replay/legacy/) take the old path. See docs/versioning.md.
         if workflow.patched(RECORD_INSPECTION):
-            await self.sync()
+            await self.case.recorder.sync()

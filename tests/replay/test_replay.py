@@ -118,11 +118,11 @@ class UnguardedReturn(ReturnWorkflow):
     @workflow.run
     async def run(self, input: CaseInput) -> CaseView:
         """Run the return to its end."""
-        return await self.run_case(self.lifecycle)
+        return await self.case.run(self.lifecycle)
 
     async def record_inspection(self) -> None:
         """Record the inspection's outcome, unguarded."""
-        await self.sync()
+        await self.case.recorder.sync()
 
 
 async def test_the_same_change_unguarded_breaks_the_old_history() -> None:

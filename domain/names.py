@@ -1,0 +1,248 @@
+"""Names that cross a boundary, defined once: workflow handlers and types, timers, messages,
+actors, timeline kinds, webhook events and action names.
+
+Pure, so the API, the worker, the workflows (inside the sandbox) and the tests share them.
+Each is a `StrEnum`: its members are the strings on the wire, in histories and in the DB.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from domain.models import CaseStatus, CaseType
+
+
+class Handler(StrEnum):
+    """The message handlers every case workflow has."""
+
+    STATE = "state"  # query: the case as the API shows it
+    ACTION = "action"  # update: an agent action
+    CUSTOMER_ACTION = "customer_action"  # update: a customer action
+    EVENT = "event"  # signal: an integration event, deduplicated by event_id
+
+
+class WorkflowName(StrEnum):
+    """The workflow type of each case type (the name histories and the server know)."""
+
+    RETURN = "ReturnWorkflow"
+    EXCHANGE = "ExchangeWorkflow"
+    REFUND = "RefundWorkflow"
+    REPAIR = "RepairWorkflow"
+    COMPLAINT = "ComplaintWorkflow"
+
+
+WORKFLOW_NAMES: dict[CaseType, WorkflowName] = {
+    CaseType.RETURN: WorkflowName.RETURN,
+    CaseType.EXCHANGE: WorkflowName.EXCHANGE,
+    CaseType.REFUND: WorkflowName.REFUND,
+    CaseType.REPAIR: WorkflowName.REPAIR,
+    CaseType.COMPLAINT: WorkflowName.COMPLAINT,
+}
+
+
+class ErrorType(StrEnum):
+    """The `ApplicationError` types the workflows answer with."""
+
+    # An update refused (validator) or given back unused: the API answers 409.
+    ACTION_NOT_ALLOWED = "action_not_allowed"
+
+
+class Timer(StrEnum):
+    """Every named deadline; its duration comes from the policy's `timers`."""
+
+    FIRST_RESPONSE = "first_response"
+    FIRST_RESPONSE_HARD = "first_response_hard"
+    REVIEW = "review"
+    CUSTOMER_INFO = "customer_info"
+    CUSTOMER_INFO_REMINDER = "customer_info_reminder"
+    CUSTOMER_SHIPMENT = "customer_shipment"
+    CUSTOMER_SHIPMENT_REMINDER = "customer_shipment_reminder"
+    CARRIER_PICKUP = "carrier_pickup"
+    TRANSIT = "transit"
+    INSPECTION = "inspection"
+    REFUND = "refund"
+    REFUND_UNSHIPPED = "refund_unshipped"
+    DISPATCH = "dispatch"
+    DIAGNOSIS = "diagnosis"
+    REPAIR = "repair"
+    QUOTE_RESPONSE = "quote_response"
+    OFFER_RESPONSE = "offer_response"
+    INTERCEPTION = "interception"
+    FOLLOW_UP = "follow_up"
+    COMPLAINT_FOLLOW_UP = "complaint_follow_up"
+    SURVEY = "survey"
+
+
+class Message(StrEnum):
+    """Every message a case sends (a template of that name per locale)."""
+
+    CASE_RECEIVED = "case_received"
+    CASE_REJECTED = "case_rejected"
+    CASE_APPROVED = "case_approved"
+    CASE_CANCELLED = "case_cancelled"
+    CASE_EXPIRED = "case_expired"
+    INFO_NEEDED = "info_needed"
+    INFO_REMINDER = "info_reminder"
+    SHIPMENT_REMINDER = "shipment_reminder"
+    PICKED_UP = "picked_up"
+    PICKUP_REBOOKED = "pickup_rebooked"
+    ITEM_RECEIVED = "item_received"
+    INSPECTION_PASSED = "inspection_passed"
+    INSPECTION_FAILED = "inspection_failed"
+    REFUND_SENT = "refund_sent"
+    REFUND_OFFER = "refund_offer"
+    OFFER_DECLINED = "offer_declined"
+    FULFILMENT_CANCELLED = "fulfilment_cancelled"
+    INTERCEPTION_REQUESTED = "interception_requested"
+    INTERCEPTION_FAILED = "interception_failed"
+    DIFFERENCE_DUE = "difference_due"
+    OUT_OF_STOCK_OFFER = "out_of_stock_offer"
+    REPLACEMENT_SHIPPED = "replacement_shipped"
+    ORIGINAL_NOT_RETURNED = "original_not_returned"
+    DIAGNOSIS_DELAYED = "diagnosis_delayed"
+    REPAIR_QUOTE = "repair_quote"
+    REPAIR_DECLINED = "repair_declined"
+    REPAIR_STARTED = "repair_started"
+    REPAIR_DONE = "repair_done"
+    UNREPAIRABLE = "unrepairable"
+    COMPLAINT_ACKNOWLEDGED = "complaint_acknowledged"
+    COMPLAINT_RESPONSE = "complaint_response"
+    RESOLUTION_PROPOSED = "resolution_proposed"
+    RESOLUTION_DONE = "resolution_done"
+    SATISFACTION_CHECK = "satisfaction_check"
+    SURVEY = "survey"
+    # To the operations contacts, not the customer.
+    OPS_ESCALATION = "ops_escalation"
+
+
+class Actor(StrEnum):
+    """Who a timeline entry says acted, when it isn't a named agent."""
+
+    AGENT = "agent"
+    CUSTOMER = "customer"
+    SYSTEM = "system"
+    POLICY = "policy"
+    TIMER = "timer"
+    STOREFRONT = "storefront"
+    INTEGRATION = "integration"
+    CARRIER = "carrier"
+    WAREHOUSE = "warehouse"
+    PAYMENT = "payment"
+    # The customer's mail and SMS, and the operators' mail.
+    MESSAGING = "messaging"
+
+
+class Kind(StrEnum):
+    """The kinds of timeline entries a case writes (events add their own type as the kind)."""
+
+    OPENED = "opened"
+    NOTE = "note"
+    ASSIGNED = "assigned"
+    ESCALATED = "escalated"
+    # A partner (payment, carrier, storefront, SMS, mail) refused or failed a side effect.
+    CONNECTOR_FAILED = "connector_failed"
+    RETRIED = "retried"
+    # Statuses
+    AWAITING_REVIEW = "awaiting_review"
+    AWAITING_SHIPMENT = "awaiting_shipment"
+    IN_TRANSIT = "in_transit"
+    RECEIVED = "received"
+    REFUND_PENDING = "refund_pending"
+    REPAIRING = "repairing"
+    REPLACEMENT_SHIPPED = "replacement_shipped"
+    RESOLVED = "resolved"
+    INFO_REQUESTED = "info_requested"
+    INTERCEPTION_REQUESTED = "interception_requested"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+    # Review and the customer
+    APPROVED = "approved"
+    CUSTOMER_REPLIED = "customer_replied"
+    TRACKING_PROVIDED = "tracking_provided"
+    RATED = "rated"
+    SURVEY_EXPIRED = "survey_expired"
+    SURVEY_SENT = "survey_sent"
+    # Money
+    REFUND_REQUESTED = "refund_requested"
+    REFUND_SUCCEEDED = "refund_succeeded"
+    FAST_REFUND = "fast_refund"
+    OUT_OF_STOCK_REFUND = "out_of_stock_refund"
+    DIFFERENCE_PAID = "difference_paid"
+    COUPON_ISSUED = "coupon_issued"
+    # Parcels
+    PICKUP_BOOKED = "pickup_booked"
+    SHIPMENT_BOOKED = "shipment_booked"
+    PARCEL_DAMAGED = "parcel_damaged"
+    DELIVERED = "delivered"
+    INTERCEPTION_FAILED = "interception_failed"
+    INSPECTION_PASSED = "inspection_passed"
+    INSPECTION_FAILED = "inspection_failed"
+    INSPECTION_RECORDED = "inspection_recorded"
+    ADVANCED_EXCHANGE = "advanced_exchange"
+    REPLACEMENT_OUT_OF_STOCK = "replacement_out_of_stock"
+    # Offers
+    OFFER_MADE = "offer_made"
+    OFFER_ACCEPTED = "offer_accepted"
+    OFFER_DECLINED = "offer_declined"
+    # Repairs
+    DIAGNOSIS_RECORDED = "diagnosis_recorded"
+    QUOTE_ACCEPTED = "quote_accepted"
+    QUOTE_DECLINED = "quote_declined"
+    REPAIR_WARRANTY = "repair_warranty"
+    UNREPAIRABLE = "unrepairable"
+    RESOLUTION_CHOSEN = "resolution_chosen"
+    # Complaints
+    RESPONDED = "responded"
+    APOLOGY_ACCEPTED = "apology_accepted"
+    CHILD_CASE_OPENED = "child_case_opened"
+    CHILD_CASE_RESOLVED = "child_case_resolved"
+    SATISFACTION_CHECK = "satisfaction_check"
+    SATISFIED = "satisfied"
+    DISSATISFIED = "dissatisfied"
+    MARKED_MALICIOUS = "marked_malicious"
+
+
+class Webhook(StrEnum):
+    """Storefront webhook events besides the status changes (`status_webhook`)."""
+
+    ESCALATED = "case.escalated"
+    CANCEL_FULFILMENT = "case.cancel_fulfilment"
+    CHARGE_CUSTOMER = "case.charge_customer"
+    COUPON_ISSUED = "case.coupon_issued"
+
+
+def status_webhook(status: CaseStatus) -> str:
+    """The storefront webhook event a move to `status` sends, e.g. `case.resolved`."""
+    return f"case.{status.value}"
+
+
+class AgentVerb(StrEnum):
+    """The agent actions (`action` of an agent action body)."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+    REQUEST_INFO = "request_info"
+    RESPOND = "respond"
+    PROPOSE = "propose"
+    RECORD_INSPECTION = "record_inspection"
+    RECORD_DIAGNOSIS = "record_diagnosis"
+    ASSIGN = "assign"
+    ESCALATE = "escalate"
+    MARK_MALICIOUS = "mark_malicious"
+    NOTE = "note"
+    CANCEL = "cancel"
+    # Run a step that failed at a partner again (a refund, a pickup, a shipment, ...).
+    RETRY = "retry"
+
+
+class CustomerVerb(StrEnum):
+    """The customer actions (`action` of a customer action body)."""
+
+    REPLY = "reply"
+    PROVIDE_TRACKING = "provide_tracking"
+    ACCEPT = "accept"
+    DECLINE = "decline"
+    RATE = "rate"
+    CANCEL = "cancel"

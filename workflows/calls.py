@@ -1,0 +1,127 @@
+"""Every activity a case calls, in one place: its timeout, its retry policy and its summary.
+
+The workflows call activities only through these functions, so a change of an activity's
+contract, timeout or retry policy lands here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.carriers import CarrierActivities
+    from activities.inputs import (
+        BookPickup,
+        CarrierBooking,
+        NotifyCustomer,
+        NotifyOps,
+        PublishWebhook,
+        RecordCase,
+        RefundResult,
+        RequestInterception,
+        RequestRefund,
+        RequestShipment,
+    )
+    from activities.notify import NotifyActivities
+    from activities.payments import PaymentActivities
+    from activities.records import RecordActivities
+
+# The one place the workflows take these from (they move to the activities' own policy module).
+ACTIVITY_TIMEOUT = timedelta(seconds=60)
+# Connectors retry 5xx and timeouts with backoff; a 4xx is final (non-retryable error type).
+CONNECTOR_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    maximum_interval=timedelta(minutes=5),
+    non_retryable_error_types=["ConnectorRejected"],
+)
+
+
+async def record_case(input: RecordCase) -> None:
+    """Project the case to the DB (retried until the DB takes it)."""
+    await workflow.execute_activity_method(
+        RecordActivities.record_case,
+        input,
+        start_to_close_timeout=ACTIVITY_TIMEOUT,
+        summary=f"record {input.view.id} as {input.view.status}",
+    )
+
+
+async def publish_webhook(input: PublishWebhook) -> None:
+    """Send one storefront webhook event."""
+    await workflow.execute_activity_method(
+        NotifyActivities.publish_webhook,
+        input,
+        start_to_close_timeout=ACTIVITY_TIMEOUT,
+        retry_policy=CONNECTOR_RETRY,
+        summary=f"webhook {input.event_type}",
+    )
+
+
+async def notify_customer(input: NotifyCustomer) -> str:
+    """Send the customer one message over their channel; answers the delivery status
+    ("sent", or "failed" for a refusal the activity settled, e.g. a bad address)."""
+    return await workflow.execute_activity_method(
+        NotifyActivities.notify_customer,
+        input,
+        start_to_close_timeout=ACTIVITY_TIMEOUT,
+        retry_policy=CONNECTOR_RETRY,
+        summary=f"tell the customer: {input.message}",
+    )
+
+
+async def notify_ops(input: NotifyOps) -> None:
+    """Mail the operations contacts about an escalation."""
+    await workflow.execute_activity_method(
+        NotifyActivities.notify_ops,
+        input,
+        start_to_close_timeout=ACTIVITY_TIMEOUT,
+        retry_policy=CONNECTOR_RETRY,
+        summary=f"escalate: {input.reason}",
+    )
+
+
+async def request_refund(input: RequestRefund) -> RefundResult:
+    """Ask the payment provider for the refund (idempotent on its key)."""
+    return await workflow.execute_activity_method(
+        PaymentActivities.request_refund,
+        input,
+        start_to_close_timeout=ACTIVITY_TIMEOUT,
+        retry_policy=CONNECTOR_RETRY,
+        summary=f"refund {input.currency} {input.amount} to {input.payment_method}",
+    )
+
+
+async def book_pickup(input: BookPickup, attempt: int) -> CarrierBooking:
+    """Book a carrier pickup at the customer's address."""
+    return await workflow.execute_activity_method(
+        CarrierActivities.book_pickup,
+        input,
+        start_to_close_timeout=ACTIVITY_TIMEOUT,
+        retry_policy=CONNECTOR_RETRY,
+        summary=f"book carrier pickup #{attempt}",
+    )
+
+
+async def request_shipment(input: RequestShipment) -> CarrierBooking:
+    """Ask the carrier to ship items to the customer."""
+    return await workflow.execute_activity_method(
+        CarrierActivities.request_shipment,
+        input,
+        start_to_close_timeout=ACTIVITY_TIMEOUT,
+        retry_policy=CONNECTOR_RETRY,
+        summary=f"ship {len(input.items)} item(s) to the customer",
+    )
+
+
+async def request_interception(input: RequestInterception) -> CarrierBooking:
+    """Ask the carrier to stop a parcel on its way."""
+    return await workflow.execute_activity_method(
+        CarrierActivities.request_interception,
+        input,
+        start_to_close_timeout=ACTIVITY_TIMEOUT,
+        retry_policy=CONNECTOR_RETRY,
+        summary="ask the carrier to intercept the parcel",
+    )

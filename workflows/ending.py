@@ -1,0 +1,17 @@
+"""How a step ends its case early."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from domain.models import CaseStatus
+    from domain.names import Kind
+
+
+class CaseEnded(Exception):
+    """Raised inside a case's steps to end it early (cancelled, expired, rejected)."""
+
+    def __init__(self, status: CaseStatus, kind: Kind, message: str, actor: str) -> None:
+        super().__init__(message)
+        self.status, self.kind, self.message, self.actor = status, kind, message, actor
