@@ -29,13 +29,14 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ACTION_NOT_ALLOWED, TEMPORAL_UNAVAILABLE, Problem
 from domain.models import CaseType, CaseView
+from domain.names import Handler
 from workflows.case import CaseInput
 from workflows.registry import WORKFLOWS
 
-# Handler names of the case workflows (workflows/case.py).
-UPDATE_ACTION = "action"
-UPDATE_CUSTOMER_ACTION = "customer_action"
-SIGNAL_EVENT = "event"
+# Handler names of the case workflows, defined once in domain.names.
+UPDATE_ACTION = Handler.ACTION.value
+UPDATE_CUSTOMER_ACTION = Handler.CUSTOMER_ACTION.value
+SIGNAL_EVENT = Handler.EVENT.value
 
 # How long one attempt at starting a workflow may take before the client tries again.
 START_RPC_TIMEOUT = timedelta(seconds=5)

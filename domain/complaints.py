@@ -8,7 +8,7 @@ decide the same way from the same inputs.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from domain.models import (
     CaseRequest,
@@ -21,6 +21,7 @@ from domain.models import (
     Reason,
     RuleHit,
 )
+from domain.money import round_money
 from domain.policy import Policy
 from domain.rules import evaluate
 
@@ -118,9 +119,8 @@ def child_decision(
     """
     threshold = policy.returns.serial_returner_threshold
     evaluated = evaluate(request, policy=policy, now=now, prior_cases=threshold if high_risk else 0)
-    exponent = Decimal(1).scaleb(-policy.currency_minor_units)
     currency = request.order.currency
-    total = request.items_total.quantize(exponent, rounding=ROUND_HALF_UP)
+    total = round_money(request.items_total, policy.currency_minor_units)
     is_return = request.type is CaseType.RETURN
     kept = [rule for rule in evaluated.rules if rule.id not in _OVERRIDDEN_RULES]
     rules = [

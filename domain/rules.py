@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from domain.models import CaseRequest, CaseType, Decision, Item, Money, Reason, RuleHit
+from domain.money import round_money
 from domain.policy import Policy
 
 Review = Literal["auto", "manual"]
@@ -64,8 +65,7 @@ class _Context:
         return Money(amount=self.quantize(amount), currency=self.currency)
 
     def quantize(self, amount: Decimal) -> Decimal:
-        exponent = Decimal(1).scaleb(-self.policy.currency_minor_units)
-        return amount.quantize(exponent, rounding=ROUND_HALF_UP)
+        return round_money(amount, self.policy.currency_minor_units)
 
     def show(self, amount: Decimal) -> str:
         return f"{self.currency} {self.quantize(amount):,}"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel.numbers import format_currency
+from babel.numbers import format_currency, get_currency_precision
 from jinja2 import (
     BaseLoader,
     ChoiceLoader,
@@ -26,6 +26,8 @@ from jinja2.exceptions import TemplatesNotFound, UndefinedError
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
+
+from domain.money import round_money
 
 BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
 FALLBACK_LOCALE = "en"
@@ -166,6 +168,8 @@ def money(amount: Any, currency: str, locale: str = FALLBACK_LOCALE) -> str:
         raise ValueError(f"{amount!r} is not an amount") from None
     if not value.is_finite():
         raise ValueError(f"{amount!r} is not an amount")
+    # Rounded by our rule (half up) before babel, whose own rounding is half-even.
+    value = round_money(value, get_currency_precision(currency))
     babel_locale = BABEL_LOCALES.get(str(locale), BABEL_LOCALES[FALLBACK_LOCALE])
     if babel_locale == BABEL_LOCALES[FALLBACK_LOCALE]:
         # English mail names the currency by its code: a bare "$" or "NT$" is ambiguous to

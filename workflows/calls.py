@@ -6,10 +6,7 @@ contract, timeout or retry policy lands here and nowhere else.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.carriers import CarrierActivities
@@ -27,16 +24,10 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.notify import NotifyActivities
     from activities.payments import PaymentActivities
+    from activities.policy import ACTIVITY_TIMEOUT, CONNECTOR_RETRY
     from activities.records import RecordActivities
 
-# The one place the workflows take these from (they move to the activities' own policy module).
-ACTIVITY_TIMEOUT = timedelta(seconds=60)
-# Connectors retry 5xx and timeouts with backoff; a 4xx is final (non-retryable error type).
-CONNECTOR_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    maximum_interval=timedelta(minutes=5),
-    non_retryable_error_types=["ConnectorRejected"],
-)
+__all__ = ["ACTIVITY_TIMEOUT", "CONNECTOR_RETRY"]
 
 
 async def record_case(input: RecordCase) -> None:

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         Priority,
     )
     from domain.names import Actor, AgentVerb, ErrorType, Handler, Kind, Message
+    from domain.opening import initial_view
     from domain.policy import Policy
     from workflows.deadlines import Deadlines
     from workflows.ending import CaseEnded
@@ -79,26 +80,16 @@ class Case:
         self.input = input
         self.policy = input.policy
         self.calendar = BusinessCalendar.from_policy(input.policy, input.holidays)
-        request = input.request
-        self.view = CaseView(
-            id=input.case_id,
-            type=request.type,
-            status=CaseStatus.OPEN,
-            order=request.order,
-            customer=request.customer,
-            items=request.items,
-            reason=request.reason,
-            description=request.description,
-            evidence=request.evidence,
-            exchange_for=request.exchange_for,
-            complaint=request.complaint,
+        # The same first view the API wrote when it opened the case (domain.opening).
+        self.view = initial_view(
+            case_id=input.case_id,
+            request=input.request,
             decision=input.decision,
             queue=input.queue,
             priority=input.priority,
-            parent_case_id=input.parent_case_id,
             status_url=input.status_url,
-            created_at=input.opened_at,
-            updated_at=input.opened_at,
+            opened_at=input.opened_at,
+            parent_case_id=input.parent_case_id,
         )
         # Set while a cancel would strand something: the shop holds the customer's item (a
         # repair), or a child case carries out the resolution (a complaint).

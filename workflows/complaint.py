@@ -13,7 +13,7 @@ more is paid, the case goes to the review board and closes.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from temporalio import workflow
 
@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.calendar import describe
     from domain.complaints import CHILD_CASE_TYPES, REFUND_RESOLUTIONS, REVIEW_BOARD
     from domain.models import CaseStatus, CaseView, Deadline
+    from domain.money import round_money
     from domain.names import (
         WORKFLOW_NAMES,
         Actor,
@@ -326,8 +327,7 @@ def items_total(case: Case) -> Decimal:
 
 
 def _round(case: Case, amount: Decimal) -> Decimal:
-    exponent = Decimal(1).scaleb(-case.policy.currency_minor_units)
-    return amount.quantize(exponent, rounding=ROUND_HALF_UP)
+    return round_money(amount, case.policy.currency_minor_units)
 
 
 def refusal(case: Case, proposal: Propose) -> str | None:

@@ -75,7 +75,7 @@ class RefundWorkflow(CaseHandlers):
         rec.add(Kind.APPROVED, Actor.POLICY, "Approved: the parcel is still on its way.")
         request = RequestInterception(
             case_id=case.view.id,
-            tracking_number=getattr(case.view.order, "tracking_number", None),
+            tracking_number=case.view.order.tracking_number,
             idempotency_key=f"{case.view.id}:interception",
         )
         # Refused: an agent retries, or the carrier reports the parcel stopped or delivered.

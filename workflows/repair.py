@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         RepairReportData,
     )
     from domain.models import CaseStatus, CaseView, Deadline, Repair, RepairDiagnosis, RepairReport
+    from domain.money import round_money
     from domain.names import Actor, AgentVerb, Kind, Message, Timer, Webhook, WorkflowName
     from domain.rules import add_months
     from workflows.case import CaseHandlers, CaseInput
@@ -51,7 +52,8 @@ class RepairWorkflow(CaseHandlers):
     @workflow.run
     async def run(self, input: CaseInput) -> CaseView:
         """Run the repair to its end."""
-        self.record = Repair()
+        # The first view carries an empty record already (domain.opening.initial_view).
+        self.record = self.case.view.repair or Repair()
         self.case.view.repair = self.record
         return await self.case.run(self.lifecycle)
 
@@ -123,7 +125,7 @@ class RepairWorkflow(CaseHandlers):
                     case.inbox.refuse_last("Only a diagnosis is taken here.")
                     found = await deadlines.wait_any(DIAGNOSES)
         # Shown and charged in the currency's minor units, e.g. "1500.00", never "1500".
-        cost = data.cost.quantize(Decimal(1).scaleb(-case.policy.currency_minor_units))
+        cost = round_money(data.cost, case.policy.currency_minor_units)
         diagnosis = RepairDiagnosis(
             repairable=data.repairable, parts=data.parts, cost=cost, notes=data.notes
         )

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from domain import opening
-from domain.models import CaseType, Repair
+from domain.models import CaseType
 from tests.support.factory import case_input
 from workflows.registry import WORKFLOWS
 
@@ -32,10 +32,8 @@ REQUESTS: dict[CaseType, dict[str, Any]] = {
 def test_initial_view_is_the_workflows_first_view(case_type: CaseType) -> None:
     now = datetime.now(UTC)
     given = case_input(now=now, **REQUESTS[case_type])
-    # The workflow's constructor builds its view; a repair's run adds the empty record first.
-    expected = WORKFLOWS[case_type](given).view
-    if case_type == CaseType.REPAIR:
-        expected.repair = Repair()
+    # The workflow's constructor builds the view its first step records.
+    expected = WORKFLOWS[case_type](given).case.view
     written = opening.initial_view(
         case_id=given.case_id,
         request=given.request,

@@ -11,6 +11,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.inputs import RequestRefund
     from domain.actions import EventType, IntegrationEvent
     from domain.models import CaseStatus, Refund
+    from domain.money import round_money
     from domain.names import Actor, Kind, Message, Timer
     from workflows import calls
     from workflows.case import Case
@@ -46,7 +47,7 @@ async def refund(case: Case, amount: Decimal, *, reason: str, timer: Timer = Tim
         return  # exactly one refund per case, whichever path asks first
     currency = view.order.currency
     # Providers get the amount in the currency's minor units, e.g. "297.00", never "297".
-    amount = amount.quantize(Decimal(1).scaleb(-case.policy.currency_minor_units))
+    amount = round_money(amount, case.policy.currency_minor_units)
     money = Refund(amount=amount, currency=currency, status="requested")
     view.refund = money
     rec.add(Kind.REFUND_REQUESTED, Actor.SYSTEM, f"Refund of {currency} {amount} requested.")
