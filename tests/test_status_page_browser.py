@@ -73,13 +73,15 @@ async def test_customer_follows_the_mail_and_sends_tracking_from_the_page(
                 await page.wait_for_timeout(250)
                 await page.reload()
             await page.fill("#carrier", "Black Cat")
-            await page.fill("#tracking_number", "BC777")
+            # A number of its own: a tracking number belongs to one open case.
+            tracking = f"BC777{case_id[-4:]}"
+            await page.fill("#tracking_number", tracking)
             await form.get_by_role("button").click()
             await page.wait_for_url(f"{api.url}/status/{token}")
-            await expect(page.locator(".tracking")).to_have_text("BC777")
+            await expect(page.locator(".tracking")).to_have_text(tracking)
             await expect(form).to_have_count(0)
 
-            await api.event(case_id, "carrier.picked_up", tracking_number="BC777")
+            await api.event(case_id, "carrier.picked_up", tracking_number=tracking)
             await api.reach(case_id, "in_transit")
             await page.reload()
             current = page.locator('li[aria-current="step"]')
