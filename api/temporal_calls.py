@@ -39,7 +39,7 @@ UPDATE_CUSTOMER_ACTION = Handler.CUSTOMER_ACTION.value
 SIGNAL_EVENT = Handler.EVENT.value
 
 # How long one attempt at starting a workflow may take before the client tries again.
-START_RPC_TIMEOUT = timedelta(seconds=5)
+START_RPC_TIMEOUT = timedelta(seconds=10)
 # Statuses that mean "Temporal is not answering", not "Temporal said no".
 _UNREACHABLE = frozenset(
     {

@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -436,12 +437,16 @@ def render(bench: ApiBench) -> str:
             f"| {sum(len(o.errors) for o in api)} |"
         )
     lines += ["", "Bursts through the API (errors are any answer but 201, or no answer):", ""]
-    lines += ["| in flight | opens | errors | opens/s | p99 ms |", "|---:|---:|---:|---:|---:|"]
+    lines += [
+        "| in flight | opens | errors | which | opens/s | p99 ms |",
+        "|---:|---:|---:|---|---:|---:|",
+    ]
     for burst in bench.bursts:
         total = len(burst.latencies) + len(burst.errors)
+        which = ", ".join(f"{n} x {e}" for e, n in sorted(Counter(burst.errors).items())) or "—"
         lines.append(
-            f"| {burst.in_flight} | {total} | **{len(burst.errors)}** | {burst.per_second:.1f} "
-            f"| {_ms(_pct(burst.latencies, 0.99))} |"
+            f"| {burst.in_flight} | {total} | **{len(burst.errors)}** | {which} "
+            f"| {burst.per_second:.1f} | {_ms(_pct(burst.latencies, 0.99))} |"
         )
     lines += [
         "",
