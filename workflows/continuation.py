@@ -114,8 +114,9 @@ class Continuation:
     # ---- handing over -----------------------------------------------------------------
 
     def due(self) -> bool:
-        """Whether the case should continue as new now (asked by the main task's waits)."""
-        if LABEL.get() != MAIN or self.forwarding or self.case.journal.others_live():
+        """Whether the case should continue as new now (asked for the main task's waits, from
+        outside any task: the label is the caller's to check)."""
+        if self.forwarding or self.case.journal.others_live():
             return False
         info = workflow.info()
         long = info.is_continue_as_new_suggested() or info.get_current_history_length() >= (

@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.policy import Policy
     from workflows.ending import CaseEnded
     from workflows.inbox import Accepts, Inbox, Input, Pending, Source
-    from workflows.journal import Entry, Journal
+    from workflows.journal import LABEL, MAIN, Entry, Journal
     from workflows.recorder import Recorder
 
 T = TypeVar("T")
@@ -183,9 +183,13 @@ class Deadlines:
     ) -> bool:
         """Block until `ready()`; False when `timeout` runs out first. A long case continues as
         new from here, when it is due, rather than waiting on."""
+        # Only the main task's waits may hand over; the condition runs outside the task.
+        main = LABEL.get() == MAIN
         try:
             await workflow.wait_condition(
-                lambda: ready() or self.turnover.due(), timeout=timeout, timeout_summary=summary
+                lambda: ready() or (main and self.turnover.due()),
+                timeout=timeout,
+                timeout_summary=summary,
             )
         except TimeoutError:
             return False
