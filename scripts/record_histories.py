@@ -18,7 +18,7 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -194,6 +194,28 @@ async def return_complete(rec: Recorder) -> None:
     await rec.save("return_complete", handle)
 
 
+async def return_continued(rec: Recorder) -> None:
+    """Mid-flight in its second run: a return that continued as new after its fast refund
+    (the run's first task fast-forwards through the journal, spawned refund task included)."""
+    case = replace(case_input(now=await rec.now()), history_limit=120)
+    handle = await rec.start(case)
+    await reach(handle, "awaiting_shipment")
+    await customer(handle, "provide_tracking", carrier="Black Cat", tracking_number="BC-CAN-9")
+    await signal(handle, "carrier.picked_up")
+    await reach_deadline(handle, "transit")
+    for n in range(20):
+        await act(handle, "note", message=f"note {n}")
+    latest = rec.client.get_workflow_handle(handle.id)
+    await signal(latest, "warehouse.received")
+    await reach_deadline(latest, "inspection")
+    history = await latest.fetch_history()
+    if history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id:
+        await rec.save("return_continued", latest)
+    else:
+        raise RuntimeError(f"{handle.id} never continued as new")
+    await stop(rec.client, latest)
+
+
 async def exchange_complete(rec: Recorder) -> None:
     """A same-price exchange: sent back, inspected, replacement shipped and delivered."""
     same_price = [{"sku": "TEE-L-BLK", "quantity": 1, "unit_price": "990.00"}]
@@ -277,6 +299,7 @@ PATHS: dict[str, Callable[[Recorder], Awaitable[None]]] = {
     "return_awaiting_shipment": return_awaiting_shipment,
     "return_complete": return_complete,
     "exchange_complete": exchange_complete,
+    "return_continued": return_continued,
     "refund_complete": refund_complete,
     "repair_complete": repair_complete,
     "complaint_complete": complaint_complete,

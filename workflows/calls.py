@@ -1,7 +1,9 @@
 """Every activity a case calls, in one place: its timeout, its retry policy and its summary.
 
 The workflows call activities only through these functions, so a change of an activity's
-contract, timeout or retry policy lands here and nowhere else.
+contract, timeout or retry policy lands here and nowhere else. The calls whose result the
+lifecycle goes on with (a refund, a booking) take the case's journal: a continued run answers
+them from it instead of calling again (workflows/journal.py).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.payments import PaymentActivities
     from activities.policy import ACTIVITY_TIMEOUT, CONNECTOR_RETRY
     from activities.records import RecordActivities
+    from workflows.journal import Journal
 
 __all__ = ["ACTIVITY_TIMEOUT", "CONNECTOR_RETRY"]
 
@@ -74,45 +77,65 @@ async def notify_ops(input: NotifyOps) -> None:
     )
 
 
-async def request_refund(input: RequestRefund) -> RefundResult:
+async def request_refund(input: RequestRefund, journal: Journal) -> RefundResult:
     """Ask the payment provider for the refund (idempotent on its key)."""
-    return await workflow.execute_activity_method(
-        PaymentActivities.request_refund,
-        input,
-        start_to_close_timeout=ACTIVITY_TIMEOUT,
-        retry_policy=CONNECTOR_RETRY,
-        summary=f"refund {input.currency} {input.amount} to {input.payment_method}",
+    return await journal.remember(
+        "call",
+        RefundResult,
+        lambda: workflow.execute_activity_method(
+            PaymentActivities.request_refund,
+            input,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=CONNECTOR_RETRY,
+            summary=f"refund {input.currency} {input.amount} to {input.payment_method}",
+        ),
+        what="request_refund",
     )
 
 
-async def book_pickup(input: BookPickup, attempt: int) -> CarrierBooking:
+async def book_pickup(input: BookPickup, attempt: int, journal: Journal) -> CarrierBooking:
     """Book a carrier pickup at the customer's address."""
-    return await workflow.execute_activity_method(
-        CarrierActivities.book_pickup,
-        input,
-        start_to_close_timeout=ACTIVITY_TIMEOUT,
-        retry_policy=CONNECTOR_RETRY,
-        summary=f"book carrier pickup #{attempt}",
+    return await journal.remember(
+        "call",
+        CarrierBooking,
+        lambda: workflow.execute_activity_method(
+            CarrierActivities.book_pickup,
+            input,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=CONNECTOR_RETRY,
+            summary=f"book carrier pickup #{attempt}",
+        ),
+        what="book_pickup",
     )
 
 
-async def request_shipment(input: RequestShipment) -> CarrierBooking:
+async def request_shipment(input: RequestShipment, journal: Journal) -> CarrierBooking:
     """Ask the carrier to ship items to the customer."""
-    return await workflow.execute_activity_method(
-        CarrierActivities.request_shipment,
-        input,
-        start_to_close_timeout=ACTIVITY_TIMEOUT,
-        retry_policy=CONNECTOR_RETRY,
-        summary=f"ship {len(input.items)} item(s) to the customer",
+    return await journal.remember(
+        "call",
+        CarrierBooking,
+        lambda: workflow.execute_activity_method(
+            CarrierActivities.request_shipment,
+            input,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=CONNECTOR_RETRY,
+            summary=f"ship {len(input.items)} item(s) to the customer",
+        ),
+        what="request_shipment",
     )
 
 
-async def request_interception(input: RequestInterception) -> CarrierBooking:
+async def request_interception(input: RequestInterception, journal: Journal) -> CarrierBooking:
     """Ask the carrier to stop a parcel on its way."""
-    return await workflow.execute_activity_method(
-        CarrierActivities.request_interception,
-        input,
-        start_to_close_timeout=ACTIVITY_TIMEOUT,
-        retry_policy=CONNECTOR_RETRY,
-        summary="ask the carrier to intercept the parcel",
+    return await journal.remember(
+        "call",
+        CarrierBooking,
+        lambda: workflow.execute_activity_method(
+            CarrierActivities.request_interception,
+            input,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=CONNECTOR_RETRY,
+            summary="ask the carrier to intercept the parcel",
+        ),
+        what="request_interception",
     )

@@ -10,10 +10,12 @@ class the handlers, each delegating to its `Case`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -39,10 +41,14 @@ with workflow.unsafe.imports_passed_through():
     from domain.names import Actor, AgentVerb, ErrorType, Handler, Kind, Message
     from domain.opening import initial_view
     from domain.policy import Policy
+    from workflows.continuation import HISTORY_LIMIT, Carry, Continuation
     from workflows.deadlines import Deadlines
     from workflows.ending import CaseEnded
     from workflows.inbox import ANYTIME_ACTIONS, Inbox, Pending, refusal
+    from workflows.journal import LABEL, MAIN, Journal
     from workflows.recorder import Recorder
+
+T = TypeVar("T")
 
 CANCELLABLE = frozenset(
     {
@@ -71,6 +77,10 @@ class CaseInput:
     parent_case_id: str | None = None
     # Decided at open (a complaint's severity); escalations raise it from there.
     priority: Priority = Priority.NORMAL
+    # Events in one run before the case continues as new (workflows/continuation.py).
+    history_limit: int = HISTORY_LIMIT
+    # What the previous run handed over; None in a case's first run.
+    carry: Carry | None = None
 
 
 class Case:
@@ -94,6 +104,9 @@ class Case:
         # Set while a cancel would strand something: the shop holds the customer's item (a
         # repair), or a child case carries out the resolution (a complaint).
         self.locked = False
+        # A continued run replays its lifecycle from this journal before it goes live.
+        self.journal = Journal(input.carry.journal if input.carry else None)
+        self.continuation = Continuation(self, input.carry, input.history_limit)
         self.inbox = Inbox()
         self.recorder = Recorder(
             self.view,
@@ -102,6 +115,8 @@ class Case:
             inbox=self.inbox,
             cancellable=lambda: self.cancellable,
         )
+        # Fast-forwarding tells nobody anything: the earlier run did.
+        self.recorder.muted = self.journal.forwarding
         self.deadlines = Deadlines(
             self.view,
             policy=self.policy,
@@ -109,22 +124,43 @@ class Case:
             inbox=self.inbox,
             recorder=self.recorder,
             cancellable=lambda: self.cancellable,
+            journal=self.journal,
+            turnover=self.continuation,
         )
 
     @property
     def ended(self) -> bool:
         """Whether the case has reached a terminal status."""
-        return self.view.status in TERMINAL_STATUSES
+        return self.continuation.shown().status in TERMINAL_STATUSES
 
     @property
     def cancellable(self) -> bool:
         """Whether a cancel is taken now: early statuses, and nothing a cancel would strand."""
+        if self.continuation.forwarding:
+            return self.continuation.cancellable(CANCELLABLE)
         return self.view.status in CANCELLABLE and not self.locked
+
+    # ---- what the lifecycle reads from the world (journaled) ------------------------
+
+    def now(self) -> datetime:
+        """The time, for the lifecycle: journaled, so a continued run reads the same."""
+        return self.journal.now()
+
+    def drawn(self, draw: Callable[[random.Random], list[str]]) -> list[str]:
+        """Random values for the lifecycle (a child case's ID): the same in a continued run."""
+        return self.journal.drawn(draw)
+
+    def spawn(self, name: str, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """Run part of the lifecycle alongside the rest (a fast refund), journaled apart."""
+        return self.journal.spawn(name, coro)
 
     # ---- the handlers' rules ----------------------------------------------------
 
     def take_event(self, event: IntegrationEvent) -> None:
         """Take an integration event once; repeats of its event_id are ignored."""
+        if self.continuation.forwarding:
+            self.continuation.deferred.append(event)  # taken once the run is live
+            return
         if self.ended or not self.inbox.first_sight(event):
             return
         reported = f"{event.type.value} reported."
@@ -143,15 +179,21 @@ class Case:
 
     def _check(self, source: Literal["agent", "customer"], name: str) -> None:
         cancel = name == AgentVerb.CANCEL
-        taken = self.cancellable if cancel else self.inbox.accepting(source, name)
+        if cancel:
+            taken = self.cancellable
+        elif self.continuation.forwarding:
+            taken = self.continuation.takes(source, name)
+        else:
+            taken = self.inbox.accepting(source, name)
         if self.ended or not taken:
-            raise ApplicationError(
-                refusal(self.view.status, name), type=ErrorType.ACTION_NOT_ALLOWED.value
-            )
+            status = self.continuation.shown().status
+            raise ApplicationError(refusal(status, name), type=ErrorType.ACTION_NOT_ALLOWED.value)
 
     async def act(self, action: AgentAction) -> CaseView:
         """Apply an agent action and answer with the case after it."""
         actor = action.actor or Actor.AGENT
+        if self.continuation.forwarding:
+            await self.continuation.live()
         match action:
             case Note():
                 self.recorder.add(Kind.NOTE, actor, action.message)
@@ -171,6 +213,8 @@ class Case:
 
     async def act_as_customer(self, action: CustomerAction) -> CaseView:
         """Apply a customer action and answer with the case after it."""
+        if self.continuation.forwarding:
+            await self.continuation.live()
         return await self._handed_over(Pending("customer", action.action, action))
 
     async def _handed_over(self, pending: Pending) -> CaseView:
@@ -185,6 +229,7 @@ class Case:
 
     async def run(self, lifecycle: Callable[[], Awaitable[None]]) -> CaseView:
         """Run a case type's lifecycle, ending it cleanly when a step ends it early."""
+        LABEL.set(MAIN)  # the run's own task: every lifecycle read here is journaled
         opened = f"{self.view.type.value.title()} case opened."
         self.recorder.add(Kind.OPENED, Actor.STOREFRONT, opened)
         await self.recorder.sync()
@@ -222,7 +267,7 @@ class CaseHandlers:
     @workflow.query(name=Handler.STATE.value, description="The case as the API shows it.")
     def state(self) -> CaseView:
         """The live case."""
-        return self.case.view
+        return self.case.continuation.shown()
 
     @workflow.signal(
         name=Handler.EVENT.value,

@@ -109,7 +109,7 @@ class ComplaintWorkflow(CaseHandlers):
         )
         try:
             for name, due_at in sorted(clocks.items(), key=lambda clock: clock[1]):
-                if workflow.now() < due_at:
+                if self.case.now() < due_at:
                     found = await deadlines.wait_until(INVESTIGATION, name, due_at)
                     if found is not None:
                         return found
@@ -146,7 +146,7 @@ class ComplaintWorkflow(CaseHandlers):
                 case Respond():
                     rec.add(Kind.RESPONDED, found.actor or Actor.AGENT, found.message)
                     # The customer hears by when to expect a proposal, while that is still ahead.
-                    ahead = workflow.now() < due_at
+                    ahead = case.now() < due_at
                     await rec.notify(
                         Message.COMPLAINT_RESPONSE,
                         deadline=Deadline(name=Timer.REVIEW, due_at=due_at) if ahead else None,

@@ -3,28 +3,61 @@
 Every wait takes what its step accepts from the inbox. A plain wait gives up when its timer
 runs out; an escalating one escalates once and keeps waiting with the deadline listed
 overdue; a reminding one reminds the customer half-way and gives up at the end.
+
+Every wait is journaled (`workflows/journal.py`): a continued run answers it from the journal
+without starting a timer, and only the main task's waits may continue the case as new.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from functools import cache
+from typing import Any, NoReturn, Protocol, TypeVar
 
+from pydantic import TypeAdapter
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.actions import AgentCancel, CustomerCancel, EventType, IntegrationEvent, Retry
+    from domain.actions import (
+        AgentAction,
+        AgentCancel,
+        CustomerAction,
+        CustomerCancel,
+        EventType,
+        IntegrationEvent,
+        Retry,
+    )
     from domain.calendar import BusinessCalendar, describe
     from domain.models import CaseStatus, CaseView, Deadline
     from domain.names import Actor, AgentVerb, Kind, Message, Timer
     from domain.policy import Policy
     from workflows.ending import CaseEnded
-    from workflows.inbox import Accepts, Inbox, Input, Pending
+    from workflows.inbox import Accepts, Inbox, Input, Pending, Source
+    from workflows.journal import LABEL, MAIN, Entry, Journal
     from workflows.recorder import Recorder
 
 T = TypeVar("T")
 RETRY = Accepts(agent=frozenset({AgentVerb.RETRY}))
+
+
+class Turnover(Protocol):
+    """Continue-as-new, as the waits see it (workflows/continuation.py)."""
+
+    async def resume(self) -> None:
+        """Go live, if this is the main task's first live wait of a continued run."""
+
+    def due(self) -> bool:
+        """Whether the case should continue as new now."""
+
+    def leave(self) -> NoReturn:
+        """Continue as new."""
+
+
+@cache
+def _inputs(source: Source) -> TypeAdapter[Input]:
+    kind: Any = {"agent": AgentAction, "customer": CustomerAction}.get(source, IntegrationEvent)
+    return TypeAdapter(kind)
 
 
 class Deadlines:
@@ -39,6 +72,8 @@ class Deadlines:
         inbox: Inbox,
         recorder: Recorder,
         cancellable: Callable[[], bool],
+        journal: Journal,
+        turnover: Turnover,
     ) -> None:
         self.view = view
         self.policy = policy
@@ -46,12 +81,14 @@ class Deadlines:
         self.inbox = inbox
         self.recorder = recorder
         self.cancellable = cancellable
+        self.journal = journal
+        self.turnover = turnover
 
     # ---- listing ----------------------------------------------------------------
 
     def due(self, timer: Timer) -> datetime:
         """When a timer started now runs out, on the business calendar where it says so."""
-        return self.calendar.add(workflow.now(), self.policy.timer(timer))
+        return self.calendar.add(self.journal.now(), self.policy.timer(timer))
 
     def set(self, name: Timer, due_at: datetime) -> None:
         """List a deadline on the case (replacing one of the same name)."""
@@ -72,18 +109,18 @@ class Deadlines:
         self, accepts: Accepts, timer: Timer | None, due_at: datetime | None
     ) -> Input | None:
         """Wait for an input the step accepts until `due_at`; None when the deadline passes."""
+        if (replayed := self._replayed()) is not None:
+            return replayed[0]
         taking = await self._open(accepts, timer, due_at)
+        # Live time, not journaled: in a continued run the timer runs only what is left of it.
         timeout = max(due_at - workflow.now(), timedelta(0)) if due_at else None
         summary = f"{timer} — {describe(self.policy.timer(timer))}" if timer else None
         try:
             while (found := self.inbox.take(taking)) is None:
-                try:
-                    await workflow.wait_condition(
-                        lambda: self.inbox.peek(taking) is not None,
-                        timeout=timeout,
-                        timeout_summary=summary,
-                    )
-                except TimeoutError:
+                if not await self._until(
+                    lambda: self.inbox.peek(taking) is not None, timeout, summary
+                ):
+                    self.journal.record(Entry(kind="wait"))
                     return None
         finally:
             self._close(taking, timer)
@@ -91,10 +128,12 @@ class Deadlines:
 
     async def wait_any(self, accepts: Accepts) -> Input:
         """Wait, with no deadline, for an input the step accepts."""
+        if (replayed := self._replayed()) is not None and replayed[0] is not None:
+            return replayed[0]
         taking = await self._open(accepts, None, None)
         try:
             while (found := self.inbox.take(taking)) is None:
-                await workflow.wait_condition(lambda: self.inbox.peek(taking) is not None)
+                await self._until(lambda: self.inbox.peek(taking) is not None)
         finally:
             self._close(taking, None)
         return self._taken(found)
@@ -104,13 +143,16 @@ class Deadlines:
         first, left queued for the step's next wait (the step got done another way)."""
         settling = Accepts(events=settles)
         # Shown with the settling events, so the operators see who else may move the case.
+        if (replayed := self._replayed()) is not None:
+            return replayed[0] if isinstance(replayed[0], Retry) else None
         shown = await self._open(RETRY | settling, None, None)
         taking = Accepts(agent=shown.agent, customer=shown.customer)
         try:
             while (found := self.inbox.take(taking)) is None:
                 if self.inbox.peek(settling) is not None:
+                    self.journal.record(Entry(kind="wait"))
                     return None
-                await workflow.wait_condition(
+                await self._until(
                     lambda: (
                         self.inbox.peek(taking) is not None or self.inbox.peek(settling) is not None
                     )
@@ -120,9 +162,45 @@ class Deadlines:
         retry = self._taken(found)
         return retry if isinstance(retry, Retry) else None
 
+    # ---- journal and continue-as-new ------------------------------------------------
+
+    def _replayed(self) -> tuple[Input | None] | None:
+        """The wait's outcome from the journal while the run fast-forwards (no timer, no
+        inbox): `(input,)` or `(None,)` when nothing was taken; None when the wait runs live."""
+        if not self.journal.replaying() or (entry := self.journal.next("wait")) is None:
+            return None
+        if entry.source is None:
+            return (None,)
+        source: Source = entry.source  # type: ignore[assignment]
+        body = _inputs(source).validate_python(entry.body)
+        return (self._taken(Pending(source, "", body), journal=False),)
+
+    async def _until(
+        self,
+        ready: Callable[[], bool],
+        timeout: timedelta | None = None,
+        summary: str | None = None,
+    ) -> bool:
+        """Block until `ready()`; False when `timeout` runs out first. A long case continues as
+        new from here, when it is due, rather than waiting on."""
+        # Only the main task's waits may hand over; the condition runs outside the task.
+        main = LABEL.get() == MAIN
+        try:
+            await workflow.wait_condition(
+                lambda: ready() or (main and self.turnover.due()),
+                timeout=timeout,
+                timeout_summary=summary,
+            )
+        except TimeoutError:
+            return False
+        if not ready():
+            self.turnover.leave()
+        return True
+
     async def _open(
         self, accepts: Accepts, timer: Timer | None, due_at: datetime | None
     ) -> Accepts:
+        await self.turnover.resume()
         # A cancel is taken only while the status allows one: a cancel queued at open must not
         # end a case that has since refunded.
         taking = accepts.with_cancel(self.cancellable())
@@ -139,8 +217,11 @@ class Deadlines:
         if timer:
             self.clear(timer)
 
-    def _taken(self, item: Pending) -> Input:
+    def _taken(self, item: Pending, journal: bool = True) -> Input:
         body = item.body
+        if journal:
+            dumped = body.model_dump(mode="json")
+            self.journal.record(Entry(kind="wait", source=item.source, body=dumped))
         if isinstance(body, AgentCancel | CustomerCancel):
             # A customer is recorded as the customer, whatever the body says.
             actor = (body.actor or Actor.AGENT) if item.source == "agent" else Actor.CUSTOMER
@@ -157,7 +238,7 @@ class Deadlines:
         Pass `due_at` to go on with a deadline set earlier; one already past isn't escalated again.
         """
         due_at = due_at or self.due(timer)
-        if workflow.now() < due_at:
+        if self.journal.now() < due_at:
             found = await self.wait_until(accepts, timer, due_at)
             if found is not None:
                 return found

@@ -86,7 +86,8 @@ class Inbox:
     """Queued inputs, the waits open now, and what the current step will take."""
 
     pending: list[Pending] = field(default_factory=list)
-    seen_events: set[str] = field(default_factory=set)
+    # Insertion-ordered, so a continued run carries the most recent (continuation.SEEN_LIMIT).
+    seen_events: dict[str, None] = field(default_factory=dict)
     # Taken by a step and answered once the case settles at its next wait.
     consumed: list[Pending] = field(default_factory=list)
     waits: list[Accepts] = field(default_factory=list)
@@ -100,7 +101,7 @@ class Inbox:
         """Whether the event is new (remembered from now on); a repeat of its ID is not."""
         if event.event_id in self.seen_events:
             return False
-        self.seen_events.add(event.event_id)
+        self.seen_events[event.event_id] = None
         return True
 
     def put(self, item: Pending) -> None:

@@ -55,6 +55,9 @@ class Recorder:
         # Set while an escalation goes out: its own mail or webhook failing is noted, never
         # escalated again (no recursion, and the case never fails for it).
         self.escalating = False
+        # Set while a continued run fast-forwards (workflows/continuation.py): the earlier run
+        # already wrote, sent and published all of it; the carried view replaces the rebuilt one.
+        self.muted = False
 
     @property
     def ended(self) -> bool:
@@ -67,6 +70,8 @@ class Recorder:
         self, kind: TimelineKind, actor: str, message: str = "", data: dict[str, Any] | None = None
     ) -> None:
         """Append an entry to the case's timeline."""
+        if self.muted:
+            return
         self.view.timeline.append(
             TimelineEntry(
                 at=workflow.now(), kind=kind, actor=actor, message=message, data=data or {}
@@ -101,6 +106,8 @@ class Recorder:
 
     async def sync(self) -> None:
         """Project the case to the DB, the storefront and the operators' view, where it changed."""
+        if self.muted:
+            return
         self.revision += 1
         self.view.customer_actions = self.customer_actions()
         nxt = self.view.next_deadline
@@ -134,6 +141,8 @@ class Recorder:
 
     async def publish(self, event_type: str, data: dict[str, Any] | None = None) -> None:
         """Tell the storefront about the case through its webhook."""
+        if self.muted:
+            return
         step = self.next_step(event_type)
         await calls.publish_webhook(
             PublishWebhook(
@@ -151,6 +160,8 @@ class Recorder:
 
         A message that can't be delivered escalates; the case goes on without it.
         """
+        if self.muted:
+            return
         what = f"The customer's {message} message"
 
         async def send() -> None:
@@ -175,6 +186,8 @@ class Recorder:
         self, *, reason: str, timer: Timer | None = None, actor: str = Actor.TIMER
     ) -> None:
         """Record a breach, raise the priority and tell the operations contacts."""
+        if self.muted:
+            return
         if timer:
             self.view.sla_breached = True
         self.view.priority = self.view.priority.raised()

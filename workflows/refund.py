@@ -81,7 +81,7 @@ class RefundWorkflow(CaseHandlers):
         # Refused: an agent retries, or the carrier reports the parcel stopped or delivered.
         await until_done(
             case,
-            lambda: calls.request_interception(request),
+            lambda: calls.request_interception(request, case.journal),
             partner=Actor.CARRIER,
             escalation="The carrier refused the interception",
             settles=INTERCEPTION,

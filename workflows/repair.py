@@ -209,7 +209,7 @@ class RepairWorkflow(CaseHandlers):
         await await_delivery(case)
         months = case.policy.repairs.warranty_months
         if months > 0:
-            today = workflow.now().astimezone(case.calendar.zone).date()
+            today = case.now().astimezone(case.calendar.zone).date()
             until = add_months(today, months)
             self.record.warranty_until = until
             rec.add(

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ChildWorkflowError
-from temporalio.workflow import ParentClosePolicy
+from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from domain.complaints import child_decision, child_request
@@ -24,16 +26,23 @@ with workflow.unsafe.imports_passed_through():
     from workflows.inbox import Accepts, Input
 
 
+@dataclass
+class ChildOutcome:
+    """How a child case ended, as far as its parent cares (and its journal keeps)."""
+
+    status: CaseStatus | None  # None: the child workflow failed
+    resolved: bool = False
+
+
 def child_input(case: Case, case_type: CaseType) -> CaseInput:
     """A new case of its own to carry out the resolution, linked to this one.
 
-    Its ID and token come from the workflow's seeded randomness, so a replay opens the
-    same case; its status page lives beside this one's.
+    Its ID and token come from the workflow's seeded randomness, journaled, so a replay or
+    a continued run opens the same case; its status page lives beside this one's.
     """
     view = case.view
-    rng = workflow.random()
-    case_id = new_case_id(case_type, rng)
-    token = new_token(rng)
+    case_id, token = case.drawn(lambda rng: [new_case_id(case_type, rng), new_token(rng)])
+    now = case.now()
     request = child_request(case.input.request, case_type)
     return CaseInput(
         case_id=case_id,
@@ -41,14 +50,14 @@ def child_input(case: Case, case_type: CaseType) -> CaseInput:
         decision=child_decision(
             request,
             policy=case.policy,
-            now=workflow.now(),
+            now=now,
             high_risk=view.decision.high_risk,
             parent_case_id=view.id,
         ),
         policy=case.policy,
         token=token,
         status_url=f"{view.status_url.rsplit('/', 1)[0]}/{token}",
-        opened_at=workflow.now(),
+        opened_at=now,
         holidays=case.input.holidays,
         queue=view.queue,
         parent_case_id=view.id,
@@ -68,18 +77,22 @@ async def run_child(
     """
     rec, view = case.recorder, case.view
     child = child_input(case, case_type)
-    handle = await workflow.start_child_workflow(
-        WORKFLOW_NAMES[case_type].value,
-        child,
-        id=child.case_id,
-        task_queue=workflow.info().task_queue,
-        parent_close_policy=ParentClosePolicy.ABANDON,
-        result_type=CaseView,
-        static_summary=summary(child.case_id, child.request, child.decision),
-        static_details=details(
-            child.case_id, child.request, child.decision, parent_case_id=view.id
-        ),
-    )
+    # A continued run that fast-forwards past this child finds its outcome in the journal
+    # (a case never continues while a child runs): it starts nothing.
+    handle: ChildWorkflowHandle[Any, CaseView] | None = None
+    if not case.journal.replaying():
+        handle = await workflow.start_child_workflow(
+            WORKFLOW_NAMES[case_type].value,
+            child,
+            id=child.case_id,
+            task_queue=workflow.info().task_queue,
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            result_type=CaseView,
+            static_summary=summary(child.case_id, child.request, child.decision),
+            static_details=details(
+                child.case_id, child.request, child.decision, parent_case_id=view.id
+            ),
+        )
     noun = f"{case_type.value.title()} case {child.case_id}"
     view.child_case_ids.append(child.case_id)
     rec.add(
@@ -97,20 +110,15 @@ async def run_child(
             f"{noun} takes the item back.",
             expect=interrupts,
         )
-        interrupted = asyncio.create_task(case.deadlines.wait_any(interrupts))
-        await workflow.wait([interrupted, handle], return_when=asyncio.FIRST_COMPLETED)
-        if interrupted.done():
-            on_interrupt(interrupted.result())
-        interrupted.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await interrupted
-        try:
-            result: CaseView | None = handle.result()
-        except ChildWorkflowError:
-            result = None
+        outcome = await case.journal.remember(
+            "child",
+            ChildOutcome,
+            lambda: _watch(case, handle, interrupts, on_interrupt),
+            what="child case",
+        )
     finally:
         case.locked = False
-    if result is not None and any(entry.kind == Kind.RESOLVED for entry in result.timeline):
+    if outcome.resolved:
         rec.add(
             Kind.CHILD_CASE_RESOLVED,
             Actor.SYSTEM,
@@ -118,8 +126,32 @@ async def run_child(
             {"child_case_id": child.case_id},
         )
         return True
-    ended = result.status.value if result is not None else "failed"
+    ended = outcome.status.value if outcome.status is not None else "failed"
     await rec.escalate(
         reason=f"{noun} ended {ended} without carrying out the resolution.", actor=Actor.SYSTEM
     )
     return False
+
+
+async def _watch(
+    case: Case,
+    handle: ChildWorkflowHandle[Any, CaseView] | None,
+    interrupts: Accepts,
+    on_interrupt: Callable[[Input], None],
+) -> ChildOutcome:
+    """Wait for the child to end, taking `interrupts` meanwhile (a task of its own)."""
+    if handle is None:  # only ever started live; the journal answers otherwise
+        return ChildOutcome(status=None)
+    interrupted = case.spawn("child_interrupt", case.deadlines.wait_any(interrupts))
+    await workflow.wait([interrupted, handle], return_when=asyncio.FIRST_COMPLETED)
+    if interrupted.done():
+        on_interrupt(interrupted.result())
+    interrupted.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await interrupted
+    try:
+        result = handle.result()
+    except ChildWorkflowError:
+        return ChildOutcome(status=None)
+    resolved = any(entry.kind == Kind.RESOLVED for entry in result.timeline)
+    return ChildOutcome(status=result.status, resolved=resolved)

@@ -208,7 +208,7 @@ async def book_pickup(case: Case, attempt: int) -> CarrierBooking | None:
     )
     booking = await until_done(
         case,
-        lambda: calls.book_pickup(request, attempt),
+        lambda: calls.book_pickup(request, attempt, case.journal),
         partner=Actor.CARRIER,
         escalation="The carrier refused the pickup",
         settles=FIRST_SCANS,

@@ -34,7 +34,7 @@ async def ship_to_customer(
     )
     booking = await until_done(
         case,
-        lambda: calls.request_shipment(request),
+        lambda: calls.request_shipment(request, case.journal),
         partner=Actor.CARRIER,
         escalation="The carrier refused the shipment",
         settles=DISPATCHED,

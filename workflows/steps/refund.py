@@ -28,7 +28,7 @@ async def refund_now(case: Case, amount: Decimal, reason: str) -> None:
 
 def start_refund(case: Case, amount: Decimal, reason: str) -> asyncio.Task[None]:
     """Refund alongside the steps that follow (fast refund)."""
-    return asyncio.create_task(refund(case, amount, reason=reason))
+    return case.spawn("fast_refund", refund(case, amount, reason=reason))
 
 
 async def settle_refund(case: Case, task: asyncio.Task[None] | None) -> None:
@@ -67,7 +67,7 @@ async def refund(case: Case, amount: Decimal, *, reason: str, timer: Timer = Tim
 
     result = await until_done(
         case,
-        lambda: calls.request_refund(request),
+        lambda: calls.request_refund(request, case.journal),
         partner=Actor.PAYMENT,
         escalation="The payment provider refused the refund",
         settles=SETTLEMENT,

@@ -1,0 +1,212 @@
+"""Continue-as-new: a long case hands its state to a new run and picks up where it was.
+
+When it happens: only while the main lifecycle task is blocked in a wait (`deadlines.py`),
+the run's history is long (`workflow.info().is_continue_as_new_suggested()`, or
+`CaseInput.history_limit` events), no other lifecycle task is live (a fast refund, a child
+case) and no update is in flight. An agent's or customer's action handed to the inbox is
+always answered at the next wait, so waiting for the handlers never waits on the case itself.
+
+What goes over (`Carry`): the lifecycle's journal, the case's view (deadlines with their
+original due times included), the queued events, the most recent event IDs, the recorder's
+counters (a notification ID or webhook event ID never repeats across runs), the locked flag,
+and what the open wait takes (the validators answer from it while the new run fast-forwards).
+
+How the new run picks up: it runs the same lifecycle from the top with the recorder muted,
+every wait, activity result and `now()` answered from the journal (`journal.py`). When the
+main task reaches its first live wait, `resume` lays the carried state over what the
+fast-forward rebuilt, unmutes the recorder and lets the wait run live: its deadline came
+from the journaled `now()`, so a timer partly run down fires when it would have.
+"""
+
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, NoReturn
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from domain.actions import EventType, IntegrationEvent
+    from domain.models import CaseStatus, CaseView
+    from domain.names import Actor
+    from workflows.inbox import Accepts, Pending, Source
+    from workflows.journal import LABEL, MAIN, Entry
+
+if TYPE_CHECKING:
+    from workflows.case import Case
+
+# Event IDs remembered across runs. A partner replays an event within minutes or hours of
+# sending it (its own retries); one replayed after a thousand newer events of the same case
+# is not a retry. Within a run every ID is remembered (the run's history bounds them).
+SEEN_LIMIT = 1_000
+# Events per run before a case continues as new (CaseInput.history_limit), well under the
+# 51,200 events and 50 MB where Temporal terminates a workflow.
+HISTORY_LIMIT = 10_000
+
+
+@dataclass
+class Carry:
+    """What a run hands to the next one.
+
+    Its annotations are real types (no `from __future__ import annotations` here): pydantic
+    resolves them inside the workflow sandbox, where names imported for passthrough are not
+    always found by their string form.
+    """
+
+    journal: dict[str, list[Entry]]
+    # The case as shown. It still holds the timeline: the slim-projection change drops it.
+    view: CaseView
+    # Events queued for a later step (actions can't be queued: their updates finish first).
+    events: list[IntegrationEvent] = field(default_factory=list)
+    seen: list[str] = field(default_factory=list)
+    revision: int = 0
+    sent: dict[str, int] = field(default_factory=dict)
+    last_status: CaseStatus | None = None
+    locked: bool = False
+    # What the main task's wait took, and what the status announced (the validators' rule),
+    # by name (`names`): an `Accepts` doesn't pass the sandbox's type resolution.
+    waits: list[dict[str, list[str]]] = field(default_factory=list)
+    expected: dict[str, list[str]] = field(default_factory=dict)
+    # Which run of the case this is (the first is 1).
+    run: int = 1
+
+
+class Continuation:
+    """When a case continues as new, what it carries, and how the next run picks up."""
+
+    def __init__(self, case: "Case", carry: "Carry | None", limit: int) -> None:
+        self.case = case
+        self.carry = carry
+        self.limit = limit
+        # Signals that arrived while the run fast-forwarded, taken once it is live.
+        self.deferred: list[IntegrationEvent] = []
+
+    @property
+    def forwarding(self) -> bool:
+        """Whether the run is still fast-forwarding through the journal."""
+        return self.case.journal.forwarding
+
+    @property
+    def run(self) -> int:
+        """Which run of the case this is."""
+        return self.carry.run if self.carry else 1
+
+    # ---- while fast-forwarding: the handlers see the carried case ---------------------
+
+    def shown(self) -> CaseView:
+        """The case as the handlers show it: the carried one until the run is live."""
+        if self.forwarding and self.carry is not None:
+            return self.carry.view
+        return self.case.view
+
+    def takes(self, source: Source, name: str) -> bool:
+        """Whether the carried wait takes an action (while fast-forwarding)."""
+        live = [*self.carry.waits, self.carry.expected] if self.carry else []
+        return any(accepts(names).matches(source, name) for names in live)
+
+    def cancellable(self, statuses: frozenset[CaseStatus]) -> bool:
+        """Whether the carried case takes a cancel (while fast-forwarding)."""
+        carry = self.carry
+        return carry is not None and carry.view.status in statuses and not carry.locked
+
+    async def live(self) -> None:
+        """Wait until the run is live (an update that arrived while it fast-forwarded)."""
+        await workflow.wait_condition(lambda: not self.forwarding)
+
+    # ---- handing over -----------------------------------------------------------------
+
+    def due(self) -> bool:
+        """Whether the case should continue as new now (asked for the main task's waits, from
+        outside any task: the label is the caller's to check)."""
+        if self.forwarding or self.case.journal.others_live():
+            return False
+        info = workflow.info()
+        long = info.is_continue_as_new_suggested() or info.get_current_history_length() >= (
+            self.limit
+        )
+        return long and workflow.all_handlers_finished()
+
+    def leave(self) -> NoReturn:
+        """Continue as new, carrying the case over."""
+        case = self.case
+        inbox, recorder = case.inbox, case.recorder
+        carry = Carry(
+            journal={label: list(entries) for label, entries in case.journal.entries.items()},
+            # A copy: the wait's cleanup runs as the error unwinds and must not change it.
+            view=case.view.model_copy(deep=True),
+            events=[
+                item.body
+                for item in inbox.pending
+                if item.source == "event" and isinstance(item.body, IntegrationEvent)
+            ],
+            seen=list(inbox.seen_events)[-SEEN_LIMIT:],
+            revision=recorder.revision,
+            sent=dict(recorder.sent),
+            last_status=recorder.last_status,
+            locked=case.locked,
+            waits=[names(wait) for wait in inbox.waits],
+            expected=names(inbox.expected),
+            run=self.run + 1,
+        )
+        workflow.continue_as_new(replace(case.input, carry=carry))
+
+    async def resume(self) -> None:
+        """Go live at the main task's first live wait: lay the carried state over what the
+        fast-forward rebuilt, unmute, take deferred signals, escalate a divergence."""
+        journal = self.case.journal
+        if not journal.forwarding or LABEL.get() != MAIN:
+            return
+        # A fast refund that ended in an earlier run replays to its end first.
+        await workflow.wait_condition(journal.others_settled)
+        self._restore()
+        journal.forwarding = False
+        self.case.recorder.muted = False
+        for event in self.deferred:
+            self.case.take_event(event)
+        self.deferred.clear()
+        if journal.divergences:
+            reason = "Continued as new, but the lifecycle left its journal: " + "; ".join(
+                journal.divergences[:3]
+            )
+            journal.divergences.clear()
+            await self.case.recorder.escalate(reason=reason, actor=Actor.SYSTEM)
+
+    def _restore(self) -> None:
+        carry, case = self.carry, self.case
+        if carry is None:
+            return
+        view = case.view
+        # Field by field, and only where they differ: objects the lifecycle holds in its locals
+        # (the refund, the repair record) stay the same objects when the rebuild matches.
+        for name in CaseView.model_fields:
+            carried = getattr(carry.view, name)
+            if getattr(view, name) != carried:
+                setattr(view, name, carried)
+        inbox = case.inbox
+        inbox.pending = [Pending("event", event.type.value, event) for event in carry.events]
+        inbox.seen_events = dict.fromkeys(carry.seen)
+        inbox.consumed.clear()
+        # The wait about to run opens itself again.
+        inbox.waits = []
+        inbox.expected = accepts(carry.expected)
+        recorder = case.recorder
+        recorder.revision = carry.revision
+        recorder.sent = dict(carry.sent)
+        recorder.last_status = carry.last_status
+        case.locked = carry.locked
+
+
+def names(taken: Accepts) -> dict[str, list[str]]:
+    """What a wait takes, by name."""
+    return {
+        "agent": sorted(taken.agent),
+        "customer": sorted(taken.customer),
+        "events": sorted(event.value for event in taken.events),
+    }
+
+
+def accepts(names: dict[str, list[str]]) -> Accepts:
+    """What a wait takes, from its names."""
+    return Accepts(
+        agent=frozenset(names.get("agent", [])),
+        customer=frozenset(names.get("customer", [])),
+        events=frozenset(EventType(event) for event in names.get("events", [])),
+    )
