@@ -19,6 +19,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.inputs import WebhookFailure
     from domain.actions import (
         AgentAction,
         Assign,
@@ -71,6 +72,9 @@ class CaseInput:
     parent_case_id: str | None = None
     # Decided at open (a complaint's severity); escalations raise it from there.
     priority: Priority = Priority.NORMAL
+    # The API wrote the case's opening row (this very view, at revision 0) before starting
+    # the workflow; a case opened otherwise (a complaint's child) has no row until projected.
+    recorded: bool = False
 
 
 class Case:
@@ -101,6 +105,7 @@ class Case:
             timezone=input.policy.timezone,
             inbox=self.inbox,
             cancellable=lambda: self.cancellable,
+            opened_by_api=input.recorded,
         )
         self.deadlines = Deadlines(
             self.view,
@@ -186,8 +191,8 @@ class Case:
     async def run(self, lifecycle: Callable[[], Awaitable[None]]) -> CaseView:
         """Run a case type's lifecycle, ending it cleanly when a step ends it early."""
         opened = f"{self.view.type.value.title()} case opened."
+        # Projected with the case's first change: the API wrote this very view at open.
         self.recorder.add(Kind.OPENED, Actor.STOREFRONT, opened)
-        await self.recorder.sync()
         try:
             await lifecycle()
         except CaseEnded as ended:
@@ -219,18 +224,30 @@ class CaseHandlers:
     def __init__(self, input: CaseInput) -> None:
         self.case = Case(input)
 
-    @workflow.query(name=Handler.STATE.value, description="The case as the API shows it.")
+    @workflow.query(
+        name=Handler.STATE.value,
+        description="The live case, without its timeline (that lives in the DB projection).",
+    )
     def state(self) -> CaseView:
-        """The live case."""
+        """The live case; its timeline is empty (the workflow holds none)."""
         return self.case.view
 
     @workflow.signal(
         name=Handler.EVENT.value,
         description="An integration event; repeats of an event_id are ignored.",
     )
-    def event(self, event: IntegrationEvent) -> None:
-        """Take an integration event once."""
+    async def event(self, event: IntegrationEvent) -> None:
+        """Take an integration event once, and see its timeline entry projected."""
         self.case.take_event(event)
+        await self.case.recorder.catch_up()
+
+    @workflow.signal(
+        name=Handler.WEBHOOK_FAILED.value,
+        description="The outbox gave up on a storefront webhook event; the case escalates.",
+    )
+    async def webhook_failed(self, failure: WebhookFailure) -> None:
+        """Note the storefront's refusal and escalate (no webhook for that escalation)."""
+        await self.case.recorder.webhook_failed(failure)
 
     @workflow.update(
         name=Handler.ACTION.value,

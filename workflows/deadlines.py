@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar, Unpack
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain.actions import AgentCancel, CustomerCancel, EventType, IntegrationEvent, Retry
     from domain.calendar import BusinessCalendar, describe
+    from domain.messages import OfferFields
     from domain.models import CaseStatus, CaseView, Deadline
     from domain.names import Actor, AgentVerb, Kind, Message, Timer
     from domain.policy import Policy
@@ -212,7 +213,7 @@ class Deadlines:
         message: Message,
         *,
         due_at: datetime | None = None,
-        **extra: Any,
+        **args: Unpack[OfferFields],
     ) -> Input | None:
         """Wait under a timer with a reminder on the way; None when the timer runs out."""
         due_at = due_at or self.due(timer)
@@ -221,7 +222,7 @@ class Deadlines:
         found = await self.wait_until(accepts, reminder, remind_at)
         if found is None:
             await self.recorder.notify(
-                message, deadline=Deadline(name=timer, due_at=due_at), **extra
+                message, deadline=Deadline(name=timer, due_at=due_at), **args
             )
             found = await self.wait_until(accepts, timer, due_at)
         self.clear(timer)

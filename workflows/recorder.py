@@ -4,17 +4,31 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
-from typing import Any, overload
+from typing import Any, Unpack, overload
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.inputs import NotifyCustomer, NotifyOps, PublishWebhook, RecordCase
+    from activities.inputs import (
+        NotifyCustomer,
+        NotifyOps,
+        ProjectCase,
+        WebhookEvent,
+        WebhookFailure,
+    )
     from domain.actions import EventType
-    from domain.models import TERMINAL_STATUSES, CaseStatus, CaseView, Deadline, TimelineEntry
+    from domain.messages import MessageArgs, MessageFields
+    from domain.models import (
+        TERMINAL_STATUSES,
+        CaseStatus,
+        CaseView,
+        Deadline,
+        Money,
+        NumberedEntry,
+    )
     from domain.names import Actor, Kind, Message, Timer, Webhook, status_webhook
     from workflows import calls, search
     from workflows.inbox import Accepts, Inbox
@@ -22,6 +36,10 @@ with workflow.unsafe.imports_passed_through():
 TimelineKind = Kind | Message | EventType
 # A partner's answer as the timeline and the escalation quote it: short and readable.
 ANSWER_LIMIT = 300
+_UNSET = object()
+# View fields no message template reads (notifications/templates read `case.*` only for the
+# others): a change to these alone doesn't need projecting before a message goes out.
+NOT_IN_MESSAGES = {"timeline", "deadlines", "updated_at", "customer_actions"}
 
 
 def partner_answer(err: ActivityError) -> str:
@@ -33,7 +51,13 @@ def partner_answer(err: ActivityError) -> str:
 
 
 class Recorder:
-    """Writes the case's story and tells the DB, the storefront, the customer and operators."""
+    """Writes the case's story and tells the DB, the storefront, the customer and operators.
+
+    The workflow holds no timeline: `add` queues new entries, numbered, and `sync` sends them
+    with the view fields changed since the last projection (and any storefront webhook
+    events, for the outbox) in one `project_case` activity. Projections run one at a time,
+    in order, so each applies on top of the last.
+    """
 
     def __init__(
         self,
@@ -43,17 +67,37 @@ class Recorder:
         timezone: str,
         inbox: Inbox,
         cancellable: Callable[[], bool],
+        opened_by_api: bool = True,
     ) -> None:
         self.view = view
         self.token = token
         self.timezone = timezone
         self.inbox = inbox
         self.cancellable = cancellable
+        # The last projection's revision; the API's opening row is revision 0.
         self.revision = 0
+        # The sequence number the next timeline entry gets.
+        self.seq = 0
         self.sent: dict[str, int] = {}
+        # The status the storefront last heard of (None: not even the opening one yet).
         self.last_status: CaseStatus | None = None
-        # Set while an escalation goes out: its own mail or webhook failing is noted, never
-        # escalated again (no recursion, and the case never fails for it).
+        # The view's fields as last projected (None until this run's first projection).
+        self.projected: dict[str, Any] | None = None
+        # What the DB holds before this run's first projection: the API's opening row is this
+        # very view (domain.opening); a case a workflow opened has no row yet.
+        self.stored: dict[str, Any] | None = (
+            view.model_dump(mode="json", exclude={"timeline"}) if opened_by_api else None
+        )
+        # Search attribute values as last upserted, by name.
+        self.attributes: dict[str, Any] = {}
+        # Queued for the next projection.
+        self.entries: list[NumberedEntry] = []
+        self.webhooks: list[WebhookEvent] = []
+        self.projecting = asyncio.Lock()
+        # Webhook events the outbox gave up on, already noted (a repeated signal is ignored).
+        self.failed_webhooks: set[str] = set()
+        # Set while an escalation goes out: its own mail failing is noted, never escalated
+        # again (no recursion, and the case never fails for it).
         self.escalating = False
 
     @property
@@ -66,12 +110,18 @@ class Recorder:
     def add(
         self, kind: TimelineKind, actor: str, message: str = "", data: dict[str, Any] | None = None
     ) -> None:
-        """Append an entry to the case's timeline."""
-        self.view.timeline.append(
-            TimelineEntry(
-                at=workflow.now(), kind=kind, actor=actor, message=message, data=data or {}
+        """Queue an entry for the case's timeline (stored by the next projection)."""
+        self.entries.append(
+            NumberedEntry(
+                seq=self.seq,
+                at=workflow.now(),
+                kind=kind,
+                actor=actor,
+                message=message,
+                data=data or {},
             )
         )
+        self.seq += 1
         self.view.updated_at = workflow.now()
 
     async def set_status(
@@ -85,6 +135,8 @@ class Recorder:
     ) -> None:
         """Move the case to a status, note why, and project it; `expect` is what it now takes."""
         self.view.status = status
+        if status == CaseStatus.RESOLVED and self.view.resolved_at is None:
+            self.view.resolved_at = workflow.now()
         self.inbox.expect(expect)
         self.add(kind, actor, message)
         await self.sync()
@@ -100,30 +152,73 @@ class Recorder:
         return "nobody" if self.ended else self.inbox.waiting_on(self.view.queue)
 
     async def sync(self) -> None:
-        """Project the case to the DB, the storefront and the operators' view, where it changed."""
-        self.revision += 1
-        self.view.customer_actions = self.customer_actions()
+        """Project what changed to the DB (and the storefront's outbox) in one activity; no
+        activity when nothing changed since the last projection."""
+        async with self.projecting:
+            self.view.customer_actions = self.customer_actions()
+            if self.last_status is None and self.stored is not None:
+                # The opening status, as the API wrote it: the storefront hears of it too.
+                self.last_status = CaseStatus(self.stored["status"])
+                self.queue_webhook(status_webhook(self.last_status))
+            if self.view.status != self.last_status:
+                self.last_status = self.view.status
+                self.queue_webhook(status_webhook(self.view.status))
+            fields = self.view.model_dump(mode="json", exclude={"timeline"})
+            last = self.projected
+            changes = (
+                fields
+                if last is None
+                else {name: value for name, value in fields.items() if last.get(name) != value}
+            )
+            if not (changes or self.entries or self.webhooks):
+                return
+            self._describe()
+            self.revision += 1
+            projection = ProjectCase(
+                case_id=self.view.id,
+                revision=self.revision,
+                changes=changes,
+                entries=self.entries,
+                webhooks=self.webhooks,
+                token=self.token if last is None else None,
+            )
+            self.projected, self.stored = fields, fields
+            self.entries, self.webhooks = [], []
+            await calls.project_case(projection)
+
+    async def catch_up(self) -> None:
+        """Project what is still queued once the case's steps had their turn (a step that
+        took the input projects it with what it did; an input no step takes is projected
+        here, so the record never misses it)."""
+        await workflow.wait_condition(lambda: True)
+        await self.sync()
+
+    def unseen_by_messages(self) -> bool:
+        """Whether the record differs from the case in a field a message reads (the activity
+        renders from the record; deadlines, timeline and `updated_at` are not read)."""
+        if self.stored is None:
+            return True
+        fields = self.view.model_dump(mode="json", exclude=NOT_IN_MESSAGES)
+        return any(self.stored.get(name) != value for name, value in fields.items())
+
+    def _describe(self) -> None:
+        # Search attributes that changed (an upsert is a history event), and the details the
+        # Temporal UI shows.
+        changed = [
+            update
+            for update in search.updates(self.view)
+            if self.attributes.get(update.key.name, _UNSET) != update.value
+        ]
+        if changed:
+            workflow.upsert_search_attributes(changed)
+            self.attributes.update({update.key.name: update.value for update in changed})
         nxt = self.view.next_deadline
-        workflow.upsert_search_attributes(search.updates(self.view))
         workflow.set_current_details(
             f"**{self.view.status}** — next deadline: "
             + (f"`{nxt.name}` at {nxt.due_at.isoformat()}" if nxt else "none")
             + f" — waiting on: {self.waiting_on()}"
             + f" — queue `{self.view.queue}`, priority {self.view.priority}"
         )
-        record = calls.record_case(
-            RecordCase(view=self.view, token=self.token, revision=self.revision)
-        )
-        if self.view.status == self.last_status:
-            await record
-            return
-        self.last_status = self.view.status
-        webhook = self.tolerating(
-            self.publish(status_webhook(self.view.status)),
-            partner=Actor.STOREFRONT,
-            what=f"The {status_webhook(self.view.status)} webhook",
-        )
-        await asyncio.gather(record, webhook)
 
     # ---- telling the world ------------------------------------------------------
 
@@ -132,36 +227,42 @@ class Recorder:
         self.sent[name] = self.sent.get(name, 0) + 1
         return f"{name}.{self.sent[name]}"
 
-    async def publish(self, event_type: str, data: dict[str, Any] | None = None) -> None:
-        """Tell the storefront about the case through its webhook."""
+    def queue_webhook(self, event_type: str, data: Money | Mapping[str, Any] | None = None) -> None:
+        """Queue a storefront webhook event for the next projection's outbox write."""
         step = self.next_step(event_type)
-        await calls.publish_webhook(
-            PublishWebhook(
-                view=self.view,
-                event_type=event_type,
-                event_id=f"{self.view.id}:{step}",
-                data=data or {},
-            )
+        body = data.model_dump(mode="json") if isinstance(data, Money) else dict(data or {})
+        self.webhooks.append(
+            WebhookEvent(event_type=event_type, event_id=f"{self.view.id}:{step}", data=body)
         )
 
+    async def publish(self, event_type: str, data: Money | Mapping[str, Any] | None = None) -> None:
+        """Tell the storefront about the case through its webhook (via the outbox)."""
+        self.queue_webhook(event_type, data)
+        await self.sync()
+
     async def notify(
-        self, message: Message, *, deadline: Deadline | None = None, **extra: Any
+        self, message: Message, *, deadline: Deadline | None = None, **args: Unpack[MessageFields]
     ) -> None:
         """Send the customer a message over their channel, exactly once per step.
 
-        A message that can't be delivered escalates; the case goes on without it.
+        The activity reads the case from its record, so a change the message could read is
+        projected first (timeline entries and deadlines wait for the next projection). A
+        message that can't be delivered escalates; the case goes on without it.
         """
         what = f"The customer's {message} message"
+        step = self.next_step(message)
 
         async def send() -> None:
+            if self.unseen_by_messages():
+                await self.sync()
             status = await calls.notify_customer(
                 NotifyCustomer(
-                    view=self.view,
+                    case_id=self.view.id,
                     message=message,
-                    step=self.next_step(message),
+                    step=step,
                     timezone=self.timezone,
                     deadline=deadline,
-                    extra=extra,
+                    args=MessageArgs.model_validate(args),
                 )
             )
             if status == "failed":
@@ -172,29 +273,55 @@ class Recorder:
         await self.tolerating(send(), partner=Actor.MESSAGING, what=what)
 
     async def escalate(
-        self, *, reason: str, timer: Timer | None = None, actor: str = Actor.TIMER
+        self,
+        *,
+        reason: str,
+        timer: Timer | None = None,
+        actor: str = Actor.TIMER,
+        publish: bool = True,
     ) -> None:
-        """Record a breach, raise the priority and tell the operations contacts."""
+        """Record a breach, raise the priority and tell the operations contacts (and, unless
+        `publish` is False, the storefront)."""
         if timer:
             self.view.sla_breached = True
         self.view.priority = self.view.priority.raised()
         self.add(Kind.ESCALATED, actor, reason, {"timer": timer} if timer else {})
         step = self.next_step("escalation")
+        if publish:
+            self.queue_webhook(Webhook.ESCALATED, {"reason": reason, "timer": timer})
+        # The mail reads the case from its record: project the escalation first.
+        await self.sync()
         mail = calls.notify_ops(
-            NotifyOps(view=self.view, step=step, timer=timer, reason=reason, timezone=self.timezone)
+            NotifyOps(
+                case_id=self.view.id, step=step, timer=timer, reason=reason, timezone=self.timezone
+            )
         )
-        webhook = self.publish(Webhook.ESCALATED, {"reason": reason, "timer": timer})
         nested, self.escalating = self.escalating, True
         try:
-            await asyncio.gather(
-                self.sync(),
-                self.tolerating(mail, partner=Actor.MESSAGING, what="The operators' mail"),
-                self.tolerating(
-                    webhook, partner=Actor.STOREFRONT, what=f"The {Webhook.ESCALATED} webhook"
-                ),
-            )
+            await self.tolerating(mail, partner=Actor.MESSAGING, what="The operators' mail")
         finally:
             self.escalating = nested
+
+    async def webhook_failed(self, failure: WebhookFailure) -> None:
+        """The outbox gave up on a webhook event (a 4xx, or retries exhausted): note the
+        storefront's answer and escalate, without a webhook for this escalation (no loop)."""
+        if failure.event_id in self.failed_webhooks:
+            return
+        self.failed_webhooks.add(failure.event_id)
+        what = f"The {failure.event_type} webhook"
+        answer = " ".join(failure.answer.split())[:ANSWER_LIMIT]
+        self.add(
+            Kind.CONNECTOR_FAILED,
+            Actor.STOREFRONT,
+            f"{what} failed: {answer}",
+            {"connector": Actor.STOREFRONT.value, "answer": answer, "event_id": failure.event_id},
+        )
+        if self.ended:
+            await self.sync()
+            return
+        await self.escalate(
+            reason=f"{what} failed: {answer}", actor=Actor.STOREFRONT, publish=False
+        )
 
     async def tolerating(self, call: Awaitable[None], *, partner: Actor, what: str) -> None:
         """Run a side effect the case can go on without; if the partner fails it, note the
@@ -215,13 +342,15 @@ class Recorder:
         )
         if not self.escalating:
             await self.escalate(reason=f"{what} failed: {answer}", actor=partner)
+        else:
+            await self.sync()
 
     @overload
-    def money(self, amount: Decimal) -> dict[str, str]: ...
+    def money(self, amount: Decimal) -> Money: ...
     @overload
-    def money(self, amount: Decimal | None) -> dict[str, str] | None: ...
-    def money(self, amount: Decimal | None) -> dict[str, str] | None:
+    def money(self, amount: Decimal | None) -> Money | None: ...
+    def money(self, amount: Decimal | None) -> Money | None:
         """An amount in the order's currency, as messages and webhooks carry it."""
         if amount is None:
             return None
-        return {"amount": str(amount), "currency": self.view.order.currency}
+        return Money(amount=amount, currency=self.view.order.currency)

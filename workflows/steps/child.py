@@ -110,7 +110,7 @@ async def run_child(
             result = None
     finally:
         case.locked = False
-    if result is not None and any(entry.kind == Kind.RESOLVED for entry in result.timeline):
+    if result is not None and result.resolved_at is not None:
         rec.add(
             Kind.CHILD_CASE_RESOLVED,
             Actor.SYSTEM,
