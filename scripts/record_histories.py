@@ -306,7 +306,7 @@ async def record(prefixes: list[str], out: Path = REPLAY_DIR) -> list[Path]:
         return rec.written
 
 
-@workflow.defn(name=WorkflowName.RETURN.value)
+@workflow.defn(name=WorkflowName.RETURN.value, sandboxed=False)
 class ReturnBeforeRecordInspection(ReturnWorkflow):
     """The return as it ran before the `return-record-inspection` patch: no marker, no
     projection between the inspection and the customer's message."""
