@@ -19,6 +19,9 @@ class WebhookEvent:
     # `{case_id}:{step}`: the same on every attempt, so the storefront can drop a repeat.
     event_id: str
     data: dict[str, Any] = field(default_factory=dict)
+    # The status the case was in when the event happened (a status webhook's own status);
+    # None: the status the projection leaves.
+    status: str | None = None
 
 
 @dataclass

@@ -18,14 +18,21 @@ from store.tables import utcnow
 
 
 def webhook_payload(
-    view: CaseView, *, event_id: str, event_type: str, data: dict[str, Any], at: str
+    view: CaseView,
+    *,
+    event_id: str,
+    event_type: str,
+    data: dict[str, Any],
+    at: str,
+    status: str | None = None,
 ) -> dict[str, Any]:
-    """The body the storefront gets: the event and a summary of the case (no timeline)."""
+    """The body the storefront gets: the event, the status it happened in, and a summary of
+    the case as the projection that wrote it left it (no timeline)."""
     return {
         "id": event_id,
         "type": event_type,
         "case_id": view.id,
-        "status": view.status.value,
+        "status": status or view.status.value,
         "occurred_at": at,
         "data": {"case": view.model_dump(mode="json", exclude={"timeline"}), **data},
     }
@@ -69,6 +76,7 @@ class RecordActivities:
                             event_type=event.event_type,
                             data=event.data,
                             at=now.isoformat(),
+                            status=event.status,
                         ),
                         now=now,
                     )

@@ -159,10 +159,10 @@ class Recorder:
             if self.last_status is None and self.stored is not None:
                 # The opening status, as the API wrote it: the storefront hears of it too.
                 self.last_status = CaseStatus(self.stored["status"])
-                self.queue_webhook(status_webhook(self.last_status))
+                self.queue_webhook(status_webhook(self.last_status), status=self.last_status)
             if self.view.status != self.last_status:
                 self.last_status = self.view.status
-                self.queue_webhook(status_webhook(self.view.status))
+                self.queue_webhook(status_webhook(self.view.status), status=self.view.status)
             fields = self.view.model_dump(mode="json", exclude={"timeline"})
             last = self.projected
             changes = (
@@ -227,12 +227,23 @@ class Recorder:
         self.sent[name] = self.sent.get(name, 0) + 1
         return f"{name}.{self.sent[name]}"
 
-    def queue_webhook(self, event_type: str, data: Money | Mapping[str, Any] | None = None) -> None:
+    def queue_webhook(
+        self,
+        event_type: str,
+        data: Money | Mapping[str, Any] | None = None,
+        *,
+        status: CaseStatus | None = None,
+    ) -> None:
         """Queue a storefront webhook event for the next projection's outbox write."""
         step = self.next_step(event_type)
         body = data.model_dump(mode="json") if isinstance(data, Money) else dict(data or {})
         self.webhooks.append(
-            WebhookEvent(event_type=event_type, event_id=f"{self.view.id}:{step}", data=body)
+            WebhookEvent(
+                event_type=event_type,
+                event_id=f"{self.view.id}:{step}",
+                data=body,
+                status=status.value if status else None,
+            )
         )
 
     async def publish(self, event_type: str, data: Money | Mapping[str, Any] | None = None) -> None:

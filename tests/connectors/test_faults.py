@@ -9,6 +9,7 @@ answer 4xx, 5xx a few times, or hang.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -549,3 +550,46 @@ async def test_a_webhook_that_keeps_failing_gives_up_at_the_retry_cap(
     assert (status, attempts) == ("failed", CONNECTOR_ATTEMPTS)
     assert error is not None and f"after {CONNECTOR_ATTEMPTS} attempts" in error
     assert calls(peers, "/webhook", key) == [503] * CONNECTOR_ATTEMPTS
+
+
+async def test_two_drainers_post_each_event_once_and_each_case_in_order(
+    harness_for: HarnessFor, peers: Peers, time_skipping: WorkflowEnvironment
+) -> None:
+    harness: Harness = await harness_for()
+    other = OutboxDrainer(
+        engine=harness.engine, webhook=harness.drainer.webhook, client=time_skipping.client
+    )
+    assert other.owner != harness.drainer.owner
+    run = uuid.uuid4().hex[:8]
+    cases = [f"R-{run}{n}" for n in range(4)]
+    with session_scope(harness.engine) as session:
+        for step in range(5):
+            for case_id in cases:
+                event_id = f"{case_id}:case.step.{step}"
+                service.add_outbox_event(
+                    session,
+                    case_id=case_id,
+                    event_id=event_id,
+                    event_type="case.step",
+                    payload={"id": event_id, "type": "case.step", "case_id": case_id},
+                    now=utcnow(),
+                )
+
+    def pending() -> int:
+        with session_scope(harness.engine) as session:
+            return sum(
+                e.status == "pending"
+                for case_id in cases
+                for e in service.outbox_events(session, case_id=case_id)
+            )
+
+    for _ in range(20):
+        await asyncio.gather(harness.drainer.drain_once(), other.drain_once())
+        if not pending():
+            break
+    assert pending() == 0
+    for case_id in cases:
+        posted = [r.idempotency_key for r in peers.requests if r.path == "/webhook"]
+        mine = [key for key in posted if key and key.startswith(f"{case_id}:")]
+        # Each event once (the lease), in the order the case wrote them.
+        assert mine == [f"{case_id}:case.step.{step}" for step in range(5)]
