@@ -22,6 +22,7 @@ import os
 import secrets
 import socket
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
@@ -107,7 +108,12 @@ class OutboxDrainer:
     async def drain_once(self) -> int:
         """Deliver the events due now; answers how many were tried."""
         events = await asyncio.to_thread(self._claim)
-        await asyncio.gather(*(self._deliver(event) for event in events))
+        if not events:
+            return 0
+        outcomes = await asyncio.gather(*(self._deliver(event) for event in events))
+        # One transaction for the whole batch: a commit per event would cost more than the
+        # posts themselves.
+        await asyncio.to_thread(self._settle, [o for o in outcomes if o is not None])
         return len(events)
 
     def _claim(self) -> list[OutboxEvent]:
@@ -116,46 +122,43 @@ class OutboxDrainer:
                 session, owner=self.owner, now=utcnow(), lease=self.lease, limit=BATCH
             )
 
-    def _settle(
-        self, event: OutboxEvent, status: str, error: str | None, retry_at: datetime | None
-    ) -> None:
+    def _settle(self, outcomes: list[Outcome]) -> None:
         with session_scope(self.engine) as session:
-            service.settle_outbox_event(
-                session,
-                id=event.id or 0,
-                owner=self.owner,
-                status=status,
-                error=error,
-                retry_at=retry_at,
-            )
+            for outcome in outcomes:
+                if outcome.status is None:
+                    service.release_outbox_event(
+                        session,
+                        id=outcome.event.id or 0,
+                        owner=self.owner,
+                        retry_at=utcnow() + TELL_AGAIN,
+                    )
+                    continue
+                service.settle_outbox_event(
+                    session,
+                    id=outcome.event.id or 0,
+                    owner=self.owner,
+                    status=outcome.status,
+                    error=outcome.error,
+                    retry_at=outcome.retry_at,
+                )
 
-    def _release(self, event: OutboxEvent) -> None:
-        with session_scope(self.engine) as session:
-            service.release_outbox_event(
-                session, id=event.id or 0, owner=self.owner, retry_at=utcnow() + TELL_AGAIN
-            )
-
-    async def _deliver(self, event: OutboxEvent) -> None:
+    async def _deliver(self, event: OutboxEvent) -> Outcome:
         try:
             await self.webhook.post("", event.payload, idempotency_key=event.event_id)
         except ConnectorRejected as err:
-            await self._give_up(event, f"{self.webhook.name} answered {err.status}: {err.detail}")
-            return
+            return await self._give_up(
+                event, f"{self.webhook.name} answered {err.status}: {err.detail}"
+            )
         except ConnectorRetryable as err:
             if event.attempts + 1 >= CONNECTOR_ATTEMPTS:
-                await self._give_up(event, f"{err} (after {CONNECTOR_ATTEMPTS} attempts)")
-                return
+                return await self._give_up(event, f"{err} (after {CONNECTOR_ATTEMPTS} attempts)")
             retry_at = utcnow() + self.retry_after(event.attempts + 1)
-            await asyncio.to_thread(
-                self._settle, event, "pending", errors.short(str(err)), retry_at
-            )
-            return
+            return Outcome(event, "pending", errors.short(str(err)), retry_at)
         except ConnectorError as err:
-            await self._give_up(event, str(err))
-            return
-        await asyncio.to_thread(self._settle, event, "delivered", None, None)
+            return await self._give_up(event, str(err))
+        return Outcome(event, "delivered")
 
-    async def _give_up(self, event: OutboxEvent, answer: str) -> None:
+    async def _give_up(self, event: OutboxEvent, answer: str) -> Outcome:
         answer = errors.short(answer)
         failure = WebhookFailure(
             event_id=event.event_id, event_type=event.event_type, answer=answer
@@ -167,7 +170,17 @@ class OutboxDrainer:
             if err.status != RPCStatusCode.NOT_FOUND:
                 # Temporal can't take the signal now: keep the event, tell the case later.
                 log.warning("could not tell %s its webhook failed: %s", event.case_id, err)
-                await asyncio.to_thread(self._release, event)
-                return
+                return Outcome(event, None)
             # The case's workflow has closed: there is nobody left to escalate to.
-        await asyncio.to_thread(self._settle, event, "failed", answer, None)
+        return Outcome(event, "failed", answer)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one attempt ended: `delivered`, `failed`, `pending` again at `retry_at`, or
+    (status None) untried, given back for later."""
+
+    event: OutboxEvent
+    status: str | None
+    error: str | None = None
+    retry_at: datetime | None = None

@@ -747,9 +747,11 @@ which under full load is mostly waiting for the worker's busy event loop:
   understates the worker's own overhead; the CPU ratio isolates the worker. What the
   activities cost (the activity table) is part of the worker's CPU per case; the rest of the
   gap to the bare SDK is workflow code and the conversion of the larger payloads.
-- History events and size per case show what each case asks of the server: every activity
-  input carries the case, so aftersales histories are much larger than the bare ones even
-  with the same number of activities.
+- History events and size per case show what each case asks of the server. Activity inputs
+  carry IDs and what changed (a projection's changed fields and new timeline entries, a
+  message's typed arguments), not the case, so a case's history grows with what happens to
+  it; it is still larger than the bare one (the projections' fields and entries, the start
+  input with its policy copy, search attribute upserts).
 """
 
 
