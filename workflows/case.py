@@ -128,13 +128,15 @@ class Case:
 
     # ---- the handlers' rules ----------------------------------------------------
 
-    def take_event(self, event: IntegrationEvent) -> None:
-        """Take an integration event once; repeats of its event_id are ignored."""
+    def take_event(self, event: IntegrationEvent) -> Pending | None:
+        """Take an integration event once; repeats of its event_id are ignored (None)."""
         if self.ended or not self.inbox.first_sight(event):
-            return
+            return None
         reported = f"{event.type.value} reported."
         self.recorder.add(event.type, Actor.INTEGRATION, reported, event.data)
-        self.inbox.put(Pending("event", event.type.value, event))
+        pending = Pending("event", event.type.value, event)
+        self.inbox.put(pending)
+        return pending
 
     def check_action(self, action: AgentAction) -> None:
         """Refuse an agent action the case can't take now, before anything is written."""
@@ -238,8 +240,9 @@ class CaseHandlers:
     )
     async def event(self, event: IntegrationEvent) -> None:
         """Take an integration event once, and see its timeline entry projected."""
-        self.case.take_event(event)
-        await self.case.recorder.catch_up()
+        pending = self.case.take_event(event)
+        if pending is not None:
+            await self.case.recorder.catch_up(pending)
 
     @workflow.signal(
         name=Handler.WEBHOOK_FAILED.value,

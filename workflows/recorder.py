@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Unpack, overload
 
@@ -31,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.names import Actor, Kind, Message, Timer, Webhook, status_webhook
     from workflows import calls, search
-    from workflows.inbox import Accepts, Inbox
+    from workflows.inbox import Accepts, Inbox, Pending
 
 TimelineKind = Kind | Message | EventType
 # A partner's answer as the timeline and the escalation quote it: short and readable.
@@ -48,6 +49,19 @@ def partner_answer(err: ActivityError) -> str:
     text = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
     text = " ".join(text.split())
     return text if len(text) <= ANSWER_LIMIT else text[: ANSWER_LIMIT - 1] + "…"
+
+
+@dataclass
+class RecorderState:
+    """What a continued run's recorder must carry on from (continue-as-new): without it the
+    new run's projections would be stale revisions, its timeline entries would reuse
+    sequence numbers, and its step IDs (message and event IDs) would repeat."""
+
+    revision: int
+    seq: int
+    sent: dict[str, int]
+    last_status: CaseStatus | None
+    failed_webhooks: list[str]
 
 
 class Recorder:
@@ -104,6 +118,23 @@ class Recorder:
     def ended(self) -> bool:
         """Whether the case has reached a terminal status."""
         return self.view.status in TERMINAL_STATUSES
+
+    def state(self) -> RecorderState:
+        """The counters a continued run carries on from (call after a final `sync`)."""
+        return RecorderState(
+            revision=self.revision,
+            seq=self.seq,
+            sent=dict(self.sent),
+            last_status=self.last_status,
+            failed_webhooks=sorted(self.failed_webhooks),
+        )
+
+    def resume(self, state: RecorderState) -> None:
+        """Carry on from a previous run; its first projection sends every field again."""
+        self.revision, self.seq, self.sent = state.revision, state.seq, dict(state.sent)
+        self.last_status = state.last_status
+        self.failed_webhooks = set(state.failed_webhooks)
+        self.projected = None
 
     # ---- status and timeline ----------------------------------------------------
 
@@ -186,12 +217,24 @@ class Recorder:
             self.entries, self.webhooks = [], []
             await calls.project_case(projection)
 
-    async def catch_up(self) -> None:
-        """Project what is still queued once the case's steps had their turn (a step that
-        took the input projects it with what it did; an input no step takes is projected
-        here, so the record never misses it)."""
-        await workflow.wait_condition(lambda: True)
-        await self.sync()
+    async def catch_up(self, event: Pending) -> None:
+        """See an event's timeline entry projected: a step that takes the event projects it
+        with what it did; an event no open wait takes is projected here, so the record
+        never misses it."""
+
+        def settled() -> bool:
+            if event.done or self.ended:
+                return True
+            if event in self.inbox.pending:
+                # Queued: wait while the case is between steps (no wait open) or a wait
+                # is about to take it.
+                waits = self.inbox.waits
+                return bool(waits) and not any(w.matches(event.source, event.name) for w in waits)
+            return event not in self.inbox.consumed  # dropped, or taken and answered
+
+        await workflow.wait_condition(settled)
+        if self.entries and not event.done:
+            await self.sync()
 
     def unseen_by_messages(self) -> bool:
         """Whether the record differs from the case in a field a message reads (the activity
