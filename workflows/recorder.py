@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -13,34 +12,18 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.inputs import (
-        NotifyCustomer,
-        NotifyOps,
-        ProjectCase,
-        WebhookEvent,
-        WebhookFailure,
-    )
+    from activities.inputs import NotifyCustomer, NotifyOps, WebhookFailure
     from domain.actions import EventType
     from domain.messages import MessageArgs, MessageFields
-    from domain.models import (
-        TERMINAL_STATUSES,
-        CaseStatus,
-        CaseView,
-        Deadline,
-        Money,
-        NumberedEntry,
-    )
-    from domain.names import Actor, Kind, Message, Timer, Webhook, status_webhook
-    from workflows import calls, search
+    from domain.models import TERMINAL_STATUSES, CaseStatus, CaseView, Deadline, Money
+    from domain.names import Actor, Kind, Message, Timer, Webhook
+    from workflows import calls
     from workflows.inbox import Accepts, Inbox, Pending
+    from workflows.projection import Projection
 
 TimelineKind = Kind | Message | EventType
 # A partner's answer as the timeline and the escalation quote it: short and readable.
 ANSWER_LIMIT = 300
-_UNSET = object()
-# View fields no message template reads (notifications/templates read `case.*` only for the
-# others): a change to these alone doesn't need projecting before a message goes out.
-NOT_IN_MESSAGES = {"timeline", "deadlines", "updated_at", "customer_actions"}
 
 
 def partner_answer(err: ActivityError) -> str:
@@ -67,10 +50,8 @@ class RecorderState:
 class Recorder:
     """Writes the case's story and tells the DB, the storefront, the customer and operators.
 
-    The workflow holds no timeline: `add` queues new entries, numbered, and `sync` sends them
-    with the view fields changed since the last projection (and any storefront webhook
-    events, for the outbox) in one `project_case` activity. Projections run one at a time,
-    in order, so each applies on top of the last.
+    The workflow holds no timeline: entries and webhook events wait in the `Projection`
+    (workflows/projection.py) for the next `sync`.
     """
 
     def __init__(
@@ -84,30 +65,16 @@ class Recorder:
         opened_by_api: bool = True,
     ) -> None:
         self.view = view
-        self.token = token
         self.timezone = timezone
         self.inbox = inbox
         self.cancellable = cancellable
-        # The last projection's revision; the API's opening row is revision 0.
-        self.revision = 0
-        # The sequence number the next timeline entry gets.
-        self.seq = 0
-        self.sent: dict[str, int] = {}
-        # The status the storefront last heard of (None: not even the opening one yet).
-        self.last_status: CaseStatus | None = None
-        # The view's fields as last projected (None until this run's first projection).
-        self.projected: dict[str, Any] | None = None
-        # What the DB holds before this run's first projection: the API's opening row is this
-        # very view (domain.opening); a case a workflow opened has no row yet.
-        self.stored: dict[str, Any] | None = (
-            view.model_dump(mode="json", exclude={"timeline"}) if opened_by_api else None
+        self.projection = Projection(
+            view,
+            token=token,
+            opened_by_api=opened_by_api,
+            refresh=self._refresh,
+            details=self._details,
         )
-        # Search attribute values as last upserted, by name.
-        self.attributes: dict[str, Any] = {}
-        # Queued for the next projection.
-        self.entries: list[NumberedEntry] = []
-        self.webhooks: list[WebhookEvent] = []
-        self.projecting = asyncio.Lock()
         # Webhook events the outbox gave up on, already noted (a repeated signal is ignored).
         self.failed_webhooks: set[str] = set()
         # Set while an escalation goes out: its own mail failing is noted, never escalated
@@ -121,20 +88,21 @@ class Recorder:
 
     def state(self) -> RecorderState:
         """The counters a continued run carries on from (call after a final `sync`)."""
+        p = self.projection
         return RecorderState(
-            revision=self.revision,
-            seq=self.seq,
-            sent=dict(self.sent),
-            last_status=self.last_status,
+            revision=p.revision,
+            seq=p.seq,
+            sent=dict(p.sent),
+            last_status=p.last_status,
             failed_webhooks=sorted(self.failed_webhooks),
         )
 
     def resume(self, state: RecorderState) -> None:
         """Carry on from a previous run; its first projection sends every field again."""
-        self.revision, self.seq, self.sent = state.revision, state.seq, dict(state.sent)
-        self.last_status = state.last_status
+        p = self.projection
+        p.revision, p.seq, p.sent = state.revision, state.seq, dict(state.sent)
+        p.last_status, p.projected = state.last_status, None
         self.failed_webhooks = set(state.failed_webhooks)
-        self.projected = None
 
     # ---- status and timeline ----------------------------------------------------
 
@@ -142,18 +110,7 @@ class Recorder:
         self, kind: TimelineKind, actor: str, message: str = "", data: dict[str, Any] | None = None
     ) -> None:
         """Queue an entry for the case's timeline (stored by the next projection)."""
-        self.entries.append(
-            NumberedEntry(
-                seq=self.seq,
-                at=workflow.now(),
-                kind=kind,
-                actor=actor,
-                message=message,
-                data=data or {},
-            )
-        )
-        self.seq += 1
-        self.view.updated_at = workflow.now()
+        self.projection.add(kind, actor, message, data or {})
 
     async def set_status(
         self,
@@ -185,37 +142,19 @@ class Recorder:
     async def sync(self) -> None:
         """Project what changed to the DB (and the storefront's outbox) in one activity; no
         activity when nothing changed since the last projection."""
-        async with self.projecting:
-            self.view.customer_actions = self.customer_actions()
-            if self.last_status is None and self.stored is not None:
-                # The opening status, as the API wrote it: the storefront hears of it too.
-                self.last_status = CaseStatus(self.stored["status"])
-                self.queue_webhook(status_webhook(self.last_status), status=self.last_status)
-            if self.view.status != self.last_status:
-                self.last_status = self.view.status
-                self.queue_webhook(status_webhook(self.view.status), status=self.view.status)
-            fields = self.view.model_dump(mode="json", exclude={"timeline"})
-            last = self.projected
-            changes = (
-                fields
-                if last is None
-                else {name: value for name, value in fields.items() if last.get(name) != value}
-            )
-            if not (changes or self.entries or self.webhooks):
-                return
-            self._describe()
-            self.revision += 1
-            projection = ProjectCase(
-                case_id=self.view.id,
-                revision=self.revision,
-                changes=changes,
-                entries=self.entries,
-                webhooks=self.webhooks,
-                token=self.token if last is None else None,
-            )
-            self.projected, self.stored = fields, fields
-            self.entries, self.webhooks = [], []
-            await calls.project_case(projection)
+        await self.projection.sync()
+
+    def _refresh(self) -> None:
+        self.view.customer_actions = self.customer_actions()
+
+    def _details(self) -> str:
+        nxt = self.view.next_deadline
+        return (
+            f"**{self.view.status}** — next deadline: "
+            + (f"`{nxt.name}` at {nxt.due_at.isoformat()}" if nxt else "none")
+            + f" — waiting on: {self.waiting_on()}"
+            + f" — queue `{self.view.queue}`, priority {self.view.priority}"
+        )
 
     async def catch_up(self, event: Pending) -> None:
         """See an event's timeline entry projected: a step that takes the event projects it
@@ -233,65 +172,16 @@ class Recorder:
             return event not in self.inbox.consumed  # dropped, or taken and answered
 
         await workflow.wait_condition(settled)
-        if self.entries and not event.done:
+        if self.projection.entries and not event.done:
             await self.sync()
-
-    def unseen_by_messages(self) -> bool:
-        """Whether the record differs from the case in a field a message reads (the activity
-        renders from the record; deadlines, timeline and `updated_at` are not read)."""
-        if self.stored is None:
-            return True
-        fields = self.view.model_dump(mode="json", exclude=NOT_IN_MESSAGES)
-        return any(self.stored.get(name) != value for name, value in fields.items())
-
-    def _describe(self) -> None:
-        # Search attributes that changed (an upsert is a history event), and the details the
-        # Temporal UI shows.
-        changed = [
-            update
-            for update in search.updates(self.view)
-            if self.attributes.get(update.key.name, _UNSET) != update.value
-        ]
-        if changed:
-            workflow.upsert_search_attributes(changed)
-            self.attributes.update({update.key.name: update.value for update in changed})
-        nxt = self.view.next_deadline
-        workflow.set_current_details(
-            f"**{self.view.status}** — next deadline: "
-            + (f"`{nxt.name}` at {nxt.due_at.isoformat()}" if nxt else "none")
-            + f" — waiting on: {self.waiting_on()}"
-            + f" — queue `{self.view.queue}`, priority {self.view.priority}"
-        )
-
-    # ---- telling the world ------------------------------------------------------
 
     def next_step(self, name: str) -> str:
         """A step ID unique within the case: steps repeat (a second reminder, review)."""
-        self.sent[name] = self.sent.get(name, 0) + 1
-        return f"{name}.{self.sent[name]}"
-
-    def queue_webhook(
-        self,
-        event_type: str,
-        data: Money | Mapping[str, Any] | None = None,
-        *,
-        status: CaseStatus | None = None,
-    ) -> None:
-        """Queue a storefront webhook event for the next projection's outbox write."""
-        step = self.next_step(event_type)
-        body = data.model_dump(mode="json") if isinstance(data, Money) else dict(data or {})
-        self.webhooks.append(
-            WebhookEvent(
-                event_type=event_type,
-                event_id=f"{self.view.id}:{step}",
-                data=body,
-                status=status.value if status else None,
-            )
-        )
+        return self.projection.next_step(name)
 
     async def publish(self, event_type: str, data: Money | Mapping[str, Any] | None = None) -> None:
         """Tell the storefront about the case through its webhook (via the outbox)."""
-        self.queue_webhook(event_type, data)
+        self.projection.queue_webhook(event_type, data)
         await self.sync()
 
     async def notify(
@@ -307,7 +197,7 @@ class Recorder:
         step = self.next_step(message)
 
         async def send() -> None:
-            if self.unseen_by_messages():
+            if self.projection.unseen_by_messages():
                 await self.sync()
             status = await calls.notify_customer(
                 NotifyCustomer(
@@ -342,7 +232,7 @@ class Recorder:
         self.add(Kind.ESCALATED, actor, reason, {"timer": timer} if timer else {})
         step = self.next_step("escalation")
         if publish:
-            self.queue_webhook(Webhook.ESCALATED, {"reason": reason, "timer": timer})
+            self.projection.queue_webhook(Webhook.ESCALATED, {"reason": reason, "timer": timer})
         # The mail reads the case from its record: project the escalation first.
         await self.sync()
         mail = calls.notify_ops(
