@@ -101,7 +101,9 @@ class Recorder:
         """Carry on from a previous run; its first projection sends every field again."""
         p = self.projection
         p.revision, p.seq, p.sent = state.revision, state.seq, dict(state.sent)
-        p.last_status, p.projected = state.last_status, None
+        # Nothing projected in this run yet: the first projection sends every field, and a
+        # message first projects (the record is whatever the last run left).
+        p.last_status, p.projected, p.stored = state.last_status, None, None
         self.failed_webhooks = set(state.failed_webhooks)
 
     # ---- status and timeline ----------------------------------------------------
