@@ -6,39 +6,62 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from domain.models import Address, CaseView, Deadline, ExchangeItem, Item
+from domain.messages import MessageArgs
+from domain.models import Address, Deadline, ExchangeItem, Item, NumberedEntry
+from domain.names import Message
 
 
 @dataclass
-class RecordCase:
-    view: CaseView
-    token: str
-    # Grows with every write, so a retried older write can't overwrite a newer one.
-    revision: int
+class WebhookEvent:
+    """One storefront webhook event, to be written to the outbox with the projection."""
 
-
-@dataclass
-class PublishWebhook:
-    view: CaseView
     event_type: str
+    # `{case_id}:{step}`: the same on every attempt, so the storefront can drop a repeat.
     event_id: str
     data: dict[str, Any] = field(default_factory=dict)
+    # The status the case was in when the event happened (a status webhook's own status);
+    # None: the status the projection leaves.
+    status: str | None = None
+
+
+@dataclass
+class ProjectCase:
+    """One projection of a case: what changed since the last one, never the whole case."""
+
+    case_id: str
+    # Grows with every projection, so a retried older write can't overwrite a newer one.
+    # The API's opening row is revision 0.
+    revision: int
+    # The CaseView fields (as JSON) that changed since the run's last projection; the run's
+    # first projection carries every field but the timeline.
+    changes: dict[str, Any] = field(default_factory=dict)
+    # The timeline entries added since the last projection, numbered.
+    entries: list[NumberedEntry] = field(default_factory=list)
+    # Storefront webhook events, written to the outbox in the projection's transaction.
+    webhooks: list[WebhookEvent] = field(default_factory=list)
+    # The customer's token, on a run's first projection (a case no API wrote needs it).
+    token: str | None = None
 
 
 @dataclass
 class NotifyCustomer:
-    view: CaseView
-    message: str
+    """One customer message; the activity reads the case from its record."""
+
+    case_id: str
+    message: Message
     # Unique within the case; with the channel it makes the notification's deterministic ID.
     step: str
+    # The shop's timezone (the case's policy copy), for times when the customer has none.
     timezone: str
     deadline: Deadline | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    args: MessageArgs = field(default_factory=MessageArgs)
 
 
 @dataclass
 class NotifyOps:
-    view: CaseView
+    """One escalation mail to the operations contacts."""
+
+    case_id: str
     step: str
     timer: str | None
     reason: str
@@ -90,3 +113,13 @@ class RequestInterception:
     case_id: str
     tracking_number: str | None
     idempotency_key: str
+
+
+@dataclass
+class WebhookFailure:
+    """The outbox gave up on a webhook event: what the storefront answered (the case's
+    `webhook_failed` signal, sent by the worker's outbox drainer)."""
+
+    event_id: str
+    event_type: str
+    answer: str

@@ -1,21 +1,22 @@
-"""Telling people: the customer over their channel, the operations team, the storefront."""
+"""Telling people: the customer over their channel and the operations team. (The storefront's
+webhook goes through the outbox: activities.outbox.)"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from jinja2 import TemplateError
 from sqlalchemy import Engine
+from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import errors
 from activities.calls import call
 from activities.connectors import Connectors
-from activities.inputs import NotifyCustomer, NotifyOps, PublishWebhook
+from activities.inputs import NotifyCustomer, NotifyOps
 from aftersales.settings import Settings
 from domain.models import CaseView, Channel
 from notifications.email import DeliveryInDoubt, is_permanent, send_email
@@ -27,7 +28,7 @@ AfterSend = Callable[[str, str], None]
 
 
 class NotifyActivities:
-    """Customer messages, escalations and storefront webhooks."""
+    """Customer messages and escalations; each reads the case from its record."""
 
     def __init__(
         self,
@@ -54,10 +55,19 @@ class NotifyActivities:
             # to fix the template, AFTERSALES_TEMPLATES_DIR or the code that passed the context.
             raise errors.misconfigured(f"cannot render {message!r} ({locale}): {err}") from None
 
+    def _case(self, case_id: str) -> CaseView:
+        with Session(self.engine) as session:
+            row = service.get_case(session, case_id=case_id)
+            if row is None:
+                # The projection before the message always lands first; a missing record is
+                # a wiped or wrong DB, which a retry can't fix.
+                raise errors.misconfigured(f"case {case_id} has no record to write to")
+            return service.stored_view(row)
+
     @activity.defn
     async def notify_customer(self, input: NotifyCustomer) -> str:
         """Send one customer message once; answers the delivery status."""
-        view = input.view
+        view = await asyncio.to_thread(self._case, input.case_id)
         channel = view.customer.channel
         recipient = (view.customer.phone if channel == Channel.SMS else view.customer.email) or ""
         rendered = self._render(
@@ -68,7 +78,7 @@ class NotifyActivities:
                 "status_url": view.status_url,
                 "timezone": input.timezone,
                 "deadline": input.deadline.model_dump(mode="json") if input.deadline else None,
-                "extra": input.extra,
+                "extra": input.args.context(),
             },
         )
         return await self._deliver(
@@ -86,19 +96,20 @@ class NotifyActivities:
         """Mail the operations contacts about an escalation."""
         if not self.settings.ops_email:
             return "skipped"
+        view = await asyncio.to_thread(self._case, input.case_id)
         rendered = self._render(
             "ops_escalation",
             "en",
             {
-                "case": input.view.model_dump(mode="json"),
-                "status_url": input.view.status_url,
+                "case": view.model_dump(mode="json"),
+                "status_url": view.status_url,
                 "timezone": input.timezone,
                 "extra": {"timer": input.timer, "reason": input.reason},
             },
         )
         return await self._deliver(
-            notification_id=f"{input.view.id}:{input.step}:ops",
-            view=input.view,
+            notification_id=f"{view.id}:{input.step}:ops",
+            view=view,
             channel="email",
             message="ops_escalation",
             locale="en",
@@ -208,21 +219,3 @@ class NotifyActivities:
             self.after_send(notification_id, message)
         await asyncio.to_thread(finish, "sent")
         return "sent"
-
-    @activity.defn
-    async def publish_webhook(self, input: PublishWebhook) -> None:
-        """Post a case event to the storefront webhook."""
-        view = input.view
-        await call(
-            self.connectors.webhook,
-            "",
-            {
-                "id": input.event_id,
-                "type": input.event_type,
-                "case_id": view.id,
-                "status": view.status.value,
-                "occurred_at": datetime.now(UTC).isoformat(),
-                "data": {"case": view.model_dump(mode="json"), **input.data},
-            },
-            key=input.event_id,
-        )

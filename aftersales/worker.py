@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 from temporalio.client import Client
@@ -18,6 +21,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.carriers import CarrierActivities
 from activities.connectors import Connectors
 from activities.notify import AfterSend, NotifyActivities
+from activities.outbox import OutboxDrainer
 from activities.payments import PaymentActivities
 from activities.records import RecordActivities
 from aftersales.settings import Settings
@@ -35,6 +39,43 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
+class CaseWorker:
+    """The Temporal worker and the outbox drainer of one process, started and stopped together
+    (`async with`, or `run()` until cancelled)."""
+
+    def __init__(self, worker: Worker, drainer: OutboxDrainer) -> None:
+        self.worker = worker
+        self.drainer = drainer
+        self._draining: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> CaseWorker:
+        self._draining = asyncio.create_task(self.drainer.run(), name="outbox-drainer")
+        try:
+            await self.worker.__aenter__()
+        except BaseException:
+            await self._stop_draining()
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        try:
+            await self.worker.__aexit__(*exc_info)
+        finally:
+            await self._stop_draining()
+
+    async def _stop_draining(self) -> None:
+        if self._draining is not None:
+            self._draining.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._draining
+            self._draining = None
+
+    async def run(self) -> None:
+        """Run both until cancelled."""
+        async with self:
+            await asyncio.Event().wait()
+
+
 def build_worker(
     client: Client,
     *,
@@ -44,26 +85,29 @@ def build_worker(
     executor: ThreadPoolExecutor,
     after_send: AfterSend | None = None,
     graceful_shutdown: timedelta = timedelta(),
-) -> Worker:
-    """A worker for the case task queue with every workflow and activity registered.
+    workflows: Sequence[type] | None = None,
+) -> CaseWorker:
+    """A worker for the case task queue with every workflow and activity registered, and the
+    outbox drainer that delivers the storefront webhook events the projections write.
 
     `after_send` is a test hook: called after a notification was accepted, before it is logged.
+    `workflows` replaces the registered workflow classes (recording a pre-patch history).
     """
-    records = RecordActivities(engine)
+    drainer = OutboxDrainer(engine=engine, webhook=connectors.webhook, client=client)
+    records = RecordActivities(engine, written=drainer.wake)
     notify = NotifyActivities(
         engine=engine, settings=settings, connectors=connectors, after_send=after_send
     )
     payments = PaymentActivities(connectors)
     carriers = CarrierActivities(connectors)
-    return Worker(
+    worker = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=list(WORKFLOWS.values()),
+        workflows=list(workflows or WORKFLOWS.values()),
         activities=[
-            records.record_case,
+            records.project_case,
             notify.notify_customer,
             notify.notify_ops,
-            notify.publish_webhook,
             payments.request_refund,
             carriers.book_pickup,
             carriers.request_shipment,
@@ -73,6 +117,7 @@ def build_worker(
         workflow_runner=workflow_runner(),
         graceful_shutdown_timeout=graceful_shutdown,
     )
+    return CaseWorker(worker, drainer)
 
 
 # Activities in flight get this long to finish after SIGTERM before they are cancelled.

@@ -55,6 +55,7 @@ from domain.models import (
     CaseType,
     CaseView,
     Decision,
+    TimelineEntry,
 )
 from domain.policy import Policy
 from domain.rules import evaluate
@@ -143,9 +144,25 @@ def stored_case(session: Session, case_id: str) -> Case:
 
 
 def read_case(engine: Engine, case_id: str) -> CaseView:
-    """The case from its record, in a session of its own (call it on the threadpool)."""
+    """The case from its record and timeline rows, in a session of its own (call it on the
+    threadpool)."""
     with Session(engine) as session:
-        return service.stored_view(stored_case(session, case_id))
+        return service.case_view(session, stored_case(session, case_id))
+
+
+def _read_timeline(engine: Engine, case_id: str) -> list[TimelineEntry]:
+    with Session(engine) as session:
+        return service.timeline(session, case_id=case_id)
+
+
+async def with_timeline(engine: Engine, view: CaseView) -> CaseView:
+    """The case an update answered, with its timeline from the DB.
+
+    The workflow holds no timeline; an update answers only once the case projected what it
+    did, so the rows already hold every entry the update wrote.
+    """
+    view.timeline = await run_in_threadpool(_read_timeline, engine, view.id)
+    return view
 
 
 def _pending_start(session: Session, row: Case) -> Start | None:
@@ -273,7 +290,8 @@ def _replay(session: Session, case_id: str, stored_hash: str, body_hash: str) ->
     row = service.get_case(session, case_id=case_id)
     if row is None:
         return None
-    return Opened(view=service.stored_view(row), start=_pending_start(session, row), replayed=True)
+    view = service.case_view(session, row)
+    return Opened(view=view, start=_pending_start(session, row), replayed=True)
 
 
 def _duplicate(session: Session, case_id: str, order_id: str) -> Duplicate:
@@ -304,6 +322,7 @@ def _new_start(
         holidays=case_holidays(policy, now),
         queue=_queue(request, policy),
         priority=opening_priority(request),
+        recorded=True,
     )
     return Start(
         case_type=request.type,
@@ -420,7 +439,7 @@ def get_case(
     _: Annotated[Principal, Depends(require("storefront", "agent", "operator", "customer"))],
 ) -> CaseView:
     """The case from its record: what the worker last wrote (or the open, until then)."""
-    return service.stored_view(stored_case(session, case_id))
+    return service.case_view(session, stored_case(session, case_id))
 
 
 def _exists(engine: Engine, case_id: str) -> None:
@@ -438,7 +457,8 @@ async def act(
 ) -> CaseView:
     """An agent action; 409 `action-not-allowed` when the case can't take it now."""
     await run_in_threadpool(_exists, engine, case_id)
-    return await temporal_calls.update(client, case_id, temporal_calls.UPDATE_ACTION, action)
+    view = await temporal_calls.update(client, case_id, temporal_calls.UPDATE_ACTION, action)
+    return await with_timeline(engine, view)
 
 
 def _tracking_taken(number: str) -> Problem:
@@ -501,13 +521,14 @@ async def take_customer_action(
         if await run_in_threadpool(claim_tracking, engine, case_id=case_id, number=number):
             claimed = number
     try:
-        return await temporal_calls.update(
+        view = await temporal_calls.update(
             client, case_id, temporal_calls.UPDATE_CUSTOMER_ACTION, action
         )
     except Problem:
         if claimed is not None:
             await run_in_threadpool(release_tracking, engine, case_id=case_id, number=claimed)
         raise
+    return await with_timeline(engine, view)
 
 
 @router.post("/cases/{case_id}/customer-actions", response_model=CaseView)

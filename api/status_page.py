@@ -201,7 +201,7 @@ def _case_for(session: Session, token: str) -> CaseView | None:
     if not token or len(token) > TOKEN_MAX or not token.isprintable():
         return None
     case = service.case_for_token(session, token=token)
-    return service.stored_view(case) if case else None
+    return service.case_view(session, case) if case else None
 
 
 def _case_id(engine: Engine, token: str) -> str | None:

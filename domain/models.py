@@ -278,6 +278,12 @@ class TimelineEntry(BaseModel):
     data: dict[str, Any] = {}
 
 
+class NumberedEntry(TimelineEntry):
+    """A timeline entry with its place in the case's timeline, as the projection stores it."""
+
+    seq: int
+
+
 RefundStatus = Literal["requested", "pending", "succeeded", "failed"]
 
 
@@ -362,6 +368,11 @@ class CaseView(BaseModel):
     # What the customer can send now (customer_action names), for the status page's forms.
     customer_actions: list[str] = []
     status_url: str
+    # When the case first reached `resolved`: it delivered its outcome (a child case tells its
+    # parent so through its result, which carries no timeline).
+    resolved_at: datetime | None = None
+    # Assembled from the `timeline_event` rows by the API; the workflow holds none (its
+    # `state` query answers without it) and the stored `view` JSON carries none.
     timeline: list[TimelineEntry] = []
     created_at: datetime
     updated_at: datetime

@@ -19,6 +19,8 @@ class Handler(StrEnum):
     ACTION = "action"  # update: an agent action
     CUSTOMER_ACTION = "customer_action"  # update: a customer action
     EVENT = "event"  # signal: an integration event, deduplicated by event_id
+    # signal: the outbox gave up on a storefront webhook event (a 4xx, or retries exhausted)
+    WEBHOOK_FAILED = "webhook_failed"
 
 
 class WorkflowName(StrEnum):

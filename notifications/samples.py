@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from domain.messages import MessageArgs
 from domain.models import (
     Address,
     CaseStatus,
@@ -596,7 +597,8 @@ def context(case: CaseView, message: str, **overrides: Any) -> dict[str, Any]:
         "status_url": case.status_url,
         "timezone": "Asia/Taipei",
         "deadline": deadline.model_dump(mode="json") if deadline else None,
-        "extra": dict(EXTRA.get(message, {})),
+        # Through the activity's typed arguments, so a sample can't pass what no caller can.
+        "extra": MessageArgs.model_validate(EXTRA.get(message, {})).context(),
     }
     values.update(overrides)
     return values

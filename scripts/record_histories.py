@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -29,6 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from sqlalchemy import Engine  # noqa: E402
+from temporalio import workflow  # noqa: E402
 from temporalio.api.common.v1 import WorkflowExecution  # noqa: E402
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest  # noqa: E402
 from temporalio.client import Client, WorkflowHandle  # noqa: E402
@@ -41,8 +44,9 @@ from aftersales.settings import Settings  # noqa: E402
 from aftersales.temporal import register_search_attributes  # noqa: E402
 from aftersales.worker import build_worker  # noqa: E402
 from domain.models import CaseView  # noqa: E402
+from domain.names import WorkflowName  # noqa: E402
 from store.db import make_engine, migrate  # noqa: E402
-from tests.support.factory import case_input  # noqa: E402
+from tests.support.factory import case_input, record_opening  # noqa: E402
 from tests.workflows.complaints import complaint_input  # noqa: E402
 from tests.workflows.helpers import (  # noqa: E402
     act,
@@ -57,7 +61,8 @@ from tests.workflows.helpers import (  # noqa: E402
 )
 from tests.workflows.repairs import complete, diagnose, repair_input, send_in  # noqa: E402
 from workflows.case import CaseInput  # noqa: E402
-from workflows.registry import workflow_for  # noqa: E402
+from workflows.registry import WORKFLOWS, workflow_for  # noqa: E402
+from workflows.returns import ReturnWorkflow  # noqa: E402
 
 REPLAY_DIR = ROOT / "tests" / "replay"
 TASK_QUEUE = "aftersales-replay"
@@ -73,9 +78,12 @@ class Recorder:
     env: WorkflowEnvironment
     out: Path
     written: list[Path]
+    engine: Engine
 
     async def start(self, case: CaseInput) -> Handle:
-        """Start a case's workflow the way the API does."""
+        """Start a case's workflow the way the API does: its opening row first."""
+        await asyncio.to_thread(record_opening, self.engine, case)
+        case = dataclasses.replace(case, recorded=True)
         workflow = workflow_for(case.request.type)
         return await self.client.start_workflow(
             workflow.run,  # type: ignore[attr-defined]
@@ -117,8 +125,12 @@ async def idle(client: Client, handle: Handle) -> None:
 
 
 @contextlib.asynccontextmanager
-async def recorder(out: Path = REPLAY_DIR) -> AsyncIterator[Recorder]:
-    """A real worker, sandbox connectors (no URLs, no network) and a temporary SQLite DB."""
+async def recorder(
+    out: Path = REPLAY_DIR, workflows: list[type] | None = None
+) -> AsyncIterator[Recorder]:
+    """A real worker, sandbox connectors (no URLs, no network) and a temporary SQLite DB.
+
+    `workflows` replaces the registered workflow classes (a return with a patch disabled)."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=find("temporal-test-server"),
         data_converter=pydantic_data_converter,
@@ -148,9 +160,10 @@ async def recorder(out: Path = REPLAY_DIR) -> AsyncIterator[Recorder]:
                         engine=engine,
                         connectors=connectors,
                         executor=executor,
+                        workflows=workflows,
                     )
                     async with worker:
-                        yield Recorder(env.client, env, out, [])
+                        yield Recorder(env.client, env, out, [], engine)
             finally:
                 await connectors.aclose()
                 engine.dispose()
@@ -316,9 +329,41 @@ async def record(prefixes: list[str], out: Path = REPLAY_DIR) -> list[Path]:
         return rec.written
 
 
+@workflow.defn(name=WorkflowName.RETURN.value, sandboxed=False)
+class ReturnBeforeRecordInspection(ReturnWorkflow):
+    """The return as it ran before the `return-record-inspection` patch: no marker, no
+    projection between the inspection and the customer's message."""
+
+    @workflow.run
+    async def run(self, input: CaseInput) -> CaseView:
+        """Run the return to its end."""
+        return await self.case.run(self.lifecycle)
+
+    async def record_inspection(self) -> None:
+        """The old path: nothing here."""
+
+
+async def record_legacy(out: Path = REPLAY_DIR / "legacy") -> Path:
+    """Record `legacy/return_complete_before_record_inspection.json` with the patch disabled
+    (only when a contract change forces re-recording every history: docs/versioning.md)."""
+    out.mkdir(parents=True, exist_ok=True)
+    others = [w for w in WORKFLOWS.values() if w is not ReturnWorkflow]
+    async with recorder(out, [ReturnBeforeRecordInspection, *others]) as rec:
+        handle = await run_return_inspection(rec)
+        await rec.env.sleep(timedelta(days=3, minutes=1))
+        await customer(handle, "rate", score=5, comment="quick")
+        await finish(rec.env, handle, "closed")
+        await rec.save("return_complete_before_record_inspection", handle)
+        return rec.written[0]
+
+
 def main() -> None:
-    """Record the histories named on the command line, or all of them."""
-    asyncio.run(record(sys.argv[1:]))
+    """Record the histories named on the command line, or all of them; `--legacy` records the
+    pre-patch return instead."""
+    if sys.argv[1:] == ["--legacy"]:
+        asyncio.run(record_legacy())
+    else:
+        asyncio.run(record(sys.argv[1:]))
 
 
 if __name__ == "__main__":

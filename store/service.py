@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, tuple_
+from sqlalchemy import delete, exists, or_, tuple_, update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from domain.models import TERMINAL_STATUSES, CaseView
+from domain.models import TERMINAL_STATUSES, CaseView, NumberedEntry, TimelineEntry
 from store.tables import (
     Case,
     CaseClaim,
     CaseOpening,
     IdempotencyKey,
     Notification,
+    OutboxEvent,
     TimelineEvent,
     TrackingClaim,
     TrackingNumber,
@@ -45,7 +48,8 @@ def _columns(view: CaseView, revision: int) -> dict[str, Any]:
         "sla_breached": view.sla_breached,
         "parent_case_id": view.parent_case_id,
         "next_deadline": _utc(deadline.due_at) if deadline else None,
-        "view": view.model_dump(mode="json"),
+        # The timeline lives in its own rows (timeline_event), never in the stored view.
+        "view": view.model_dump(mode="json", exclude={"timeline"}),
         "revision": revision,
         "updated_at": _utc(view.updated_at),
     }
@@ -61,15 +65,57 @@ def insert_opened_case(session: Session, *, view: CaseView, token: str) -> Case:
     return row
 
 
-def upsert_case(session: Session, *, view: CaseView, token: str, revision: int) -> bool:
-    """Write the case projection and its new timeline entries; False if a newer one is stored.
+class ProjectionGap(Exception):
+    """A projection of changed fields for a case with no stored row to change."""
 
-    A case reaching a terminal status gives up its claims (its items, its tracking numbers),
-    so the same item can be returned again and the parcel's number reused.
+
+def project_case(
+    session: Session,
+    *,
+    case_id: str,
+    revision: int,
+    token: str | None,
+    changes: dict[str, Any],
+    entries: Sequence[NumberedEntry],
+) -> CaseView | None:
+    """Apply one projection: the changed view fields (JSON) and the new timeline entries.
+
+    Answers the case as stored after it, or None when a newer revision is stored already (a
+    retried or late write never rolls a case back). A case's first projection in a workflow
+    run carries every field, so a case no API wrote (a complaint's child case) gets a full row.
     """
+    row = session.get(Case, case_id)
+    if row is not None and row.revision >= revision:
+        return None
+    fields = {**(row.view if row is not None else {}), **changes}
+    fields.pop("timeline", None)
+    if row is None and (token is None or "id" not in fields):
+        raise ProjectionGap(f"case {case_id} has no stored row for revision {revision}")
+    view = CaseView.model_validate(fields)
+    _upsert(session, row=row, view=view, token=token or "", revision=revision)
+    add_timeline(session, case_id=case_id, entries=entries)
+    return view
+
+
+def upsert_case(session: Session, *, view: CaseView, token: str, revision: int) -> bool:
+    """Write a whole case projection and its timeline; False if a newer one is stored."""
     row = session.get(Case, view.id)
     if row is not None and row.revision >= revision:
         return False
+    _upsert(session, row=row, view=view, token=token, revision=revision)
+    entries = [
+        NumberedEntry(seq=seq, **entry.model_dump()) for seq, entry in enumerate(view.timeline)
+    ]
+    add_timeline(session, case_id=view.id, entries=entries)
+    return True
+
+
+def _upsert(
+    session: Session, *, row: Case | None, view: CaseView, token: str, revision: int
+) -> None:
+    """Write the case row; a case reaching a terminal status gives up its claims (its items,
+    its tracking numbers), so the same item can be returned again and the parcel's number
+    reused."""
     values = _columns(view, revision)
     if row is None:
         row = Case(id=view.id, token=token, created_at=_utc(view.created_at), **values)
@@ -85,22 +131,54 @@ def upsert_case(session: Session, *, view: CaseView, token: str, revision: int) 
     session.add(row)
     if view.status.value in _TERMINAL:
         release_claims(session, case_id=view.id)
-    stored = session.exec(
-        select(func.count()).select_from(TimelineEvent).where(TimelineEvent.case_id == view.id)
-    ).one()
-    for seq, entry in enumerate(view.timeline[stored:], start=stored):
+    _add_tracking_numbers(session, case_id=view.id, numbers=tracking_numbers(view))
+
+
+def add_timeline(session: Session, *, case_id: str, entries: Sequence[NumberedEntry]) -> None:
+    """Store new timeline entries by their sequence number; one already stored is kept."""
+    if not entries:
+        return
+    seqs = [entry.seq for entry in entries]
+    stored = set(
+        session.exec(
+            select(TimelineEvent.seq).where(
+                TimelineEvent.case_id == case_id, col(TimelineEvent.seq).in_(seqs)
+            )
+        ).all()
+    )
+    for entry in entries:
+        if entry.seq in stored:
+            continue
         session.add(
             TimelineEvent(
-                case_id=view.id,
-                seq=seq,
+                case_id=case_id,
+                seq=entry.seq,
                 at=_utc(entry.at),
                 kind=entry.kind,
                 actor=entry.actor,
                 message=entry.message,
+                data=entry.data or None,
             )
         )
-    _add_tracking_numbers(session, case_id=view.id, numbers=tracking_numbers(view))
-    return True
+
+
+def timeline(session: Session, *, case_id: str) -> list[TimelineEntry]:
+    """A case's timeline from its rows, in order."""
+    rows = session.exec(
+        select(TimelineEvent)
+        .where(TimelineEvent.case_id == case_id)
+        .order_by(col(TimelineEvent.seq))
+    ).all()
+    return [
+        TimelineEntry(
+            at=_utc(row.at),
+            kind=row.kind,
+            actor=row.actor,
+            message=row.message,
+            data=row.data or {},
+        )
+        for row in rows
+    ]
 
 
 # store.tables.TrackingNumber.tracking_number; a longer "number" is no carrier's.
@@ -271,8 +349,17 @@ def case_for_token(session: Session, *, token: str) -> Case | None:
 
 
 def stored_view(case: Case) -> CaseView:
-    """The case as the API shows it, from its stored projection."""
-    return CaseView.model_validate(case.view)
+    """The case from its stored projection, without its timeline (lists, messages)."""
+    fields = dict(case.view)
+    fields.pop("timeline", None)  # a view stored before migration 0004
+    return CaseView.model_validate(fields)
+
+
+def case_view(session: Session, case: Case) -> CaseView:
+    """The case as the API shows it: its stored projection and its timeline."""
+    view = stored_view(case)
+    view.timeline = timeline(session, case_id=case.id)
+    return view
 
 
 def _encode_cursor(case: Case) -> str:
@@ -382,7 +469,14 @@ def delete_case(session: Session, *, case_id: str) -> bool:
         return False
     if row.view.get("malicious"):
         raise RecordProtected(f"case {case_id} is marked malicious; its record can't be deleted")
-    for model in (TimelineEvent, Notification, TrackingNumber, TrackingClaim, CaseClaim):
+    for model in (
+        TimelineEvent,
+        Notification,
+        TrackingNumber,
+        TrackingClaim,
+        CaseClaim,
+        OutboxEvent,
+    ):
         for child in session.exec(select(model).where(model.case_id == case_id)).all():
             session.delete(child)
     session.execute(delete(CaseOpening).where(col(CaseOpening.case_id) == case_id))
@@ -465,5 +559,121 @@ def deliveries(session: Session, *, case_id: str) -> list[Notification]:
             select(Notification)
             .where(Notification.case_id == case_id)
             .order_by(col(Notification.created_at), col(Notification.id))
+        ).all()
+    )
+
+
+# ---- the storefront webhook's outbox ----------------------------------------------------
+# Statuses (`OutboxEvent.status`): pending (to post, maybe after a backoff), delivered (a 2xx),
+# failed (a 4xx, a configuration error, or the retries ran out; the case was told).
+
+
+def add_outbox_event(
+    session: Session,
+    *,
+    case_id: str,
+    event_id: str,
+    event_type: str,
+    payload: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Queue a webhook event for the drainer; an event ID already queued is kept as it is."""
+    if session.exec(select(OutboxEvent.id).where(OutboxEvent.event_id == event_id)).first():
+        return
+    session.add(
+        OutboxEvent(
+            event_id=event_id,
+            case_id=case_id,
+            event_type=event_type,
+            payload=payload,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+
+
+def claim_outbox_events(
+    session: Session, *, owner: str, now: datetime, lease: timedelta, limit: int
+) -> list[OutboxEvent]:
+    """Lease the due events no other drainer holds, the oldest pending one of each case only
+    (a case's events reach the storefront in order). Commits the leases."""
+    earlier = aliased(OutboxEvent)
+    free = or_(col(OutboxEvent.lease_until).is_(None), col(OutboxEvent.lease_until) < now)
+    candidates = session.exec(
+        select(OutboxEvent.id)
+        .where(
+            OutboxEvent.status == "pending",
+            col(OutboxEvent.next_attempt_at) <= now,
+            free,
+            ~exists().where(
+                col(earlier.case_id) == col(OutboxEvent.case_id),
+                col(earlier.status) == "pending",
+                col(earlier.id) < col(OutboxEvent.id),
+            ),
+        )
+        .order_by(col(OutboxEvent.id))
+        .limit(limit)
+    ).all()
+    claimed: list[int] = []
+    for event_id in candidates:
+        # Atomic: of two drainers racing for a row, one update matches and the other none.
+        result = session.execute(
+            update(OutboxEvent)
+            .where(col(OutboxEvent.id) == event_id, col(OutboxEvent.status) == "pending", free)
+            .values(lease_until=now + lease, lease_owner=owner)
+        )
+        if result.rowcount == 1 and event_id is not None:  # type: ignore[attr-defined]
+            claimed.append(event_id)
+    session.commit()
+    if not claimed:
+        return []
+    return list(
+        session.exec(
+            select(OutboxEvent)
+            .where(col(OutboxEvent.id).in_(claimed))
+            .order_by(col(OutboxEvent.id))
+        ).all()
+    )
+
+
+def settle_outbox_event(
+    session: Session,
+    *,
+    id: int,
+    owner: str,
+    status: str,
+    error: str | None = None,
+    retry_at: datetime | None = None,
+) -> bool:
+    """Record an attempt on a leased event: `delivered`, `failed`, or `pending` again at
+    `retry_at`; False when this drainer no longer holds the lease."""
+    row = session.get(OutboxEvent, id)
+    if row is None or row.lease_owner != owner or row.status != "pending":
+        return False
+    now = utcnow()
+    row.attempts += 1
+    row.status, row.error, row.updated_at = status, error, now
+    row.lease_until, row.lease_owner = None, None
+    if retry_at is not None:
+        row.next_attempt_at = retry_at
+    session.add(row)
+    return True
+
+
+def release_outbox_event(session: Session, *, id: int, owner: str, retry_at: datetime) -> None:
+    """Give a leased event back untried (e.g. the case could not be told yet)."""
+    row = session.get(OutboxEvent, id)
+    if row is None or row.lease_owner != owner:
+        return
+    row.lease_until, row.lease_owner, row.next_attempt_at = None, None, retry_at
+    session.add(row)
+
+
+def outbox_events(session: Session, *, case_id: str) -> list[OutboxEvent]:
+    """A case's webhook events, oldest first."""
+    return list(
+        session.exec(
+            select(OutboxEvent).where(OutboxEvent.case_id == case_id).order_by(col(OutboxEvent.id))
         ).all()
     )

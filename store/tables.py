@@ -66,6 +66,8 @@ class TimelineEvent(SQLModel, table=True):
     kind: str = Field(max_length=64)
     actor: str = Field(max_length=200)
     message: str = ""
+    # The entry's details (a timer's name, a partner's answer); NULL in rows written before 0004.
+    data: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class IdempotencyKey(SQLModel, table=True):
@@ -140,3 +142,30 @@ class TrackingClaim(SQLModel, table=True):
 
     tracking_number: str = Field(primary_key=True, max_length=200)
     case_id: str = Field(index=True, max_length=32)
+
+
+class OutboxEvent(SQLModel, table=True):
+    """A storefront webhook event to deliver, written in the projection's transaction.
+
+    The worker's drainer posts it (Idempotency-Key = `event_id`), retries a 5xx or timeout
+    with backoff, and marks it `delivered` or `failed`. `lease_until` is set atomically by the
+    drainer that claims the row, so several workers never post it at the same time.
+    """
+
+    __tablename__ = "outbox_event"
+    __table_args__ = (Index("ix_outbox_event_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(unique=True, max_length=300)
+    case_id: str = Field(index=True, max_length=32)
+    event_type: str = Field(max_length=64)
+    # The JSON body posted, fixed when the event is written: every attempt sends the same.
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="pending", max_length=16)  # pending | delivered | failed
+    attempts: int = 0
+    next_attempt_at: datetime = _at(nullable=False)
+    lease_until: datetime | None = _at(nullable=True)
+    lease_owner: str | None = Field(default=None, max_length=64)
+    error: str | None = None
+    created_at: datetime = _at(nullable=False)
+    updated_at: datetime = _at(nullable=False)

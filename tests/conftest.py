@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -15,7 +16,6 @@ from sqlalchemy import Engine
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from activities.connectors import connectors_from_settings
 from aftersales.binaries import find
@@ -24,6 +24,7 @@ from aftersales.temporal import register_search_attributes
 from aftersales.worker import build_worker
 from domain.models import CaseView
 from store.db import make_engine, migrate
+from tests.support.factory import record_opening
 from tests.support.http_peers import Peers
 from tests.support.mail import MailSink
 from workflows.case import CaseInput
@@ -77,7 +78,9 @@ class Stack:
     mail: MailSink
 
     async def start(self, case: CaseInput) -> WorkflowHandle[Any, CaseView]:
-        """Start a case's workflow the way the API does."""
+        """Start a case's workflow the way the API does: its opening row first."""
+        await asyncio.to_thread(record_opening, self.engine, case)
+        case = dataclasses.replace(case, recorded=True)
         workflow = workflow_for(case.request.type)
         return await self.client.start_workflow(
             workflow.run,  # type: ignore[attr-defined]
@@ -116,7 +119,7 @@ async def stack(
     migrate(engine)
     connectors = connectors_from_settings(settings)
     with ThreadPoolExecutor(max_workers=8) as executor:
-        worker: Worker = build_worker(
+        worker = build_worker(
             time_skipping.client,
             settings=settings,
             engine=engine,

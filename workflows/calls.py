@@ -17,8 +17,7 @@ with workflow.unsafe.imports_passed_through():
         CarrierBooking,
         NotifyCustomer,
         NotifyOps,
-        PublishWebhook,
-        RecordCase,
+        ProjectCase,
         RefundResult,
         RequestInterception,
         RequestRefund,
@@ -33,25 +32,27 @@ with workflow.unsafe.imports_passed_through():
 __all__ = ["ACTIVITY_TIMEOUT", "CONNECTOR_RETRY"]
 
 
-async def record_case(input: RecordCase) -> None:
-    """Project the case to the DB (retried until the DB takes it)."""
+async def project_case(input: ProjectCase) -> None:
+    """Project what changed to the DB, with the webhook events for the outbox (retried until
+    the DB takes it)."""
     await workflow.execute_activity_method(
-        RecordActivities.record_case,
+        RecordActivities.project_case,
         input,
         start_to_close_timeout=ACTIVITY_TIMEOUT,
-        summary=f"record {input.view.id} as {input.view.status}",
+        summary=_projection_summary(input),
     )
 
 
-async def publish_webhook(input: PublishWebhook) -> None:
-    """Send one storefront webhook event."""
-    await workflow.execute_activity_method(
-        NotifyActivities.publish_webhook,
-        input,
-        start_to_close_timeout=ACTIVITY_TIMEOUT,
-        retry_policy=CONNECTOR_RETRY,
-        summary=f"webhook {input.event_type}",
-    )
+def _projection_summary(input: ProjectCase) -> str:
+    status = input.changes.get("status")
+    parts = [f"project {input.case_id} r{input.revision}"]
+    if status:
+        parts.append(f"as {status}")
+    if input.entries:
+        parts.append(f"+{len(input.entries)} entries")
+    if input.webhooks:
+        parts.append("webhook " + ", ".join(w.event_type for w in input.webhooks))
+    return " ".join(parts)
 
 
 async def notify_customer(input: NotifyCustomer) -> str:

@@ -21,6 +21,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.inputs import WebhookFailure
     from domain.actions import (
         AgentAction,
         Assign,
@@ -77,6 +78,9 @@ class CaseInput:
     parent_case_id: str | None = None
     # Decided at open (a complaint's severity); escalations raise it from there.
     priority: Priority = Priority.NORMAL
+    # The API wrote the case's opening row (this very view, at revision 0) before starting
+    # the workflow; a case opened otherwise (a complaint's child) has no row until projected.
+    recorded: bool = False
     # Events in one run before the case continues as new (workflows/continuation.py).
     history_limit: int = HISTORY_LIMIT
     # What the previous run handed over; None in a case's first run.
@@ -114,6 +118,7 @@ class Case:
             timezone=input.policy.timezone,
             inbox=self.inbox,
             cancellable=lambda: self.cancellable,
+            opened_by_api=input.recorded,
         )
         # Fast-forwarding tells nobody anything: the earlier run did.
         self.recorder.muted = self.journal.forwarding
@@ -156,16 +161,18 @@ class Case:
 
     # ---- the handlers' rules ----------------------------------------------------
 
-    def take_event(self, event: IntegrationEvent) -> None:
-        """Take an integration event once; repeats of its event_id are ignored."""
+    def take_event(self, event: IntegrationEvent) -> Pending | None:
+        """Take an integration event once; repeats of its event_id are ignored (None)."""
         if self.continuation.forwarding:
             self.continuation.deferred.append(event)  # taken once the run is live
-            return
+            return None
         if self.ended or not self.inbox.first_sight(event):
-            return
+            return None
         reported = f"{event.type.value} reported."
         self.recorder.add(event.type, Actor.INTEGRATION, reported, event.data)
-        self.inbox.put(Pending("event", event.type.value, event))
+        pending = Pending("event", event.type.value, event)
+        self.inbox.put(pending)
+        return pending
 
     def check_action(self, action: AgentAction) -> None:
         """Refuse an agent action the case can't take now, before anything is written."""
@@ -231,8 +238,8 @@ class Case:
         """Run a case type's lifecycle, ending it cleanly when a step ends it early."""
         LABEL.set(MAIN)  # the run's own task: every lifecycle read here is journaled
         opened = f"{self.view.type.value.title()} case opened."
+        # Projected with the case's first change: the API wrote this very view at open.
         self.recorder.add(Kind.OPENED, Actor.STOREFRONT, opened)
-        await self.recorder.sync()
         try:
             await lifecycle()
         except CaseEnded as ended:
@@ -264,18 +271,33 @@ class CaseHandlers:
     def __init__(self, input: CaseInput) -> None:
         self.case = Case(input)
 
-    @workflow.query(name=Handler.STATE.value, description="The case as the API shows it.")
+    @workflow.query(
+        name=Handler.STATE.value,
+        description="The live case, without its timeline (that lives in the DB projection).",
+    )
     def state(self) -> CaseView:
-        """The live case."""
+        """The live case; its timeline is empty (the workflow holds none)."""
         return self.case.continuation.shown()
 
     @workflow.signal(
         name=Handler.EVENT.value,
         description="An integration event; repeats of an event_id are ignored.",
     )
-    def event(self, event: IntegrationEvent) -> None:
-        """Take an integration event once."""
-        self.case.take_event(event)
+    async def event(self, event: IntegrationEvent) -> None:
+        """Take an integration event once, and see its timeline entry projected."""
+        pending = self.case.take_event(event)
+        if pending is not None:
+            await self.case.recorder.catch_up(pending)
+
+    @workflow.signal(
+        name=Handler.WEBHOOK_FAILED.value,
+        description="The outbox gave up on a storefront webhook event; the case escalates.",
+    )
+    async def webhook_failed(self, failure: WebhookFailure) -> None:
+        """Note the storefront's refusal and escalate (no webhook for that escalation)."""
+        # A continued run tells nobody anything until it is live again.
+        await workflow.wait_condition(lambda: not self.case.continuation.forwarding)
+        await self.case.recorder.webhook_failed(failure)
 
     @workflow.update(
         name=Handler.ACTION.value,

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.names import Actor
     from workflows.inbox import Accepts, Pending, Source
     from workflows.journal import LABEL, MAIN, Entry
+    from workflows.recorder import RecorderState
 
 if TYPE_CHECKING:
     from workflows.case import Case
@@ -52,14 +53,17 @@ class Carry:
     """
 
     journal: dict[str, list[Entry]]
-    # The case as shown. It still holds the timeline: the slim-projection change drops it.
+    # The case as shown; it holds no timeline (that lives in the DB projection).
     view: CaseView
     # Events queued for a later step (actions can't be queued: their updates finish first).
     events: list[IntegrationEvent] = field(default_factory=list)
     seen: list[str] = field(default_factory=list)
+    # The recorder's counters (workflows.recorder.RecorderState), field by field.
     revision: int = 0
+    seq: int = 0
     sent: dict[str, int] = field(default_factory=dict)
     last_status: CaseStatus | None = None
+    failed_webhooks: list[str] = field(default_factory=list)
     locked: bool = False
     # What the main task's wait took, and what the status announced (the validators' rule),
     # by name (`names`): an `Accepts` doesn't pass the sandbox's type resolution.
@@ -128,6 +132,7 @@ class Continuation:
         """Continue as new, carrying the case over."""
         case = self.case
         inbox, recorder = case.inbox, case.recorder
+        counters = recorder.state()
         carry = Carry(
             journal={label: list(entries) for label, entries in case.journal.entries.items()},
             # A copy: the wait's cleanup runs as the error unwinds and must not change it.
@@ -138,9 +143,11 @@ class Continuation:
                 if item.source == "event" and isinstance(item.body, IntegrationEvent)
             ],
             seen=list(inbox.seen_events)[-SEEN_LIMIT:],
-            revision=recorder.revision,
-            sent=dict(recorder.sent),
-            last_status=recorder.last_status,
+            revision=counters.revision,
+            seq=counters.seq,
+            sent=counters.sent,
+            last_status=counters.last_status,
+            failed_webhooks=counters.failed_webhooks,
             locked=case.locked,
             waits=[names(wait) for wait in inbox.waits],
             expected=names(inbox.expected),
@@ -187,10 +194,15 @@ class Continuation:
         # The wait about to run opens itself again.
         inbox.waits = []
         inbox.expected = accepts(carry.expected)
-        recorder = case.recorder
-        recorder.revision = carry.revision
-        recorder.sent = dict(carry.sent)
-        recorder.last_status = carry.last_status
+        case.recorder.resume(
+            RecorderState(
+                revision=carry.revision,
+                seq=carry.seq,
+                sent=dict(carry.sent),
+                last_status=carry.last_status,
+                failed_webhooks=list(carry.failed_webhooks),
+            )
+        )
         case.locked = carry.locked
 
 

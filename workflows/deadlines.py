@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any, NoReturn, Protocol, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar, Unpack
 
 from pydantic import TypeAdapter
 from temporalio import workflow
@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         Retry,
     )
     from domain.calendar import BusinessCalendar, describe
+    from domain.messages import OfferFields
     from domain.models import CaseStatus, CaseView, Deadline
     from domain.names import Actor, AgentVerb, Kind, Message, Timer
     from domain.policy import Policy
@@ -185,17 +186,24 @@ class Deadlines:
         new from here, when it is due, rather than waiting on."""
         # Only the main task's waits may hand over; the condition runs outside the task.
         main = LABEL.get() == MAIN
-        try:
-            await workflow.wait_condition(
-                lambda: ready() or (main and self.turnover.due()),
-                timeout=timeout,
-                timeout_summary=summary,
-            )
-        except TimeoutError:
-            return False
-        if not ready():
-            self.turnover.leave()
-        return True
+        end = workflow.now() + timeout if timeout is not None else None
+        while True:
+            left = max(end - workflow.now(), timedelta(0)) if end is not None else None
+            try:
+                await workflow.wait_condition(
+                    lambda: ready() or (main and self.turnover.due()),
+                    timeout=left,
+                    timeout_summary=summary,
+                )
+            except TimeoutError:
+                return False
+            if ready():
+                return True
+            # Everything this run recorded reaches the DB before the next run takes over; an
+            # input or an update may arrive meanwhile, and then the case waits on instead.
+            await self.recorder.sync()
+            if not ready() and self.turnover.due():
+                self.turnover.leave()
 
     async def _open(
         self, accepts: Accepts, timer: Timer | None, due_at: datetime | None
@@ -293,7 +301,7 @@ class Deadlines:
         message: Message,
         *,
         due_at: datetime | None = None,
-        **extra: Any,
+        **args: Unpack[OfferFields],
     ) -> Input | None:
         """Wait under a timer with a reminder on the way; None when the timer runs out."""
         due_at = due_at or self.due(timer)
@@ -302,7 +310,7 @@ class Deadlines:
         found = await self.wait_until(accepts, reminder, remind_at)
         if found is None:
             await self.recorder.notify(
-                message, deadline=Deadline(name=timer, due_at=due_at), **extra
+                message, deadline=Deadline(name=timer, due_at=due_at), **args
             )
             found = await self.wait_until(accepts, timer, due_at)
         self.clear(timer)

@@ -155,7 +155,8 @@ class RepairWorkflow(CaseHandlers):
             )
             # The storefront collects the repair fee, as it charges for an unreturned original.
             await rec.publish(
-                Webhook.CHARGE_CUSTOMER, {**rec.money(diagnosis.cost), "reason": "repair_quote"}
+                Webhook.CHARGE_CUSTOMER,
+                {**rec.money(diagnosis.cost).model_dump(mode="json"), "reason": "repair_quote"},
             )
             return True
         # No answer counts as declined, but the record says the timer closed it.

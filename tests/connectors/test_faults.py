@@ -2,15 +2,19 @@
 
 Each activity runs on the time-skipping server under the real retry policy
 (activities.policy.CONNECTOR_RETRY), started by a one-step workflow that reports how the
-activity ended instead of failing. The peers answer 4xx, 5xx a few times, or hang.
+activity ended instead of failing. The storefront webhook goes out from the outbox: its
+rows are delivered by the real drainer (activities.outbox), with the same retry cap. The peers
+answer 4xx, 5xx a few times, or hang.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -34,19 +38,21 @@ from activities.errors import (
 from activities.inputs import (
     BookPickup,
     NotifyCustomer,
-    PublishWebhook,
     RequestInterception,
     RequestRefund,
     RequestShipment,
 )
 from activities.notify import NotifyActivities
+from activities.outbox import OutboxDrainer
 from activities.payments import PaymentActivities
-from activities.policy import ACTIVITY_TIMEOUT, CONNECTOR_RETRY
+from activities.policy import ACTIVITY_TIMEOUT, CONNECTOR_ATTEMPTS, CONNECTOR_RETRY
 from aftersales.settings import Settings
 from domain.models import CaseView, Channel
+from domain.names import Message
 from notifications.samples import sample_case
 from store import service
 from store.db import make_engine, migrate, session_scope
+from store.tables import utcnow
 from tests.support.http_peers import Peers
 
 from .conftest import SECRET
@@ -112,6 +118,7 @@ class Harness:
     task_queue: str
     peers: Peers
     engine: Engine
+    drainer: OutboxDrainer
 
     async def run(self, name: str, arg: Any) -> Outcome:
         """Run one activity to its end, retries included (backoffs are skipped)."""
@@ -123,6 +130,30 @@ class Harness:
             task_queue=self.task_queue,
             result_type=Outcome,
         )
+
+    async def deliver(self, event_id: str) -> tuple[str, int, str | None]:
+        """Queue a webhook event in the outbox and drain until it settles: its status,
+        attempts and error (retry backoffs are skipped)."""
+        with session_scope(self.engine) as session:
+            service.add_outbox_event(
+                session,
+                case_id="R-FAULT",
+                event_id=event_id,
+                event_type="case.approved",
+                payload={"id": event_id, "type": "case.approved", "case_id": "R-FAULT"},
+                now=utcnow(),
+            )
+        for _ in range(50):
+            await self.drainer.drain_once()
+            with session_scope(self.engine) as session:
+                [row] = [
+                    r
+                    for r in service.outbox_events(session, case_id="R-FAULT")
+                    if r.event_id == event_id
+                ]
+            if row.status != "pending":
+                return row.status, row.attempts, row.error
+        raise AssertionError(f"{event_id} still pending after 50 drains")
 
 
 def settings_for(peers: Peers, tmp: Path, **overrides: Any) -> Settings:
@@ -154,6 +185,15 @@ async def harness_for(
         engine = make_engine(settings.database_url)
         migrate(engine)
         connectors = connectors_from_settings(settings)
+        with session_scope(engine) as session:
+            # The SMS case's record: the notify activity reads the case from it.
+            service.upsert_case(session, view=sms_case(), token=uuid.uuid4().hex, revision=1)
+        drainer = OutboxDrainer(
+            engine=engine,
+            webhook=connectors.webhook,
+            client=time_skipping.client,
+            retry_after=lambda _: timedelta(0),
+        )
         payments = PaymentActivities(connectors)
         carriers = CarrierActivities(connectors)
         notify = NotifyActivities(engine=engine, settings=settings, connectors=connectors)
@@ -167,7 +207,6 @@ async def harness_for(
                 carriers.book_pickup,
                 carriers.request_shipment,
                 carriers.request_interception,
-                notify.publish_webhook,
                 notify.notify_customer,
             ],
             activity_executor=executor,
@@ -175,7 +214,7 @@ async def harness_for(
         )
         await worker.__aenter__()
         started.append((worker, connectors, engine))
-        return Harness(time_skipping, task_queue, peers, engine)
+        return Harness(time_skipping, task_queue, peers, engine, drainer)
 
     yield start
     for worker, connectors, engine in started:
@@ -237,14 +276,10 @@ def _interception(key: str) -> RequestInterception:
     return RequestInterception(case_id="F-FAULT", tracking_number="TRK123", idempotency_key=key)
 
 
-def _webhook(key: str) -> PublishWebhook:
-    return PublishWebhook(view=sample_case(), event_type="case.approved", event_id=key)
-
-
 def _sms(key: str) -> NotifyCustomer:
     # The notification ID, and so the SMS's Idempotency-Key, is "<case>:<step>:sms".
     return NotifyCustomer(
-        view=sms_case(), message="case_received", step=key, timezone="Asia/Taipei"
+        case_id=sms_case().id, message=Message.CASE_RECEIVED, step=key, timezone="Asia/Taipei"
     )
 
 
@@ -287,19 +322,12 @@ CONNECTORS = {
         lambda p, k: int(k in p.interceptions),
         lambda a: a.idempotency_key,
     ),
-    "webhook": Connector(
-        "publish_webhook",
-        "/webhook",
-        _webhook,
-        _distinct_keys("/webhook"),
-        lambda a: a.event_id,
-    ),
     "sms": Connector(
         "notify_customer",
         "/sms",
         _sms,
         _distinct_keys("/sms"),
-        lambda a: f"{a.view.id}:{a.step}:sms",
+        lambda a: f"{a.case_id}:{a.step}:sms",
     ),
 }
 
@@ -427,7 +455,10 @@ async def test_a_missing_template_variable_is_a_configuration_error(
     harness: Harness = await harness_for()
     # case_approved needs extra return_address and tracking_number; none are passed.
     notify = NotifyCustomer(
-        view=sms_case(), message="case_approved", step="approved.1", timezone="Asia/Taipei"
+        case_id=sms_case().id,
+        message=Message.CASE_APPROVED,
+        step="approved.1",
+        timezone="Asia/Taipei",
     )
 
     outcome = await harness.run("notify_customer", notify)
@@ -459,15 +490,106 @@ async def test_an_undefined_variable_in_a_shop_template_names_template_and_varia
     assert peers.requests == []
 
 
-async def test_an_unknown_message_is_a_configuration_error(
+# ---- the storefront webhook, delivered from the outbox ----------------------------------
+
+
+async def test_a_webhook_4xx_is_final_and_marks_the_event_failed(
     harness_for: HarnessFor, peers: Peers
 ) -> None:
     harness: Harness = await harness_for()
-    notify = NotifyCustomer(
-        view=sms_case(), message="case_teleported", step="t.1", timezone="Asia/Taipei"
+    key = f"R-FAULT:case.approved.{uuid.uuid4().hex[:8]}"
+    peers.fail_next("/webhook", 422, detail="unknown case: " + "x" * 3000)
+
+    status, attempts, error = await harness.deliver(key)
+
+    assert (status, attempts) == ("failed", 1)
+    assert error is not None and "422" in error and len(error) <= MESSAGE_LIMIT
+    assert calls(peers, "/webhook", key) == [422]  # not retried
+    assert _distinct_keys("/webhook")(peers, key) == 0
+
+
+async def test_a_webhook_5xx_then_recovery_delivers_it_once(
+    harness_for: HarnessFor, peers: Peers
+) -> None:
+    harness: Harness = await harness_for()
+    key = f"R-FAULT:case.approved.{uuid.uuid4().hex[:8]}"
+    peers.fail_next("/webhook", 503, times=2)
+
+    status, attempts, _ = await harness.deliver(key)
+
+    assert (status, attempts) == ("delivered", 3)
+    # The same Idempotency-Key on every attempt: the storefront sees one event.
+    assert calls(peers, "/webhook", key) == [503, 503, 200]
+    assert _distinct_keys("/webhook")(peers, key) == 1
+
+
+async def test_a_webhook_hang_times_out_and_the_retry_delivers_it_once(
+    harness_for: HarnessFor, peers: Peers
+) -> None:
+    harness: Harness = await harness_for()
+    key = f"R-FAULT:case.approved.{uuid.uuid4().hex[:8]}"
+    peers.stall_next("/webhook", STALL)
+
+    status, _, _ = await harness.deliver(key)
+
+    assert status == "delivered"
+    peers.wait_for(lambda p: len(calls(p, "/webhook", key)) == 2, timeout=STALL + 5)
+    assert calls(peers, "/webhook", key) == [200, 200]
+    assert _distinct_keys("/webhook")(peers, key) == 1
+
+
+async def test_a_webhook_that_keeps_failing_gives_up_at_the_retry_cap(
+    harness_for: HarnessFor, peers: Peers
+) -> None:
+    harness: Harness = await harness_for()
+    key = f"R-FAULT:case.approved.{uuid.uuid4().hex[:8]}"
+    peers.fail_next("/webhook", 503, times=CONNECTOR_ATTEMPTS)
+
+    status, attempts, error = await harness.deliver(key)
+
+    assert (status, attempts) == ("failed", CONNECTOR_ATTEMPTS)
+    assert error is not None and f"after {CONNECTOR_ATTEMPTS} attempts" in error
+    assert calls(peers, "/webhook", key) == [503] * CONNECTOR_ATTEMPTS
+
+
+async def test_two_drainers_post_each_event_once_and_each_case_in_order(
+    harness_for: HarnessFor, peers: Peers, time_skipping: WorkflowEnvironment
+) -> None:
+    harness: Harness = await harness_for()
+    other = OutboxDrainer(
+        engine=harness.engine, webhook=harness.drainer.webhook, client=time_skipping.client
     )
+    assert other.owner != harness.drainer.owner
+    run = uuid.uuid4().hex[:8]
+    cases = [f"R-{run}{n}" for n in range(4)]
+    with session_scope(harness.engine) as session:
+        for step in range(5):
+            for case_id in cases:
+                event_id = f"{case_id}:case.step.{step}"
+                service.add_outbox_event(
+                    session,
+                    case_id=case_id,
+                    event_id=event_id,
+                    event_type="case.step",
+                    payload={"id": event_id, "type": "case.step", "case_id": case_id},
+                    now=utcnow(),
+                )
 
-    outcome = await harness.run("notify_customer", notify)
+    def pending() -> int:
+        with session_scope(harness.engine) as session:
+            return sum(
+                e.status == "pending"
+                for case_id in cases
+                for e in service.outbox_events(session, case_id=case_id)
+            )
 
-    assert (outcome.type, outcome.non_retryable) == (CONFIGURATION_ERROR, True)
-    assert "case_teleported" in outcome.message
+    for _ in range(20):
+        await asyncio.gather(harness.drainer.drain_once(), other.drain_once())
+        if not pending():
+            break
+    assert pending() == 0
+    for case_id in cases:
+        posted = [r.idempotency_key for r in peers.requests if r.path == "/webhook"]
+        mine = [key for key in posted if key and key.startswith(f"{case_id}:")]
+        # Each event once (the lease), in the order the case wrote them.
+        assert mine == [f"{case_id}:case.step.{step}" for step in range(5)]

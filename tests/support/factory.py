@@ -7,10 +7,15 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import Engine
+
 from domain.calendar import case_holidays
 from domain.models import CASE_ID_PREFIX, CaseRequest
+from domain.opening import initial_view
 from domain.policy import Policy
 from domain.rules import evaluate
+from store import service
+from store.db import session_scope
 from workflows.case import CaseInput
 
 
@@ -86,3 +91,19 @@ def case_input(
 def money(value: str) -> Decimal:
     """A decimal amount."""
     return Decimal(value)
+
+
+def record_opening(engine: Engine, case: CaseInput) -> None:
+    """Write the case's opening row as the API does (store.service.insert_opened_case)."""
+    view = initial_view(
+        case_id=case.case_id,
+        request=case.request,
+        decision=case.decision,
+        queue=case.queue,
+        priority=case.priority,
+        status_url=case.status_url,
+        opened_at=case.opened_at,
+        parent_case_id=case.parent_case_id,
+    )
+    with session_scope(engine) as session:
+        service.insert_opened_case(session, view=view, token=case.token)

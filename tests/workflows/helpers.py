@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import secrets
 from datetime import UTC, datetime, time, timedelta
 from email.message import EmailMessage, Message
@@ -51,20 +52,59 @@ async def act(handle: WorkflowHandle[Any, CaseView], action: str, **fields: Any)
     """An agent action; raises WorkflowUpdateFailedError when the case refuses it."""
     body = _AGENT.validate_python({"action": action, **fields})
     view: CaseView = await handle.execute_update("action", body, result_type=CaseView)
-    return view
+    return await with_timeline(handle, view)
 
 
 async def customer(handle: WorkflowHandle[Any, CaseView], action: str, **fields: Any) -> CaseView:
     """A customer action."""
     body = _CUSTOMER.validate_python({"action": action, **fields})
     view: CaseView = await handle.execute_update("customer_action", body, result_type=CaseView)
+    return await with_timeline(handle, view)
+
+
+async def projected(handle: WorkflowHandle[Any, CaseView]) -> list[dict[str, Any]]:
+    """The inputs of every projection the case scheduled so far, in order (from its history),
+    across every run of a case that continued as new."""
+    found: list[dict[str, Any]] = []
+    run_id: str | None = None
+    while True:
+        run = handle._client.get_workflow_handle(handle.id, run_id=run_id)
+        history = await run.fetch_history()
+        in_run = []
+        for event in history.events:
+            if not event.HasField("activity_task_scheduled_event_attributes"):
+                continue
+            scheduled = event.activity_task_scheduled_event_attributes
+            if scheduled.activity_type.name == "project_case":
+                in_run.append(json.loads(scheduled.input.payloads[0].data))
+        found = in_run + found
+        started = history.events[0].workflow_execution_started_event_attributes
+        run_id = started.continued_execution_run_id or None
+        if run_id is None:
+            return found
+
+
+async def timeline(handle: WorkflowHandle[Any, CaseView]) -> list[TimelineEntry]:
+    """The case's timeline as its projections carried it (the workflow holds none)."""
+    entries = [entry for sent in await projected(handle) for entry in sent["entries"]]
+    entries.sort(key=lambda entry: int(entry["seq"]))
+    return [TimelineEntry.model_validate(entry) for entry in entries]
+
+
+async def with_timeline(handle: WorkflowHandle[Any, CaseView], view: CaseView) -> CaseView:
+    """The view a query or update answered, with the timeline its projections carried."""
+    view.timeline = await timeline(handle)
+    return view
+
+
+async def _live(handle: WorkflowHandle[Any, CaseView]) -> CaseView:
+    view: CaseView = await handle.query("state", result_type=CaseView)
     return view
 
 
 async def state(handle: WorkflowHandle[Any, CaseView]) -> CaseView:
-    """The case now."""
-    view: CaseView = await handle.query("state", result_type=CaseView)
-    return view
+    """The case now, with its timeline."""
+    return await with_timeline(handle, await _live(handle))
 
 
 async def reach(
@@ -74,9 +114,9 @@ async def reach(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        view = await state(handle)
+        view = await _live(handle)
         if view.status == status:
-            return view
+            return await with_timeline(handle, view)
         if loop.time() > deadline:
             raise AssertionError(f"case {view.id} stayed {view.status}, expected {status}")
         await asyncio.sleep(0.02)
@@ -155,9 +195,9 @@ async def reach_deadline(
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while True:
-        view = await state(handle)
+        view = await _live(handle)
         if name in deadline_names(view):
-            return view
+            return await with_timeline(handle, view)
         if loop.time() > end:
             raise AssertionError(f"case {view.id} ({view.status}) has no {name!r} deadline")
         await asyncio.sleep(0.02)
@@ -269,7 +309,7 @@ async def finish(
     with env.auto_time_skipping_disabled():
         result = await handle.result()
     assert result.status == status
-    return result
+    return await with_timeline(handle, result)
 
 
 async def stop(client: Client, handle: WorkflowHandle[Any, CaseView]) -> None:

@@ -79,6 +79,14 @@ async def quick(
     engine.dispose()
 
 
+async def past_backoff(stack: Stack, path: str, case_id: str, failures: int) -> None:
+    """Move the server's clock past the retry backoff after each failed call (2 s, 4 s, ...):
+    the time-skipping server doesn't skip it on its own while an activity is pending."""
+    for failed in range(1, failures + 1):
+        await until(lambda n=failed: len(requests_for(stack.peers, path, case_id)) >= n)
+        await stack.env.sleep(timedelta(seconds=2**failed + 1))
+
+
 def statuses(stack: Stack, path: str, case_id: str) -> list[int]:
     """The answers the peer gave to a case's calls on a path, in order."""
     return [r.status for r in requests_for(stack.peers, path, case_id)]
@@ -110,6 +118,7 @@ async def test_refund_partner_recovers_and_pays_once(quick: Stack, fault: str) -
     else:
         quick.peers.stall_next("/refunds", HANG_SECONDS)
     handle = await quick.start(case)
+    await past_backoff(quick, "/refunds", case.case_id, 2 if fault == "5xx" else 1)
     view = await reach_deadline(handle, "follow_up")
     assert view.refund is not None and view.refund.status == "succeeded"
     assert keys(quick, "/refunds", case.case_id) == {f"{case.case_id}:refund"}
@@ -130,6 +139,7 @@ async def test_pickup_partner_recovers_and_books_once(quick: Stack, fault: str) 
     else:
         quick.peers.stall_next("/pickups", HANG_SECONDS)
     handle = await quick.start(case)
+    await past_backoff(quick, "/pickups", case.case_id, 2 if fault == "5xx" else 1)
     view = await reach_deadline(handle, "carrier_pickup")
     assert view.shipments and view.shipments[0].tracking_number
     assert keys(quick, "/pickups", case.case_id) == {f"{case.case_id}:pickup.1"}
@@ -150,6 +160,7 @@ async def test_shipment_partner_recovers_and_ships_once(quick: Stack, fault: str
     else:
         quick.peers.stall_next("/shipments", HANG_SECONDS)
     await signal(handle, "inspection.completed", result="fail", notes="Worn")
+    await past_backoff(quick, "/shipments", case.case_id, 2 if fault == "5xx" else 1)
     view = await reach_deadline(handle, "follow_up")
     assert view.status == "resolved"
     assert keys(quick, "/shipments", case.case_id) == {f"{case.case_id}:ship_back"}
@@ -167,6 +178,7 @@ async def test_interception_partner_recovers_and_intercepts_once(quick: Stack, f
     else:
         quick.peers.stall_next("/interceptions", HANG_SECONDS)
     handle = await quick.start(case)
+    await past_backoff(quick, "/interceptions", case.case_id, 2 if fault == "5xx" else 1)
     await reach_deadline(handle, "interception")
     assert keys(quick, "/interceptions", case.case_id) == {f"{case.case_id}:interception"}
     assert len(quick.peers.interceptions_for(case.case_id)) == 1
@@ -182,6 +194,7 @@ async def test_sms_gateway_recovers_and_texts_once(quick: Stack, fault: str) -> 
     else:
         quick.peers.stall_next("/sms", HANG_SECONDS)
     handle = await quick.start(case)
+    await past_backoff(quick, "/sms", case.case_id, 2 if fault == "5xx" else 1)
     await reach(handle, "awaiting_shipment")
     # The first text (case received) went through in the end, and only once.
     await until(lambda: len(quick.peers.sms_for(case.case_id)) >= 2)

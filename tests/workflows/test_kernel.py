@@ -28,6 +28,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.inputs import WebhookFailure
 from aftersales.binaries import find
 from aftersales.temporal import register_search_attributes
 from aftersales.worker import workflow_runner
@@ -61,8 +62,7 @@ Handle = WorkflowHandle[Any, CaseView]
 
 
 def _case_id(input: dict[str, Any]) -> str:
-    # Inputs carry the case ID, or (older contracts) the whole case view.
-    return str(input.get("case_id") or input.get("view", {}).get("id"))
+    return str(input["case_id"])
 
 
 @dataclass
@@ -95,12 +95,18 @@ class Fakes:
         """The customer messages a case asked for, in order."""
         return [str(i["message"]) for i in self.asked("notify_customer", case_id)]
 
+    def webhooks(self, case_id: str) -> list[str]:
+        """The storefront webhook events a case's projections queued, in order."""
+        return [
+            str(w["event_type"]) for i in self.asked("project_case", case_id) for w in i["webhooks"]
+        ]
+
     def activities(self) -> list[Any]:
         """The fake activities, each under the name of the one it stands in for."""
 
-        @activity.defn(name="record_case")
-        async def record_case(input: dict[str, Any]) -> None:
-            self._answer("record_case", input)
+        @activity.defn(name="project_case")
+        async def project_case(input: dict[str, Any]) -> None:
+            self._answer("project_case", input)
 
         @activity.defn(name="notify_customer")
         async def notify_customer(input: dict[str, Any]) -> str:
@@ -111,10 +117,6 @@ class Fakes:
         async def notify_ops(input: dict[str, Any]) -> str:
             self._answer("notify_ops", input)
             return "sent"
-
-        @activity.defn(name="publish_webhook")
-        async def publish_webhook(input: dict[str, Any]) -> None:
-            self._answer("publish_webhook", input)
 
         @activity.defn(name="request_refund")
         async def request_refund(input: dict[str, Any]) -> dict[str, Any]:
@@ -138,10 +140,9 @@ class Fakes:
             return booking("request_interception", input)
 
         return [
-            record_case,
+            project_case,
             notify_customer,
             notify_ops,
-            publish_webhook,
             request_refund,
             book_pickup,
             request_shipment,
@@ -240,6 +241,8 @@ async def test_a_repeated_event_id_is_taken_once(kernel: Kernel) -> None:
     await handle.signal(Handler.EVENT.value, scan)
     view = await state(handle)
     assert kinds(view).count("carrier.picked_up") == 1
+    # The message follows the status (and its deadline) a moment later.
+    await until(lambda: "picked_up" in kernel.fakes.messages(case.case_id))
     assert kernel.fakes.messages(case.case_id).count("picked_up") == 1
     await stop(kernel.env.client, handle)
 
@@ -288,8 +291,7 @@ async def test_an_escalating_deadline_escalates_once_and_stays_listed_overdue(
     assert kinds(view).count("escalated") == 1
     assert deadline(view, "review") == due
     assert len(kernel.fakes.asked("notify_ops", case.case_id)) == 1
-    webhooks = [i["event_type"] for i in kernel.fakes.asked("publish_webhook", case.case_id)]
-    assert webhooks.count("case.escalated") == 1
+    assert kernel.fakes.webhooks(case.case_id).count("case.escalated") == 1
     # Overdue is still waiting: the agent can act, and the deadline goes.
     view = await act(handle, "approve")
     assert "review" not in {d.name for d in view.deadlines}
@@ -331,22 +333,49 @@ async def test_a_refusing_storefront_and_ops_mail_never_recurse_or_fail_the_case
     kernel: Kernel,
 ) -> None:
     case = case_input(now=await kernel.env.get_current_time())
-    kernel.fakes.refuse("publish_webhook", case.case_id, times=1000)
     kernel.fakes.refuse("notify_ops", case.case_id, times=1000)
     handle = await kernel.start(case)
-    view = await reach_deadline(handle, "customer_shipment_reminder")
-    await customer(handle, "provide_tracking", carrier="Black Cat", tracking_number="BC78")
-    await handle.signal(Handler.EVENT.value, event("carrier.picked_up"))
-    # One escalation per refused status webhook (open, awaiting_shipment, in_transit); its
-    # own mail and webhook, refused too, are only noted: 3 notes per status.
-    view = await reach_kind(handle, "connector_failed", count=9)
-    assert view.status == "in_transit"
-    await reach_deadline(handle, "transit")
+    await reach_deadline(handle, "customer_shipment_reminder")
+    queued = kernel.fakes.webhooks(case.case_id)
+    assert queued == ["case.open", "case.awaiting_shipment"]
+    # The outbox drainer gave up on both status webhooks (a 4xx): it tells the case, twice
+    # for the first (a drainer that crashed before marking the row failed tells it again).
+    for event_id, event_type in (
+        (f"{case.case_id}:case.open.1", "case.open"),
+        (f"{case.case_id}:case.open.1", "case.open"),
+        (f"{case.case_id}:case.awaiting_shipment.1", "case.awaiting_shipment"),
+    ):
+        failure = WebhookFailure(event_id=event_id, event_type=event_type, answer="422 nope")
+        await handle.signal(Handler.WEBHOOK_FAILED.value, failure)
+    # Each failed webhook escalates once; the escalation's own mail, refused too, is only
+    # noted: 2 notes per webhook, and no escalation publishes a webhook (no loop).
+    view = await reach_kind(handle, "connector_failed", count=4)
     await asyncio.sleep(0.5)
     view = await state(handle)
-    assert kinds(view).count("escalated") == 3
-    assert kinds(view).count("connector_failed") == 9
-    assert len(kernel.fakes.asked("notify_ops", case.case_id)) == 3
+    by_storefront = [
+        e
+        for e in view.timeline
+        if e.actor == "storefront" and e.kind in ("connector_failed", "escalated")
+    ]
+    # (Only this case's storefront entries count: the shared clock may move other timers.)
+    assert [e.kind for e in by_storefront] == [
+        "connector_failed",
+        "escalated",
+        "connector_failed",
+        "escalated",
+    ]
+    assert [e.data["event_id"] for e in by_storefront if e.kind == "connector_failed"] == [
+        f"{case.case_id}:case.open.1",
+        f"{case.case_id}:case.awaiting_shipment.1",
+    ]
+    assert "422 nope" in by_storefront[0].message
+    mails_noted = [
+        e for e in view.timeline if e.kind == "connector_failed" and e.actor == "messaging"
+    ]
+    assert len(mails_noted) >= 2
+    assert len(kernel.fakes.asked("notify_ops", case.case_id)) >= 2
+    assert kernel.fakes.webhooks(case.case_id) == queued
+    assert view.status == "awaiting_shipment"
     assert await running(kernel.env.client, handle)
     await stop(kernel.env.client, handle)
 

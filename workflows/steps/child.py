@@ -153,5 +153,5 @@ async def _watch(
         result = handle.result()
     except ChildWorkflowError:
         return ChildOutcome(status=None)
-    resolved = any(entry.kind == Kind.RESOLVED for entry in result.timeline)
-    return ChildOutcome(status=result.status, resolved=resolved)
+    # The child's view carries no timeline: it says when it delivered its outcome.
+    return ChildOutcome(status=result.status, resolved=result.resolved_at is not None)

@@ -22,9 +22,12 @@ async def follow_up(case: Case, timer: Timer = Timer.FOLLOW_UP) -> None:
         # delivered: its parent follows up with the customer, once, and waits for it to end.
         await rec.set_status(CaseStatus.RESOLVED, Kind.RESOLVED, Actor.SYSTEM)
         return
+    # Listed with the status: one projection for both.
+    due_at = deadlines.due(timer)
+    deadlines.set(timer, due_at)
     await rec.set_status(CaseStatus.RESOLVED, Kind.RESOLVED, Actor.SYSTEM, expect=RATE)
     # A customer may rate before the survey goes out; then no survey is needed.
-    rating = await deadlines.wait(RATE, timer)
+    rating = await deadlines.wait_until(RATE, timer, due_at)
     if rating is None:
         survey_due = deadlines.due(Timer.SURVEY)
         await rec.notify(Message.SURVEY, deadline=Deadline(name=Timer.SURVEY, due_at=survey_due))

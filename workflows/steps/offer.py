@@ -3,11 +3,12 @@ wait for the answer."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Unpack
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from domain.messages import OfferFields
     from domain.models import CaseStatus, Deadline
     from domain.names import Actor, CustomerVerb, Message, Timer
     from workflows.case import Case
@@ -22,7 +23,7 @@ async def offer(
     *,
     answers: Accepts = ACCEPT_OR_DECLINE,
     timer: Timer = Timer.OFFER_RESPONSE,
-    **extra: Any,
+    **args: Unpack[OfferFields],
 ) -> Input | None:
     """Put an offer to the customer and wait for the answer; None when nobody answers."""
     deadlines = case.deadlines
@@ -32,5 +33,5 @@ async def offer(
     await case.recorder.set_status(
         CaseStatus.AWAITING_CUSTOMER, message, Actor.SYSTEM, expect=answers
     )
-    await case.recorder.notify(message, deadline=Deadline(name=timer, due_at=due_at), **extra)
+    await case.recorder.notify(message, deadline=Deadline(name=timer, due_at=due_at), **args)
     return await deadlines.wait_until(answers, timer, due_at)

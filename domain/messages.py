@@ -1,0 +1,86 @@
+"""The arguments a customer message carries besides the case: typed, defined once.
+
+Templates read them as `extra.<name>` (notifications/templates). The workflow passes them as
+keyword arguments (`Recorder.notify(message, amount=..., note=...)`, checked against
+`MessageFields`); the `notify_customer` activity carries them as `MessageArgs`, which keeps
+only the arguments given, so a message that needs one the workflow left out still fails to
+render with a clear error (notifications.render.REQUIRED_EXTRA).
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
+
+from domain.models import Address, Money
+
+
+class OfferFields(TypedDict, total=False):
+    """The keyword arguments of a message but `timer` (which waits taking these name their
+    own deadline by)."""
+
+    # Money: a price difference, an offer, a coupon, a repair's cost, a charge.
+    amount: Money | None
+    # A partial refund after a failed inspection.
+    refund_amount: Money | None
+    tracking_number: str | None
+    # The policy's return address (lines), or an address.
+    return_address: str | Address | None
+    # True when the seller booked a pickup (the customer doesn't ship it themselves).
+    pickup: bool
+    question: str | None
+    # An inspection's or a diagnosis's findings.
+    notes: str | None
+    # The agent's words with an offer or proposal.
+    note: str | None
+    # An agent's reason for a rejection (None when the policy rejected at open).
+    reason: str | None
+    resolution: str | None
+    child_case_id: str | None
+    parts: list[str]
+    lost: bool
+    # The agent's answer to a complaint.
+    response: str | None
+    keep_item: bool
+
+
+class MessageFields(OfferFields, total=False):
+    """The keyword arguments of a message, as the workflow passes them."""
+
+    # The timer that ran out.
+    timer: str | None
+
+
+class MessageArgs(BaseModel):
+    """The arguments of one message as the activity carries them: only those given."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Money | None = None
+    refund_amount: Money | None = None
+    tracking_number: str | None = None
+    return_address: str | Address | None = None
+    pickup: bool | None = None
+    question: str | None = None
+    notes: str | None = None
+    note: str | None = None
+    reason: str | None = None
+    resolution: str | None = None
+    child_case_id: str | None = None
+    parts: list[str] | None = None
+    lost: bool | None = None
+    response: str | None = None
+    timer: str | None = None
+    keep_item: bool | None = None
+
+    @model_serializer(mode="wrap")
+    def _given_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # An argument passed as None ("no reason") differs from one never passed; the history
+        # and the template see only those given.
+        data: dict[str, Any] = handler(self)
+        return {name: value for name, value in data.items() if name in self.model_fields_set}
+
+    def context(self) -> dict[str, Any]:
+        """The `extra` mapping the templates read."""
+        return self.model_dump(mode="json")
