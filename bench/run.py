@@ -788,7 +788,12 @@ def main(argv: list[str] | None = None) -> None:
         bench = asyncio.run(run_bench(args.cases, args.rounds, args.concurrency))
     except (KeyboardInterrupt, asyncio.CancelledError):
         sys.exit("bench: interrupted; nothing written")
-    out.write_text(render(bench), encoding="utf-8")
+    # The API section (bench/api.py) is its own run's: keep it as it was.
+    from bench.api import MARKER
+
+    old = out.read_text(encoding="utf-8") if out.exists() else ""
+    kept = old[old.index(MARKER) :] if MARKER in old else ""
+    out.write_text(render(bench).rstrip("\n") + ("\n\n" + kept if kept else "\n"), encoding="utf-8")
     print(f"bench: wrote {out}", flush=True)
 
 

@@ -151,8 +151,12 @@ async def test_a_return_with_2000_notes_and_events_runs_across_runs_and_finishes
         # redeliveries of events the case saw, many of them in an earlier run.
         for n in range(5):
             reported.append(await signal(handle, IRRELEVANT[n % 2], round=round, n=n))
-        for n in range(20):
-            await handle.signal("event", reported[(round * 7 + n * 13) % len(reported)])
+        await asyncio.gather(
+            *(
+                handle.signal("event", reported[(round * 7 + n * 13) % len(reported)])
+                for n in range(20)
+            )
+        )
     assert len(sent) + len(reported) + 40 * 20 == 2_000
 
     found = await runs(stack, handle)
