@@ -420,7 +420,7 @@ def render(bench: ApiBench) -> str:
         "worker runs the cases of both.",
         "",
         "Before the new core (cc2ad2f, measured for issue 9 with `aftersales dev` on SQLite): "
-        "0.10× bare at 4 in flight (p50 521 ms against 54 ms); at 20 in flight 18 of 300 opens "
+        "0.10x bare at 4 in flight (p50 521 ms against 54 ms); at 20 in flight 18 of 300 opens "
         "answered 500 and the stack stopped answering; `GET /v1/cases/{id}` p99 822 ms and a "
         "list by status p99 587 ms at 1,300 cases with a cold worker cache.",
         "",
