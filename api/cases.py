@@ -242,6 +242,15 @@ def record_open(
                 session, type=request.type.value, order_id=request.order.id, skus=skus
             )
             if holder is not None:
+                if key and reuse_id is None:
+                    # A same-key open may have committed between the key's look-up and the
+                    # claim's: look again with a fresh snapshot, so it answers as a replay.
+                    session.rollback()
+                    seen = service.get_idempotency(session, key=key)
+                    if seen is not None:
+                        replay = _replay(session, seen.case_id, seen.request_hash, body_hash)
+                        if replay is not None:
+                            return replay
                 return _duplicate(session, holder, request.order.id)
             now = datetime.now(UTC)
             decision = decide(session, request=request, policy=policy, now=now)
