@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -115,19 +116,24 @@ async def stack(
 ) -> AsyncIterator[Stack]:
     """A real worker with real activities on the time-skipping server."""
     settings = stack_settings(tmp_path_factory.mktemp("stack"), http_peers, mail)
+    async with running_stack(time_skipping, settings, http_peers, mail) as stack:
+        yield stack
+
+
+@asynccontextmanager
+async def running_stack(
+    env: WorkflowEnvironment, settings: Settings, peers: Peers, mail: MailSink
+) -> AsyncIterator[Stack]:
+    """A worker built as the service builds it, on `env`, for the block's duration."""
     engine = make_engine(settings.database_url)
     migrate(engine)
     connectors = connectors_from_settings(settings)
     with ThreadPoolExecutor(max_workers=8) as executor:
         worker = build_worker(
-            time_skipping.client,
-            settings=settings,
-            engine=engine,
-            connectors=connectors,
-            executor=executor,
+            env.client, settings=settings, engine=engine, connectors=connectors, executor=executor
         )
         async with worker:
-            yield Stack(time_skipping.client, time_skipping, engine, settings, http_peers, mail)
+            yield Stack(env.client, env, engine, settings, peers, mail)
     await connectors.aclose()
     engine.dispose()
 

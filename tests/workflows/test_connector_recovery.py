@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -19,13 +18,10 @@ import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from activities.connectors import connectors_from_settings
 from activities.policy import CONNECTOR_ATTEMPTS
-from aftersales.worker import build_worker
 from domain.models import CaseView
 from domain.policy import Policy
-from store.db import make_engine, migrate
-from tests.conftest import Stack, stack_settings, until
+from tests.conftest import Stack, running_stack, stack_settings, until
 from tests.support.factory import case_input
 from tests.support.http_peers import Peers
 from tests.support.mail import MailSink
@@ -62,21 +58,8 @@ async def quick(
         task_queue="aftersales-recovery",
         connector_timeout_seconds=0.5,
     )
-    engine = make_engine(settings.database_url)
-    migrate(engine)
-    connectors = connectors_from_settings(settings)
-    with ThreadPoolExecutor(max_workers=8) as executor:
-        worker = build_worker(
-            time_skipping.client,
-            settings=settings,
-            engine=engine,
-            connectors=connectors,
-            executor=executor,
-        )
-        async with worker:
-            yield Stack(time_skipping.client, time_skipping, engine, settings, http_peers, mail)
-    await connectors.aclose()
-    engine.dispose()
+    async with running_stack(time_skipping, settings, http_peers, mail) as stack:
+        yield stack
 
 
 async def past_backoff(stack: Stack, path: str, case_id: str, failures: int) -> None:
