@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.api.conftest import Api
-from tests.conftest import OPS_EMAIL
+from tests.conftest import OPS_EMAIL, until
 
 
 @dataclass(frozen=True)
@@ -124,9 +124,11 @@ async def test_breach_is_real(api: Api, customer: Customer) -> None:
     assert any(e["kind"] == "escalated" for e in case["timeline"])
     # The pickup was booked, then rebooked once, before escalating.
     assert len(api.peers.pickups_for(case["id"])) == 2
-    assert any(case["id"] in str(m["Subject"]) for m in api.mail.to(OPS_EMAIL))
-    types = [e["type"] for e in api.peers.webhook_events(case["id"])]
-    assert "case.escalated" in types
+    await until(lambda: any(case["id"] in str(m["Subject"]) for m in api.mail.to(OPS_EMAIL)))
+    # The outbox posts webhooks after the projection commits: wait for it, don't race it.
+    await until(
+        lambda: "case.escalated" in [e["type"] for e in api.peers.webhook_events(case["id"])]
+    )
 
 
 async def test_cursor_pagination_walks_every_case_once(api: Api, customer: Customer) -> None:

@@ -377,6 +377,24 @@ def webhook_types(peers: Peers, case_id: str) -> list[str]:
     return [str(e["type"]) for e in peers.webhook_events(case_id)]
 
 
+async def webhooks_arrive(peers: Peers, case_id: str, *types: str) -> list[str]:
+    """Wait (in real time) until the storefront got every webhook type named; answer all types.
+
+    The worker's outbox drainer posts events after the projection commits, so a test that
+    saw the case move must still wait for its webhooks. Events of a case arrive in order, so
+    waiting for the last one expected also waits for every one before it.
+    """
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 10
+    while True:
+        got = webhook_types(peers, case_id)
+        if all(t in got for t in types):
+            return got
+        if loop.time() > end:
+            raise AssertionError(f"webhooks {got}, expected {types}")
+        await asyncio.sleep(0.02)
+
+
 def shipment_keys(peers: Peers, case_id: str) -> list[str | None]:
     """The idempotency keys of the outbound shipments requested for a case, in order."""
     seen: list[str | None] = []

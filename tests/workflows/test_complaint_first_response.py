@@ -26,7 +26,7 @@ from tests.workflows.helpers import (
     reach_overdue,
     state,
     stop,
-    webhook_types,
+    webhooks_arrive,
 )
 
 FRIDAY, MONDAY = 4, 0
@@ -48,7 +48,7 @@ async def test_acknowledged_at_once_routed_and_prioritised(stack: Stack) -> None
     await mails_arrive(stack.mail, case, "complaint_acknowledged")
     text = mail_text(stack.mail, case, "complaint_acknowledged")
     assert case.case_id in text and SEAM in text and "priority" in text
-    assert "case.awaiting_review" in webhook_types(stack.peers, case.case_id)
+    await webhooks_arrive(stack.peers, case.case_id, "case.awaiting_review")
 
     view = await act(handle, "respond", actor="agent-mei", message="So sorry, we're on it.")
     assert view.status == "awaiting_review"

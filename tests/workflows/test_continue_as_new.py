@@ -37,6 +37,7 @@ from tests.workflows.helpers import (
     signal,
     state,
     webhook_types,
+    webhooks_arrive,
 )
 from workflows.case import CaseInput
 from workflows.continuation import Carry
@@ -206,6 +207,7 @@ async def test_a_return_with_2000_notes_and_events_runs_across_runs_and_finishes
     ids = notification_ids(stack, case.case_id)
     assert len(ids) == len(set(ids))
     await mails_arrive(stack.mail, case, "case_received", "case_approved", "refund_sent")
+    await webhooks_arrive(stack.peers, case.case_id, "case.closed")
     events = stack.peers.webhook_events(case.case_id)
     event_ids = [e["id"] for e in events]
     assert len(event_ids) == len(set(event_ids))

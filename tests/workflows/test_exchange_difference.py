@@ -30,7 +30,7 @@ from tests.workflows.helpers import (
     sleep_past,
     state,
     stop,
-    webhook_types,
+    webhooks_arrive,
 )
 
 DEARER = [{"sku": "TEE-XL-RED", "quantity": 1, "unit_price": "1290.00"}]
@@ -94,7 +94,7 @@ async def test_unpaid_difference_cancels_the_exchange(stack: Stack) -> None:
     assert stack.peers.shipments_for(case.case_id) == []
     assert stack.peers.pickups_for(case.case_id) == []
     assert mail_names(stack.mail, case) == ["case_received", "difference_due", "case_cancelled"]
-    assert webhook_types(stack.peers, case.case_id) == [
+    assert await webhooks_arrive(stack.peers, case.case_id, "case.cancelled") == [
         "case.open",
         "case.awaiting_customer",
         "case.cancelled",

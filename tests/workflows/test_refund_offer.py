@@ -36,7 +36,7 @@ from tests.workflows.helpers import (
     sleep_past,
     state,
     stop,
-    webhook_types,
+    webhooks_arrive,
 )
 from workflows.case import CaseInput
 
@@ -163,7 +163,7 @@ async def test_review_deadline_escalates_and_still_takes_an_offer(stack: Stack) 
     assert overdue(view, "review")
     [ops] = await ops_mails_arrive(stack.mail, case.case_id)
     assert "review overdue" in str(ops["Subject"])
-    assert "case.escalated" in webhook_types(stack.peers, case.case_id)
+    await webhooks_arrive(stack.peers, case.case_id, "case.escalated")
 
     view = await act(handle, "propose", resolution="refund")
     assert view.status == "awaiting_customer"

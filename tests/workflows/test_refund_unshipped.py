@@ -26,6 +26,7 @@ from tests.workflows.helpers import (
     sleep_past,
     stop,
     webhook_types,
+    webhooks_arrive,
 )
 
 UNSHIPPED = {"shipped_at": None, "delivered_at": None}
@@ -53,6 +54,7 @@ async def test_unshipped_order_cancels_fulfilment_and_refunds_at_once(stack: Sta
     assert (refund["amount"], refund["reason"]) == ("990.00", "not_shipped")
     assert refund["order_id"] == case.request.order.id
     assert len(requests_for(stack.peers, "/refunds", case.case_id)) == 1
+    await webhooks_arrive(stack.peers, case.case_id, "case.refund_pending")
     events = stack.peers.webhook_events(case.case_id)
     [cancel] = [e for e in events if e["type"] == "case.cancel_fulfilment"]
     assert cancel["data"]["order_id"] == case.request.order.id

@@ -30,7 +30,7 @@ from tests.workflows.helpers import (
     signal,
     sleep_past,
     stop,
-    webhook_types,
+    webhooks_arrive,
 )
 from tests.workflows.repairs import PARTS, complete, diagnose, repair_input, send_in
 from workflows.case import CaseInput
@@ -68,6 +68,7 @@ async def test_accepted_quote_is_charged_then_repaired_and_sent_back(stack: Stac
     assert view.status == "repairing"
     assert view.repair is not None and view.repair.quote_status == "accepted"
     assert in_order(view, "repair_quote", "quote_accepted", "repairing")
+    await webhooks_arrive(stack.peers, case.case_id, "case.charge_customer")
     [charge] = [
         e for e in stack.peers.webhook_events(case.case_id) if e["type"] == "case.charge_customer"
     ]
@@ -99,7 +100,7 @@ async def test_accepted_quote_is_charged_then_repaired_and_sent_back(stack: Stac
         "replacement_shipped",
         "repair_done",
     ]
-    assert webhook_types(stack.peers, case.case_id) == [
+    assert await webhooks_arrive(stack.peers, case.case_id, "case.closed") == [
         "case.open",
         "case.awaiting_shipment",
         "case.in_transit",
@@ -139,7 +140,9 @@ async def test_declined_quote_ships_the_item_back_unrepaired(stack: Stack) -> No
     assert view.repair is not None and view.repair.report is None
     assert view.repair.warranty_until is None  # nothing was repaired, so nothing is guaranteed
     assert "repairing" not in kinds(view) and "repair_warranty" not in kinds(view)
-    assert "case.charge_customer" not in webhook_types(stack.peers, case.case_id)
+    assert "case.charge_customer" not in await webhooks_arrive(
+        stack.peers, case.case_id, "case.resolved"
+    )
     assert stack.peers.refunds_for(case.case_id) == []
     assert "repair_done" not in mail_names(stack.mail, case)
     await stop(stack.client, handle)
@@ -166,7 +169,9 @@ async def test_unanswered_quote_expires_into_the_declined_path(stack: Stack) -> 
     await signal(handle, "carrier.delivered")
     view = await reach_deadline(handle, "follow_up")
     assert view.status == "resolved"
-    assert "case.charge_customer" not in webhook_types(stack.peers, case.case_id)
+    assert "case.charge_customer" not in await webhooks_arrive(
+        stack.peers, case.case_id, "case.resolved"
+    )
     await stop(stack.client, handle)
 
 

@@ -18,7 +18,7 @@ from tests.workflows.helpers import (
     signal,
     sleep_past,
     stop,
-    webhook_types,
+    webhooks_arrive,
 )
 from tests.workflows.repairs import complete, diagnose, repair_input, send_in
 
@@ -36,7 +36,7 @@ async def test_late_diagnosis_escalates_and_tells_the_customer(stack: Stack) -> 
     assert overdue(view, "diagnosis")
     [ops] = await ops_mails_arrive(stack.mail, case.case_id)
     assert "diagnosis overdue" in str(ops["Subject"])
-    assert "case.escalated" in webhook_types(stack.peers, case.case_id)
+    await webhooks_arrive(stack.peers, case.case_id, "case.escalated")
     # The customer hears of the delay once, with no new promise.
     got = await mails_arrive(stack.mail, case, "diagnosis_delayed")
     assert got.count("diagnosis_delayed") == 1

@@ -33,7 +33,7 @@ from tests.workflows.helpers import (
     signal,
     sleep_past,
     stop,
-    webhook_types,
+    webhooks_arrive,
 )
 from tests.workflows.repairs import PARTS, complete, diagnose, repair_input, send_in
 
@@ -155,7 +155,7 @@ async def test_warranty_repair_end_to_end_is_free_and_dated(stack: Stack) -> Non
         "repair_done",
         "survey",
     ]
-    assert webhook_types(stack.peers, case.case_id) == [
+    assert await webhooks_arrive(stack.peers, case.case_id, "case.closed") == [
         "case.open",
         "case.awaiting_shipment",
         "case.in_transit",
