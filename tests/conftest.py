@@ -138,6 +138,12 @@ async def running_stack(
     engine.dispose()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Start the long tests first: at the end of a parallel run one of them would leave
+    the other process idle for its whole length."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 async def until(predicate: Any, *, timeout: float = 10.0) -> None:
     """Wait in real time until `predicate()` is true (for effects outside Temporal's clock)."""
     deadline = asyncio.get_running_loop().time() + timeout

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.support.dev_stack import BIN, Ports, clean_env, dev_stack
 
@@ -40,6 +41,7 @@ def listed_eventually(api_url: str, expected: dict[str, str]) -> dict[str, str]:
         time.sleep(0.2)
 
 
+@pytest.mark.long
 def test_demo_plays_every_story_and_cases_survive_a_restart(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     log = tmp_path / "dev.log"

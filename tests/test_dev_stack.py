@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.dev_stack import (
     BIN,
@@ -40,6 +41,7 @@ async def _burst(api_url: str, client: httpx.AsyncClient) -> list[asyncio.Task[h
     ]
 
 
+@pytest.mark.long
 async def test_sigterm_under_a_burst_of_opens_stops_every_process(tmp_path: Path) -> None:
     data_dir, log, ports = tmp_path / "data", tmp_path / "dev.log", Ports.free()
     dev = start_dev(data_dir, ports, log)
@@ -71,6 +73,7 @@ async def test_sigterm_under_a_burst_of_opens_stops_every_process(tmp_path: Path
             dev.process.wait(timeout=10)
 
 
+@pytest.mark.long
 def test_a_killed_stack_takes_its_children_along_and_starts_again(tmp_path: Path) -> None:
     data_dir, log, ports = tmp_path / "data", tmp_path / "dev.log", Ports.free()
     dev = start_dev(data_dir, ports, log)

@@ -105,6 +105,7 @@ async def _until_shown(page: Page, text: str) -> None:
         await asyncio.sleep(0.2)
 
 
+@pytest.mark.long
 async def test_case_is_found_and_opened_in_the_temporal_ui(
     ui_server: tuple[WorkflowEnvironment, int],
     http_peers: Peers,

@@ -133,6 +133,7 @@ def notification_ids(stack: Stack, case_id: str) -> list[str]:
         return [row.id for row in rows]
 
 
+@pytest.mark.long
 async def test_a_return_with_2000_notes_and_events_runs_across_runs_and_finishes(
     stack: Stack,
 ) -> None:

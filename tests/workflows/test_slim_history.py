@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from temporalio.client import WorkflowHandle
 
 from domain.models import CaseView
@@ -28,6 +29,7 @@ async def history_bytes(handle: Handle) -> int:
     return sum(event.ByteSize() for event in history.events)
 
 
+@pytest.mark.long
 async def test_history_grows_linearly_with_agent_notes(stack: Stack) -> None:
     case = case_input(now=await stack.now())
     handle = await stack.start(case)
