@@ -12,6 +12,7 @@ WORKDIR /app
 # Only what the package is built from (pyproject's packages), so a local .venv, caches and
 # state directories never end up in the image.
 COPY pyproject.toml README.md ./
+COPY config ./config
 COPY aftersales ./aftersales
 COPY domain ./domain
 COPY workflows ./workflows

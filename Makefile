@@ -22,7 +22,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy domain workflows
+	$(BIN)/mypy domain workflows config
 
 demo: $(STAMP)
 	$(BIN)/aftersales demo

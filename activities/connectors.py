@@ -24,7 +24,7 @@ import httpx
 from activities.errors import short
 from activities.signing import HEADER as SIGNATURE_HEADER
 from activities.signing import sign
-from aftersales.settings import Settings
+from config.settings import Settings
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 USER_AGENT = "aftersales-connector/0.1"

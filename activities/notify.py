@@ -17,7 +17,7 @@ from activities import errors
 from activities.calls import call
 from activities.connectors import Connectors
 from activities.inputs import NotifyCustomer, NotifyOps
-from aftersales.settings import Settings
+from config.settings import Settings
 from domain.models import CaseView, Channel
 from notifications.email import DeliveryInDoubt, is_permanent, send_email
 from notifications.render import RenderedMessage, render_message

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from aftersales.settings import Settings
+from config.settings import Settings
 
 app = typer.Typer(help="Every after-sales case of an online shop as a durable Temporal workflow.")
 
@@ -114,7 +114,8 @@ def api(
 @app.command("temporal-setup")
 def temporal_setup() -> None:
     """Register the case search attributes on the configured namespace (idempotent)."""
-    from aftersales.temporal import connect, register_search_attributes
+    from aftersales.temporal import register_search_attributes
+    from config.temporal import connect
 
     async def run() -> list[str]:
         return await register_search_attributes(await connect(Settings()))

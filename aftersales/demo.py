@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
-from aftersales.settings import Settings
+from config.settings import Settings
 
 ROLES_NEEDED = ("storefront", "agent", "integration", "operator")
 POLL_SECONDS = 0.2

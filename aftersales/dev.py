@@ -25,7 +25,7 @@ from typing import IO, Any
 import httpx
 
 from aftersales.binaries import find
-from aftersales.settings import Settings
+from config.settings import Settings
 
 # The API and the worker get this long to finish in-flight work after SIGTERM, then Temporal
 # gets TEMPORAL_GRACE; SIGKILL follows each. Together they stay well under the 10 s we promise.

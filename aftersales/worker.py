@@ -24,7 +24,7 @@ from activities.notify import AfterSend, NotifyActivities
 from activities.outbox import OutboxDrainer
 from activities.payments import PaymentActivities
 from activities.records import RecordActivities
-from aftersales.settings import Settings
+from config.settings import Settings
 from workflows.registry import WORKFLOWS
 
 # Pure modules the workflows share with the worker: loading them once, outside the
@@ -130,7 +130,7 @@ HARD_STOP_SECONDS = 4.0
 async def run_worker(settings: Settings, *, ready_file: Path | None = None) -> None:
     """Run a worker until SIGINT or SIGTERM, then shut it down; touch `ready_file` once polling."""
     from activities.connectors import connectors_from_settings
-    from aftersales.temporal import connect_patiently
+    from config.temporal import connect_patiently
     from store.db import WORKER_THREADS, make_engine, migrate
 
     stop = asyncio.Event()

@@ -12,10 +12,10 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
-from aftersales.settings import Settings
-from aftersales.temporal import connect
 from api import cases, health, notifications, policy, status_page, temporal_calls, webhooks
 from api.errors import install, too_large
+from config.settings import Settings
+from config.temporal import connect
 from domain.policy import Policy, load_policy
 from store.db import API_THREADS, make_engine, migrate
 

@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client
 
-from aftersales.settings import Settings
 from api.errors import FORBIDDEN, UNAUTHORIZED, Problem, validation_problem
+from config.settings import Settings
 from domain.policy import Policy
 from store import service
 

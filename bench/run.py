@@ -37,7 +37,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 if TYPE_CHECKING:
-    from aftersales.settings import Settings
+    from config.settings import Settings
 
 AFTERSALES = "aftersales"
 BARE = "bare"
@@ -100,7 +100,7 @@ class BareWorkflow:
 
 def _settings(address: str, queue: str, data_dir: Path) -> Settings:
     """The service's settings for the bench: sandbox connectors, SQLite in `data_dir`, no SMTP."""
-    from aftersales.settings import Settings
+    from config.settings import Settings
 
     # Spelled out so AFTERSALES_* variables in the caller's shell cannot add network or SMTP.
     return Settings(
@@ -130,8 +130,8 @@ async def _aftersales_worker(
     from concurrent.futures import ThreadPoolExecutor
 
     from activities.connectors import connectors_from_settings
-    from aftersales.temporal import connect
     from aftersales.worker import build_worker
+    from config.temporal import connect
     from store.db import make_engine, migrate
 
     settings = _settings(address, queue, data_dir)

@@ -40,9 +40,9 @@ from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from activities.connectors import connectors_from_settings  # noqa: E402
 from aftersales.binaries import find  # noqa: E402
-from aftersales.settings import Settings  # noqa: E402
 from aftersales.temporal import register_search_attributes  # noqa: E402
 from aftersales.worker import build_worker  # noqa: E402
+from config.settings import Settings  # noqa: E402
 from domain.models import CaseView  # noqa: E402
 from domain.names import WorkflowName  # noqa: E402
 from store.db import make_engine, migrate  # noqa: E402

@@ -20,9 +20,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.connectors import connectors_from_settings
 from aftersales.binaries import find
-from aftersales.settings import Settings
 from aftersales.temporal import register_search_attributes
 from aftersales.worker import build_worker
+from config.settings import Settings
 from domain.models import CaseView
 from store.db import make_engine, migrate
 from tests.support.factory import record_opening

@@ -17,7 +17,7 @@ import typer.main
 import yaml
 
 from aftersales.cli import app
-from aftersales.settings import Settings
+from config.settings import Settings
 from notifications.email import parse_smtp_url
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -25,10 +25,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.connectors import connectors_from_settings
 from aftersales.binaries import find
-from aftersales.settings import Settings
 from aftersales.temporal import search_attribute_keys
 from aftersales.worker import build_worker
 from api.app import create_app
+from config.settings import Settings
 from domain.policy import DEFAULT_TIMERS, Policy
 from store.db import make_engine, migrate
 from tests.api.postgres import SEARCHED, PostgresServer, find_bin_dir

@@ -18,8 +18,8 @@ import httpx
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from aftersales.settings import Settings
 from api.app import create_app
+from config.settings import Settings
 from tests.api.conftest import POLICY, Api, assert_problem
 from tests.support.factory import request_body
 from tests.support.mail import free_port

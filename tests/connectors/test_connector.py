@@ -18,7 +18,7 @@ from activities.connectors import (
     encode_payload,
 )
 from activities.signing import HEADER, verify
-from aftersales.settings import Settings
+from config.settings import Settings
 from tests.support.http_peers import Peers
 
 from .conftest import SECRET

@@ -46,7 +46,7 @@ from activities.notify import NotifyActivities
 from activities.outbox import OutboxDrainer
 from activities.payments import PaymentActivities
 from activities.policy import ACTIVITY_TIMEOUT, CONNECTOR_ATTEMPTS, CONNECTOR_RETRY
-from aftersales.settings import Settings
+from config.settings import Settings
 from domain.models import CaseView, Channel
 from domain.names import Message
 from notifications.samples import sample_case

@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from activities.connectors import connectors_from_settings
 from activities.notify import AfterSend
-from aftersales.settings import Settings
-from aftersales.temporal import connect
 from aftersales.worker import build_worker
+from config.settings import Settings
+from config.temporal import connect
 from store.db import make_engine
 
 CRASH_ENV = "AFTERSALES_TEST_CRASH_AFTER_SEND"
