@@ -7,7 +7,7 @@ import contextlib
 import os
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -24,6 +24,7 @@ from activities.notify import AfterSend, NotifyActivities
 from activities.outbox import OutboxDrainer
 from activities.payments import PaymentActivities
 from activities.records import RecordActivities
+from aftersales.openings import OpeningSweeper
 from config.settings import Settings
 from workflows.registry import WORKFLOWS
 
@@ -40,20 +41,25 @@ def workflow_runner() -> SandboxedWorkflowRunner:
 
 
 class CaseWorker:
-    """The Temporal worker and the outbox drainer of one process, started and stopped together
-    (`async with`, or `run()` until cancelled)."""
+    """The Temporal worker of one process and its background loops (the outbox drainer, the
+    sweeper of unstarted cases), started and stopped together (`async with`, or `run()`
+    until cancelled)."""
 
-    def __init__(self, worker: Worker, drainer: OutboxDrainer) -> None:
+    def __init__(
+        self, worker: Worker, background: dict[str, Callable[[], Awaitable[None]]]
+    ) -> None:
         self.worker = worker
-        self.drainer = drainer
-        self._draining: asyncio.Task[None] | None = None
+        self.background = background
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def __aenter__(self) -> CaseWorker:
-        self._draining = asyncio.create_task(self.drainer.run(), name="outbox-drainer")
+        self._tasks = [
+            asyncio.create_task(loop(), name=name) for name, loop in self.background.items()
+        ]
         try:
             await self.worker.__aenter__()
         except BaseException:
-            await self._stop_draining()
+            await self._stop_background()
             raise
         return self
 
@@ -61,17 +67,18 @@ class CaseWorker:
         try:
             await self.worker.__aexit__(*exc_info)
         finally:
-            await self._stop_draining()
+            await self._stop_background()
 
-    async def _stop_draining(self) -> None:
-        if self._draining is not None:
-            self._draining.cancel()
+    async def _stop_background(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._draining
-            self._draining = None
+                await task
+        self._tasks = []
 
     async def run(self) -> None:
-        """Run both until cancelled."""
+        """Run all of it until cancelled."""
         async with self:
             await asyncio.Event().wait()
 
@@ -87,8 +94,9 @@ def build_worker(
     graceful_shutdown: timedelta = timedelta(),
     workflows: Sequence[type] | None = None,
 ) -> CaseWorker:
-    """A worker for the case task queue with every workflow and activity registered, and the
-    outbox drainer that delivers the storefront webhook events the projections write.
+    """A worker for the case task queue with every workflow and activity registered, the
+    outbox drainer that delivers the storefront webhook events the projections write, and the
+    sweeper that starts cases whose open was written but never started.
 
     `after_send` is a test hook: called after a notification was accepted, before it is logged.
     `workflows` replaces the registered workflow classes (recording a pre-patch history).
@@ -117,7 +125,8 @@ def build_worker(
         workflow_runner=workflow_runner(),
         graceful_shutdown_timeout=graceful_shutdown,
     )
-    return CaseWorker(worker, drainer)
+    sweeper = OpeningSweeper(engine=engine, client=client, task_queue=settings.task_queue)
+    return CaseWorker(worker, {"outbox-drainer": drainer.run, "opening-sweeper": sweeper.run})
 
 
 # Activities in flight get this long to finish after SIGTERM before they are cancelled.

@@ -170,14 +170,7 @@ def _pending_start(session: Session, row: Case) -> Start | None:
     if row.revision != 0:
         return None
     stored = service.get_opening(session, case_id=row.id)
-    if stored is None:
-        return None
-    return Start(
-        case_type=CaseType(stored.workflow),
-        input=_INPUT.validate_python(stored.input),
-        summary=stored.summary,
-        details=stored.details,
-    )
+    return None if stored is None else Start.from_opening(stored)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from temporalio.client import (
     Client,
     RPCTimeoutOrCancelledError,
@@ -30,8 +30,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.errors import ACTION_NOT_ALLOWED, TEMPORAL_UNAVAILABLE, Problem
 from domain.models import CaseType, CaseView
 from domain.names import Handler
+from store.tables import CaseOpening
 from workflows.case import CaseInput
 from workflows.registry import WORKFLOWS
+
+_INPUT = TypeAdapter(CaseInput)
 
 # Handler names of the case workflows, defined once in domain.names.
 UPDATE_ACTION = Handler.ACTION.value
@@ -99,6 +102,16 @@ class Start:
     input: CaseInput
     summary: str
     details: str
+
+    @classmethod
+    def from_opening(cls, stored: CaseOpening) -> Start:
+        """The start the API stored with the case when it opened it."""
+        return cls(
+            case_type=CaseType(stored.workflow),
+            input=_INPUT.validate_python(stored.input),
+            summary=stored.summary,
+            details=stored.details,
+        )
 
 
 async def start_case(client: Client, start: Start, *, task_queue: str) -> None:

@@ -338,6 +338,24 @@ def get_opening(session: Session, *, case_id: str) -> CaseOpening | None:
     return session.get(CaseOpening, case_id)
 
 
+def unstarted_openings(
+    session: Session, *, opened_before: datetime, limit: int
+) -> list[CaseOpening]:
+    """Openings of cases the worker never recorded, opened before the cutoff, oldest first.
+
+    Walks `case_opening` (only the cases not yet recorded: it is small) and joins each to its
+    case by primary key.
+    """
+    query = (
+        select(CaseOpening)
+        .join(Case, col(Case.id) == col(CaseOpening.case_id))
+        .where(col(Case.revision) == 0, col(Case.created_at) < _utc(opened_before))
+        .order_by(col(Case.created_at))
+        .limit(limit)
+    )
+    return list(session.exec(query).all())
+
+
 def get_case(session: Session, *, case_id: str) -> Case | None:
     """The stored case, or None."""
     return session.get(Case, case_id)

@@ -11,13 +11,14 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from aftersales.openings import OpeningSweeper
 from api.app import create_app
 from config.settings import Settings
 from tests.api.conftest import POLICY, Api, assert_problem
@@ -122,6 +123,35 @@ async def test_key_whose_start_failed_finishes_the_same_case(api: Api) -> None:
     assert replay.json()["id"] == case_id
     moved = await api.reach(case_id, "awaiting_shipment")
     assert [e["kind"] for e in moved["timeline"]].count("opened") == 1
+
+
+async def test_keyless_open_whose_start_failed_is_started_by_the_worker(api: Api) -> None:
+    body = _body()
+    async with _other_api(api, await _temporal_down()) as down:
+        failed = await down.post("/v1/cases", json=body, headers=api.auth("storefront"))
+        assert_problem(failed, 503, type_suffix="temporal-unavailable")
+        listed = await down.get(
+            "/v1/cases", params={"order_id": body["order"]["id"]}, headers=api.auth("agent")
+        )
+        [written] = listed.json()["items"]
+        assert written["status"] == "open"
+    case_id = written["id"]
+
+    # The storefront never retries. The worker's sweeper leaves a fresh open alone (the API
+    # may be starting it right now), and starts it once it is older than its grace.
+    sweeper = OpeningSweeper(
+        engine=api.engine, client=api.env.client, task_queue=api.settings.task_queue
+    )
+    assert await sweeper.sweep() == []
+    later = datetime.now(UTC) + sweeper.grace + timedelta(seconds=1)
+    assert await sweeper.sweep(now=later) == [case_id]
+    moved = await api.reach(case_id, "awaiting_shipment")
+    assert [e["kind"] for e in moved["timeline"]].count("opened") == 1
+    # Recorded by its worker: nothing left to sweep, and the item's claim is the case's.
+    assert await sweeper.sweep(now=later) == []
+    again = await api.request("POST", "/v1/cases", "storefront", json=body)
+    assert_problem(again, 409, type_suffix="duplicate-case")
+    assert again.json()["case_id"] == case_id
 
 
 async def test_open_without_a_worker_answers_at_once_and_refuses_a_duplicate(api: Api) -> None:
