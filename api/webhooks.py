@@ -82,13 +82,27 @@ def _matches(engine: Engine, tracking_number: str) -> tuple[list[str], list[str]
     return open_ids, every or open_ids
 
 
-async def _escalate(client: Client, case_ids: list[str], event: CarrierEvent) -> None:
-    """Escalate each case a scan matched, so a person decides whose parcel it is."""
+def _already_escalated(engine: Engine, case_ids: list[str], scan: str) -> set[str]:
+    with Session(engine) as session:
+        return service.escalated_with(session, case_ids=case_ids, marker=scan)
+
+
+async def _escalate(
+    engine: Engine, client: Client, case_ids: list[str], event: CarrierEvent
+) -> None:
+    """Escalate each case a scan matched, so a person decides whose parcel it is.
+
+    A carrier resends a scan it got no 2xx for: each resend answers the same 409, and a case
+    already escalated for this scan (its event ID is in the reason) is not escalated again.
+    """
+    scan = f"({event.type}, event {event.event_id})"
     reason = (
-        f"A carrier scan ({event.type}, event {event.event_id}) for tracking number "
-        f"{event.tracking_number} matches {len(case_ids)} open cases; it moved none of them. "
+        f"A carrier scan {scan} for tracking number {event.tracking_number} matches "
+        f"{len(case_ids)} open cases; it moved none of them. "
         "Check which case the parcel belongs to."
     )
+    done = await run_in_threadpool(_already_escalated, engine, case_ids, scan)
+    case_ids = [case_id for case_id in case_ids if case_id not in done]
     action = Escalate(action="escalate", reason=reason, actor=WEBHOOK_ACTOR)
     results = await asyncio.gather(
         *(
@@ -155,7 +169,7 @@ async def carrier_webhook(
         )
     if len(open_ids) > 1:
         # One parcel can't be on several cases: moving them all paid a refund on each.
-        await _escalate(client, open_ids, event)
+        await _escalate(engine, client, open_ids, event)
         raise Problem(
             409,
             TRACKING_NUMBER_AMBIGUOUS,

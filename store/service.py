@@ -13,6 +13,7 @@ from sqlmodel import Session, col, func, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from domain.models import TERMINAL_STATUSES, CaseView, NumberedEntry, TimelineEntry
+from domain.names import Kind
 from store.tables import (
     Case,
     CaseClaim,
@@ -160,6 +161,19 @@ def add_timeline(session: Session, *, case_id: str, entries: Sequence[NumberedEn
                 data=entry.data or None,
             )
         )
+
+
+def escalated_with(session: Session, *, case_ids: list[str], marker: str) -> set[str]:
+    """The cases among `case_ids` with an escalation on their timeline whose message holds
+    `marker`."""
+    rows = session.exec(
+        select(TimelineEvent.case_id).where(
+            col(TimelineEvent.case_id).in_(case_ids),
+            TimelineEvent.kind == Kind.ESCALATED.value,
+            col(TimelineEvent.message).contains(marker),
+        )
+    ).all()
+    return set(rows)
 
 
 def timeline(session: Session, *, case_id: str) -> list[TimelineEntry]:

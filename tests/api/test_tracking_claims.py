@@ -14,7 +14,7 @@ from typing import Any
 from tests.api.conftest import Api, assert_problem, token_of
 from tests.api.test_carrier_webhook import _body as scan_body
 from tests.api.test_carrier_webhook import _post as post_scan
-from tests.conftest import until
+from tests.conftest import OPS_EMAIL, until
 from tests.support.factory import request_body
 
 
@@ -85,8 +85,13 @@ async def test_a_scan_matching_two_open_cases_escalates_both_and_refunds_none(ap
     for case in cases:
         await api.reach(case["id"], "in_transit", recorded=True)
 
-    response = await post_scan(api, scan_body(number, "carrier.intercepted"))
+    scan = scan_body(number, "carrier.intercepted")
+    response = await post_scan(api, scan)
     assert_problem(response, 409, type_suffix="tracking-number-ambiguous")
+    # The carrier got no 2xx, so it sends the same scan again: same answer, no second
+    # escalation (nor a second ops mail).
+    again = await post_scan(api, scan)
+    assert_problem(again, 409, type_suffix="tracking-number-ambiguous")
 
     for case in cases:
         after = await api.case(case["id"])
@@ -95,9 +100,16 @@ async def test_a_scan_matching_two_open_cases_escalates_both_and_refunds_none(ap
         assert number in escalated[0]["message"]
         assert after["status"] == "in_transit"
         assert not _entries(after, "carrier.intercepted")
-    await asyncio.sleep(0.5)  # a refund, were one under way, would have reached the peer
+    for case in cases:
+        await until(lambda case=case: _ops_mails(api, case["id"]) >= 1)
+    await asyncio.sleep(0.5)  # a refund or a second mail, were one under way, would be here
     for case in cases:
         assert api.peers.refunds_for(case["id"]) == []
+        assert _ops_mails(api, case["id"]) == 1
+
+
+def _ops_mails(api: Api, case_id: str) -> int:
+    return sum(1 for m in api.mail.to(OPS_EMAIL) if case_id in str(m["Subject"]))
 
 
 async def test_a_refused_report_gives_the_number_back(api: Api) -> None:
