@@ -8,7 +8,6 @@ worker (on its own task queue) and its own uvicorn server, reused by all its tes
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import Engine
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -36,6 +34,7 @@ from tests.conftest import stack_settings
 from tests.support.factory import request_body
 from tests.support.http_peers import Peers
 from tests.support.mail import MailSink, free_port
+from tests.support.serving import serving
 
 KEYS = {
     "storefront": "sf-test-key",
@@ -50,14 +49,6 @@ PROBLEM_JSON = "application/problem+json"
 # A complaint's follow-up comes seconds after its resolution (not 24 hours), so a test can
 # follow a complaint to its close in real time; only complaints use that timer.
 POLICY = Policy(timers={**DEFAULT_TIMERS, "carrier_pickup": "1s", "complaint_follow_up": "3s"})
-
-
-class _Server(uvicorn.Server):
-    """uvicorn inside the test loop; Ctrl-C stays pytest's, not the server's."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 @pytest.fixture(scope="session")
@@ -223,18 +214,6 @@ async def api(
     migrate(engine)
     connectors = connectors_from_settings(settings)
     app = create_app(settings, client=dev_server.client, engine=engine, policy_=POLICY)
-    server = _Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            lifespan="on",
-            log_level="warning",
-            access_log=False,
-            # A request still waiting on a stuck case must not hold the session's teardown.
-            timeout_graceful_shutdown=5,
-        )
-    )
     with ThreadPoolExecutor(max_workers=16) as executor:
         worker = build_worker(
             dev_server.client,
@@ -243,22 +222,11 @@ async def api(
             connectors=connectors,
             executor=executor,
         )
-        async with worker:
-            serving = asyncio.create_task(server.serve())
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 30
-            while not server.started:
-                if serving.done():
-                    serving.result()  # re-raise why it stopped
-                    raise RuntimeError("uvicorn exited before it started")
-                if loop.time() > deadline:
-                    raise RuntimeError("uvicorn did not start in 30s")
-                await asyncio.sleep(0.02)
-            try:
-                async with httpx.AsyncClient(base_url=url, timeout=60) as http:
-                    yield Api(db, http, url, settings, engine, dev_server, http_peers, mail)
-            finally:
-                server.should_exit = True
-                await serving
+        async with (
+            worker,
+            serving(app, port=port),
+            httpx.AsyncClient(base_url=url, timeout=60) as http,
+        ):
+            yield Api(db, http, url, settings, engine, dev_server, http_peers, mail)
     await connectors.aclose()
     engine.dispose()

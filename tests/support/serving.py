@@ -21,9 +21,10 @@ class _Server(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[str]:
-    """Run the app under uvicorn on a free port for the block; yields its base URL."""
-    port = free_port()
+async def serving(app: FastAPI, *, port: int | None = None) -> AsyncIterator[str]:
+    """Run the app under uvicorn on `port` (a free one by default) for the block; yields its
+    base URL."""
+    port = port or free_port()
     server = _Server(
         uvicorn.Config(
             app,
@@ -32,6 +33,7 @@ async def serving(app: FastAPI) -> AsyncIterator[str]:
             lifespan="on",
             log_level="warning",
             access_log=False,
+            # A request still waiting on a stuck case must not hold the teardown.
             timeout_graceful_shutdown=5,
         )
     )

@@ -7,6 +7,7 @@ import contextlib
 import itertools
 import json
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from email.message import EmailMessage, Message
 from typing import Any
@@ -277,14 +278,21 @@ def _message_name(message: Message, case_id: str, channel: str) -> str | None:
 
 async def mails_arrive(mail: MailSink, view: CaseView | CaseInput, *names: str) -> list[str]:
     """Wait (in real time) until the case's customer got every message named; answer them all."""
+    return await _all_arrive(lambda: mail_names(mail, view), names, "customer mail")
+
+
+async def _all_arrive(
+    read: Callable[[], list[str]], names: tuple[str, ...], what: str
+) -> list[str]:
+    """Poll `read()` (in real time, up to 10 s) until it holds every name; answer it."""
     loop = asyncio.get_running_loop()
     end = loop.time() + 10
     while True:
-        got = mail_names(mail, view)
+        got = read()
         if all(name in got for name in names):
             return got
         if loop.time() > end:
-            raise AssertionError(f"customer mail {got}, expected {names}")
+            raise AssertionError(f"{what} {got}, expected {names}")
         await asyncio.sleep(0.02)
 
 
@@ -384,15 +392,7 @@ async def webhooks_arrive(peers: Peers, case_id: str, *types: str) -> list[str]:
     saw the case move must still wait for its webhooks. Events of a case arrive in order, so
     waiting for the last one expected also waits for every one before it.
     """
-    loop = asyncio.get_running_loop()
-    end = loop.time() + 10
-    while True:
-        got = webhook_types(peers, case_id)
-        if all(t in got for t in types):
-            return got
-        if loop.time() > end:
-            raise AssertionError(f"webhooks {got}, expected {types}")
-        await asyncio.sleep(0.02)
+    return await _all_arrive(lambda: webhook_types(peers, case_id), types, "webhooks")
 
 
 def shipment_keys(peers: Peers, case_id: str) -> list[str | None]:
