@@ -54,10 +54,8 @@ class Demo:
         case_id = case.id if isinstance(case, Case) else case
         print(f"{case_id:<11} {status:<17} → {text}", flush=True)
 
-    async def call(
-        self, method: str, path: str, *, key: str, json: Any = None, missing_ok: bool = False
-    ) -> Any:
-        """One API call; anything but a 2xx (or a 404 if `missing_ok`) stops the demo."""
+    async def call(self, method: str, path: str, *, key: str, json: Any = None) -> Any:
+        """One API call; anything but a 2xx stops the demo."""
         try:
             response = await self.http.request(
                 method, path, json=json, headers={"Authorization": f"Bearer {key}"}
@@ -66,8 +64,6 @@ class Demo:
             raise DemoError(f"{method} {path} failed: {err!r}") from err
         if response.is_success:
             return response.json()
-        if missing_ok and response.status_code == 404:
-            return None
         try:
             problem = response.json()
             detail = f"{problem.get('title')} {problem.get('detail')}"
@@ -129,13 +125,12 @@ class Demo:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
         while True:
-            # Right after opening, the API answers 404 until the workflow's first record is
-            # written (by an activity), so a missing case is "not yet" rather than an error.
-            view: dict[str, Any] | None = await self.call(
-                "GET", f"/v1/cases/{case.id}", key=self.keys["operator"], missing_ok=True
+            # The API wrote the case when it opened it: a read always finds it.
+            view: dict[str, Any] = await self.call(
+                "GET", f"/v1/cases/{case.id}", key=self.keys["operator"]
             )
-            now = view["status"] if view else "not recorded yet"
-            if view and now == status and (until is None or until(view)):
+            now = view["status"]
+            if now == status and (until is None or until(view)):
                 return view
             # A case that ended elsewhere will never get there; no point waiting out the clock.
             if now in TERMINAL or loop.time() > deadline:
@@ -156,6 +151,14 @@ class Demo:
         await self.call(
             "POST", f"/v1/cases/{case.id}/events", key=self.keys["integration"], json=body
         )
+
+    async def report(
+        self, case: Case, status: str, text: str, type: str, *, then: str, **data: Any
+    ) -> dict[str, Any]:
+        """Tell the step, send the partner's event, and wait for the case to reach `then`."""
+        self.say(case, status, text)
+        await self.event(case, type, **data)
+        return await self.expect(case, then)
 
     async def agent(self, case: Case, action: str, **fields: Any) -> dict[str, Any]:
         """A customer-service agent acts on the case."""
@@ -245,14 +248,19 @@ async def auto_approved(demo: Demo) -> Case:
     demo.say(
         case, "in_transit", f"fast refund paid at the first scan ({view['refund']['refund_id']})"
     )
-    demo.say(case, "in_transit", "warehouse: received")
-    await demo.event(case, "warehouse.received")
-    await demo.expect(case, "inspecting")
-    demo.say(case, "inspecting", "warehouse: inspection passed (grade A)")
-    await demo.event(
-        case, "inspection.completed", result="pass", grade="A", notes="Unworn, tags on."
+    await demo.report(
+        case, "in_transit", "warehouse: received", "warehouse.received", then="inspecting"
     )
-    await demo.expect(case, "resolved")
+    await demo.report(
+        case,
+        "inspecting",
+        "warehouse: inspection passed (grade A)",
+        "inspection.completed",
+        result="pass",
+        grade="A",
+        notes="Unworn, tags on.",
+        then="resolved",
+    )
     demo.say(case, "resolved", "customer rates 5/5 before the survey goes out")
     await demo.customer(case, "rate", score=5, comment="Refunded before the parcel even arrived!")
     await demo.expect(case, "closed")
@@ -277,14 +285,21 @@ async def seller_fault_pickup(demo: Demo) -> Case:
     )
     view = await demo.expect(case, "awaiting_shipment", until=lambda v: bool(_pickup_tracking(v)))
     tracking = _pickup_tracking(view)
-    demo.say(case, "awaiting_shipment", f"carrier picks it up ({tracking}, booked by the shop)")
-    await demo.event(case, "carrier.picked_up", tracking_number=tracking)
-    await demo.expect(case, "in_transit")
-    demo.say(
-        case, "in_transit", "warehouse: received; left waiting for inspection (1 business day)"
+    await demo.report(
+        case,
+        "awaiting_shipment",
+        f"carrier picks it up ({tracking}, booked by the shop)",
+        "carrier.picked_up",
+        tracking_number=tracking,
+        then="in_transit",
     )
-    await demo.event(case, "warehouse.received")
-    await demo.expect(case, "inspecting")
+    await demo.report(
+        case,
+        "in_transit",
+        "warehouse: received; left waiting for inspection (1 business day)",
+        "warehouse.received",
+        then="inspecting",
+    )
     return case
 
 
@@ -310,12 +325,17 @@ async def opened_manual_review(demo: Demo) -> Case:
     tracking = f"BC{secrets.randbelow(10**9):09d}"
     demo.say(case, "awaiting_shipment", f"customer ships ({tracking})")
     await demo.customer(case, "provide_tracking", carrier="Black Cat", tracking_number=tracking)
-    demo.say(case, "awaiting_shipment", "carrier: picked up")
-    await demo.event(case, "carrier.picked_up", tracking_number=tracking)
-    await demo.expect(case, "in_transit")
-    demo.say(case, "in_transit", "warehouse: received")
-    await demo.event(case, "warehouse.received")
-    await demo.expect(case, "inspecting")
+    await demo.report(
+        case,
+        "awaiting_shipment",
+        "carrier: picked up",
+        "carrier.picked_up",
+        tracking_number=tracking,
+        then="in_transit",
+    )
+    await demo.report(
+        case, "in_transit", "warehouse: received", "warehouse.received", then="inspecting"
+    )
     demo.say(case, "inspecting", "warehouse: inspection FAILED (limescale; used) → escalates")
     await demo.event(
         case, "inspection.completed", result="fail", grade="C", notes="Limescale inside; used."
