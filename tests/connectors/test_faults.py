@@ -344,14 +344,19 @@ def delivery_status(engine: Engine, notification_id: str) -> str | None:
         return next((r.status for r in rows if r.id == notification_id), None)
 
 
+async def _one_call(harness_for: HarnessFor, name: str) -> tuple[Connector, Harness, Any, str]:
+    """The connector under test, a fresh harness, an argument with a new key, and the key."""
+    connector = CONNECTORS[name]
+    harness: Harness = await harness_for()
+    arg = connector.make(f"{name}-{uuid.uuid4().hex[:8]}")
+    return connector, harness, arg, connector.key_of(arg)
+
+
 @pytest.mark.parametrize("name", sorted(CONNECTORS))
 async def test_a_4xx_is_final_with_a_short_message(
     harness_for: HarnessFor, peers: Peers, name: str
 ) -> None:
-    connector = CONNECTORS[name]
-    harness: Harness = await harness_for()
-    arg = connector.make(f"{name}-{uuid.uuid4().hex[:8]}")
-    key = connector.key_of(arg)
+    connector, harness, arg, key = await _one_call(harness_for, name)
     # A partner answering with a whole error page must not flood the case's history.
     peers.fail_next(connector.path, 422, detail="card declined: " + "x" * 3000)
 
@@ -375,10 +380,7 @@ async def test_a_4xx_is_final_with_a_short_message(
 async def test_5xx_then_recovery_does_it_once(
     harness_for: HarnessFor, peers: Peers, name: str
 ) -> None:
-    connector = CONNECTORS[name]
-    harness: Harness = await harness_for()
-    arg = connector.make(f"{name}-{uuid.uuid4().hex[:8]}")
-    key = connector.key_of(arg)
+    connector, harness, arg, key = await _one_call(harness_for, name)
     peers.fail_next(connector.path, 503, times=2)
 
     outcome = await harness.run(connector.activity, arg)
@@ -394,10 +396,7 @@ async def test_5xx_then_recovery_does_it_once(
 async def test_a_hang_times_out_and_the_retry_does_it_once(
     harness_for: HarnessFor, peers: Peers, name: str
 ) -> None:
-    connector = CONNECTORS[name]
-    harness: Harness = await harness_for()
-    arg = connector.make(f"{name}-{uuid.uuid4().hex[:8]}")
-    key = connector.key_of(arg)
+    connector, harness, arg, key = await _one_call(harness_for, name)
     # The peer does the work, but only after the connector gave up waiting.
     peers.stall_next(connector.path, STALL)
 
