@@ -38,6 +38,11 @@ if TYPE_CHECKING:
 # sending it (its own retries); one replayed after a thousand newer events of the same case
 # is not a retry. Within a run every ID is remembered (the run's history bounds them).
 SEEN_LIMIT = 1_000
+# Queued events carried to the next run, per event type. A step takes one report of a kind;
+# a case that piles up reports no step takes (a partner's feed sent to the wrong case) must
+# not grow what every run carries. The earliest of each type are kept: they came first, and
+# every one of them is on the timeline already.
+QUEUED_PER_TYPE = 20
 # Events per run before a case continues as new (CaseInput.history_limit), well under the
 # 51,200 events and 50 MB where Temporal terminates a workflow.
 HISTORY_LIMIT = 10_000
@@ -137,11 +142,7 @@ class Continuation:
             journal={label: list(entries) for label, entries in case.journal.entries.items()},
             # A copy: the wait's cleanup runs as the error unwinds and must not change it.
             view=case.view.model_copy(deep=True),
-            events=[
-                item.body
-                for item in inbox.pending
-                if item.source == "event" and isinstance(item.body, IntegrationEvent)
-            ],
+            events=carried_events(inbox.pending),
             seen=list(inbox.seen_events)[-SEEN_LIMIT:],
             revision=counters.revision,
             seq=counters.seq,
@@ -204,6 +205,26 @@ class Continuation:
             )
         )
         case.locked = carry.locked
+
+
+def carried_events(pending: list[Pending]) -> list[IntegrationEvent]:
+    """The queued events a run hands over: the earliest QUEUED_PER_TYPE of each type."""
+    kept: list[IntegrationEvent] = []
+    per_type: dict[str, int] = {}
+    for item in pending:
+        if item.source != "event" or not isinstance(item.body, IntegrationEvent):
+            continue
+        per_type[item.name] = per_type.get(item.name, 0) + 1
+        if per_type[item.name] <= QUEUED_PER_TYPE:
+            kept.append(item.body)
+    dropped = sum(per_type.values()) - len(kept)
+    if dropped:
+        workflow.logger.warning(
+            "continuing as new without %d queued events no step took (more than %d of a type)",
+            dropped,
+            QUEUED_PER_TYPE,
+        )
+    return kept
 
 
 def names(taken: Accepts) -> dict[str, list[str]]:
