@@ -23,6 +23,7 @@ from domain.models import CaseView
 from store.tables import Notification, TimelineEvent
 from tests.conftest import Stack
 from tests.support.factory import case_input
+from tests.workflows.complaints import complaint_input
 from tests.workflows.helpers import (
     act,
     customer,
@@ -35,8 +36,10 @@ from tests.workflows.helpers import (
     reach,
     reach_deadline,
     reach_kind,
+    send_back,
     signal,
     state,
+    stop,
     webhook_types,
     webhooks_arrive,
 )
@@ -100,6 +103,23 @@ async def reach_runs(stack: Stack, handle: Handle, count: int, timeout: float = 
             raise AssertionError(f"{len(found)} runs of {handle.id}, expected {count}")
         await asyncio.sleep(0.05)
     return found
+
+
+async def until_carried(handle: Handle, timeout: float = 10) -> Carry:
+    """What the case's current run was handed, once it is a continued run."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        history = await handle.fetch_history()
+        started = history.events[0].workflow_execution_started_event_attributes
+        input = pydantic_data_converter.payload_converter.from_payload(
+            started.input.payloads[0], CaseInput
+        )
+        if input.carry is not None:
+            return input.carry
+        if loop.time() > end:
+            raise AssertionError(f"{handle.id} has not continued as new")
+        await asyncio.sleep(0.05)
 
 
 async def start(stack: Stack, limit: int, **overrides: Any) -> tuple[CaseInput, Handle]:
@@ -305,3 +325,45 @@ async def test_an_update_sent_while_continue_as_new_is_due_gets_its_answer(
     await reach_deadline(handle, "customer_shipment")
     await act(handle, "cancel")
     await finish(stack.env, handle, "cancelled")
+
+
+async def test_a_complaint_waits_for_its_child_case_then_continues_and_follows_up(
+    stack: Stack,
+) -> None:
+    case = replace(complaint_input(now=await stack.now()), history_limit=150)
+    handle = await stack.start(case)
+    await reach_deadline(handle, "first_response")
+    await act(handle, "respond", message="We're sorry; we're on it.")
+    await reach_deadline(handle, "review")
+    await act(handle, "propose", resolution="return", message="Send it back for a refund.")
+    await reach_deadline(handle, "offer_response")
+    await customer(handle, "accept")
+    view = await reach(handle, "awaiting_shipment")
+    [child_id] = view.child_case_ids
+    child = stack.client.get_workflow_handle(child_id, result_type=CaseView)
+
+    # Past its limit while the child runs: the complaint holds on (the child is its own task).
+    sent = 0
+    while len((await handle.fetch_history()).events) <= case.history_limit:
+        await notes(handle, [f"while the return runs {sent + n}" for n in range(10)])
+        sent += 10
+    assert len(await runs(stack, handle)) == 1
+
+    await reach_deadline(child, "carrier_pickup")
+    await send_back(child)
+    await signal(child, "inspection.completed", result="pass", grade="A")
+    await finish(stack.env, child, "closed")
+    # The child settled: at its next wait the complaint continues, carrying the outcome.
+    view = await reach_deadline(handle, "complaint_follow_up")
+    assert view.status == "resolved"
+    # (The current run's own input, not the chain of runs: the time-skipping server may leave
+    # the first run's history without its continued-as-new event once a child has closed.)
+    carried = await until_carried(handle)
+    assert carried.run == 2 and carried.view.child_case_ids == [child_id]
+    view = await state(handle)
+    assert kinds(view).count("child_case_resolved") == 1
+    assert kinds(view).count("note") == sent
+    assert len(stack.peers.refunds_for(child_id)) == 1
+    assert stack.peers.refunds_for(case.case_id) == []
+    await mails_arrive(stack.mail, case, "resolution_done")
+    await stop(stack.client, handle)
