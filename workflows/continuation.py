@@ -192,9 +192,13 @@ class Continuation:
         inbox.pending = [Pending("event", event.type.value, event) for event in carry.events]
         inbox.seen_events = dict.fromkeys(carry.seen)
         inbox.consumed.clear()
-        # The wait about to run opens itself again.
+        # The wait about to run opens itself again. Until it does (a divergence is escalated
+        # first, through activities) the validators admit what it will take: an action sent
+        # meanwhile is queued for it, not refused.
         inbox.waits = []
         inbox.expected = accepts(carry.expected)
+        for wait in carry.waits:
+            inbox.expected = inbox.expected | accepts(wait)
         case.recorder.resume(
             RecorderState(
                 revision=carry.revision,

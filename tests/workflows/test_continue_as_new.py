@@ -45,6 +45,8 @@ from tests.workflows.helpers import (
 )
 from workflows.case import CaseInput
 from workflows.continuation import QUEUED_PER_TYPE, Carry
+from workflows.journal import Entry
+from workflows.registry import workflow_for
 
 Handle = WorkflowHandle[Any, CaseView]
 OPENED_TEE = [{"sku": "TEE-M-BLK", "name": "T-shirt", "unit_price": "990.00", "opened": True}]
@@ -366,4 +368,37 @@ async def test_a_complaint_waits_for_its_child_case_then_continues_and_follows_u
     assert len(stack.peers.refunds_for(child_id)) == 1
     assert stack.peers.refunds_for(case.case_id) == []
     await mails_arrive(stack.mail, case, "resolution_done")
+    await stop(stack.client, handle)
+
+
+async def test_a_run_whose_code_left_its_journal_escalates_and_goes_on(stack: Stack) -> None:
+    case, handle = await start(stack, limit=150)
+    await reach_deadline(handle, "customer_shipment_reminder")
+    await notes(handle, [f"before the deploy {n}" for n in range(40)])
+    found = await reach_runs(stack, handle, 2)
+    carry = found[-1].carry
+    assert carry is not None
+    await stop(stack.client, handle)
+
+    # A deploy changed the lifecycle under the case without a `workflow.patched` guard: where
+    # the new code waits for the parcel, the journal says the old code called a partner.
+    carry.journal["main"].append(Entry(kind="call", body={"booking_id": "from-the-old-code"}))
+    workflow = workflow_for(case.request.type)
+    handle = await stack.client.start_workflow(
+        workflow.run,  # type: ignore[attr-defined]
+        replace(case, recorded=True, history_limit=10_000, carry=carry),
+        id=case.case_id,
+        task_queue=stack.settings.task_queue,
+    )
+    # The case doesn't fail: it goes live where the journal left off, and a person hears why.
+    view = await reach_kind(handle, "escalated")
+    escalated = [e for e in view.timeline if e.kind == "escalated"][-1]
+    assert "left its journal" in escalated.message and "asked for a wait" in escalated.message
+    assert view.status == "awaiting_shipment"
+    await ops_mails_arrive(stack.mail, case.case_id)
+    # And it still works: the parcel moves it on.
+    await customer(handle, "provide_tracking", carrier="Black Cat", tracking_number="BC-DIV-1")
+    await signal(handle, "carrier.picked_up")
+    view = await reach(handle, "in_transit")
+    assert kinds(view).count("escalated") == 1
     await stop(stack.client, handle)
