@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -58,6 +59,18 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
+def settle_heap() -> None:
+    """Move what start-up allocated (modules, schemas, the engine) out of the collector's way.
+
+    A full collection walks every tracked object, and an API process holds a few hundred
+    thousand from its imports alone: each one took 50-165 ms on a busy machine, and the
+    requests it stopped were the API's p99. Frozen objects are never scanned again, so a
+    full collection only walks what requests left behind.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(
     settings: Settings,
     *,
@@ -78,6 +91,7 @@ def create_app(
         if engine is None:
             migrate(app.state.engine)
         app.state.temporal = client or await connect(settings)
+        settle_heap()
         yield
         if engine is None:
             app.state.engine.dispose()

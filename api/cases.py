@@ -422,7 +422,7 @@ def list_cases(
 ) -> CaseList:
     """Cases from the records, newest first, filtered and paged by cursor."""
     try:
-        rows, next_cursor = service.list_cases(
+        views, next_cursor = service.list_views(
             session,
             type=type.value if type else None,
             status=status.value if status else None,
@@ -438,7 +438,7 @@ def list_cases(
         raise validation_problem(
             [{"field": "cursor", "message": str(err), "type": "value_error"}]
         ) from err
-    return CaseList(items=[service.stored_view(row) for row in rows], next_cursor=next_cursor)
+    return CaseList(items=views, next_cursor=next_cursor)
 
 
 @router.get("/cases/{case_id}", response_model=CaseView)

@@ -1,6 +1,6 @@
 """Lists use an index for each filter on PostgreSQL: the plans of the real list queries.
 
-Thirty thousand cases, analyzed, then EXPLAIN of the query store.service.list_cases runs for
+Thirty thousand cases, analyzed, then EXPLAIN of the query store.service.list_views runs for
 each filter: the plan names the filter's index and scans no table whole.
 """
 
