@@ -98,7 +98,7 @@ def api(
 
     settings = _settings(api_host=host, api_port=port)
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, own_process=True),
         host=settings.api_host,
         port=settings.api_port,
         log_config=uvicorn_log_config(),

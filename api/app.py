@@ -77,8 +77,14 @@ def create_app(
     client: Client | None = None,
     engine: Engine | None = None,
     policy_: Policy | None = None,
+    own_process: bool = False,
 ) -> FastAPI:
-    """An app wired to the given settings; tests may hand in a client and engine."""
+    """An app wired to the given settings; tests may hand in a client and engine.
+
+    `own_process`: the app is all its process serves (`aftersales api`), so once it has
+    started it may settle the process's heap (`settle_heap`); an app inside a test process
+    leaves the collector alone.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -91,7 +97,8 @@ def create_app(
         if engine is None:
             migrate(app.state.engine)
         app.state.temporal = client or await connect(settings)
-        settle_heap()
+        if own_process:
+            settle_heap()
         yield
         if engine is None:
             app.state.engine.dispose()

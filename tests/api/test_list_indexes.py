@@ -92,6 +92,8 @@ PAGE_CURSOR = _cursor(datetime.now(UTC) - timedelta(days=3), "R-00004000")
         ({"order_id": "SO-1234"}, "ix_case_order_id_created"),
         ({"customer_id": "C-42"}, "ix_case_customer_id_created"),
         ({"status": "in_transit", "cursor": PAGE_CURSOR}, "ix_case_status_created"),
+        # A queue's work list: one index range, not two bitmaps ANDed and a sort.
+        ({"queue": "quality", "status": "inspecting"}, "ix_case_queue_status_created"),
         ({"overdue": True}, None),
         ({"overdue": False}, None),
     ],
