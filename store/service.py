@@ -60,8 +60,9 @@ def insert_opened_case(session: Session, *, view: CaseView, token: str) -> Case:
     row = Case(id=view.id, token=token, created_at=_utc(view.created_at), **_columns(view, 0))
     session.add(row)
     # The order's own parcel (a refund-only interception): a carrier scan finds the case
-    # before the worker's first write.
-    _add_tracking_numbers(session, case_id=view.id, numbers=tracking_numbers(view))
+    # before the worker's first write. A new case holds no numbers yet: nothing to look up.
+    for number in sorted(tracking_numbers(view)):
+        session.add(TrackingNumber(tracking_number=number, case_id=view.id))
     return row
 
 
