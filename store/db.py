@@ -132,12 +132,14 @@ class GroupWriter:
                     except Exception as err:  # this write's own failure, raised in its thread
                         done.set_exception(err)
                 session.commit()
-        except Exception as err:  # the transaction failed: none of its writes happened
-            for _, done in results:
-                done.set_exception(err)
+        except BaseException as err:  # the transaction failed: none of its writes happened
+            # Every queued write hears of it, or its thread would wait for an answer forever.
+            failure = err if isinstance(err, Exception) else RuntimeError(f"write aborted: {err!r}")
             for _, done in batch:
                 if not done.done():
-                    done.set_exception(err)
+                    done.set_exception(failure)
+            if failure is not err:
+                raise
             return
         for done, result in results:
             done.set_result(result)
