@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -58,14 +59,32 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
+def settle_heap() -> None:
+    """Move what start-up allocated (modules, schemas, the engine) out of the collector's way.
+
+    A full collection walks every tracked object, and an API process holds a few hundred
+    thousand from its imports alone: each one took 50-165 ms on a busy machine, and the
+    requests it stopped were the API's p99. Frozen objects are never scanned again, so a
+    full collection only walks what requests left behind.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(
     settings: Settings,
     *,
     client: Client | None = None,
     engine: Engine | None = None,
     policy_: Policy | None = None,
+    own_process: bool = False,
 ) -> FastAPI:
-    """An app wired to the given settings; tests may hand in a client and engine."""
+    """An app wired to the given settings; tests may hand in a client and engine.
+
+    `own_process`: the app is all its process serves (`aftersales api`), so once it has
+    started it may settle the process's heap (`settle_heap`); an app inside a test process
+    leaves the collector alone.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -78,6 +97,8 @@ def create_app(
         if engine is None:
             migrate(app.state.engine)
         app.state.temporal = client or await connect(settings)
+        if own_process:
+            settle_heap()
         yield
         if engine is None:
             app.state.engine.dispose()

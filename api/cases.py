@@ -13,6 +13,7 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Response
@@ -59,7 +60,7 @@ from domain.models import (
 )
 from domain.policy import Policy
 from domain.rules import evaluate
-from store import service
+from store import db, service
 from store.tables import Case
 from workflows.case import CaseInput
 from workflows.registry import WORKFLOWS
@@ -250,35 +251,54 @@ def record_open(
             session.rollback()  # the reads end here: the writes below take the locks
             start = _new_start(request, decision, policy, public_url, now, case_id=reuse_id or None)
             view = _initial_view(start)
+            writes = partial(
+                _write_open,
+                key=key if reuse_id is None else None,
+                body_hash=body_hash,
+                request=request,
+                skus=skus,
+                start=start,
+                view=view,
+                # Built here, not in the write transaction: that holds the database's lock.
+                restart_input=_INPUT.dump_python(start.input, mode="json"),
+            )
             try:
-                if key and reuse_id is None:
-                    service.save_idempotency(
-                        session, key=key, request_hash=body_hash, case_id=view.id
-                    )
-                    session.flush()  # the key first: a same-key race is a replay, not a 409
-                service.claim_items(
-                    session,
-                    case_id=view.id,
-                    type=request.type.value,
-                    order_id=request.order.id,
-                    skus=skus,
-                )
-                service.insert_opened_case(session, view=view, token=start.input.token)
-                service.save_opening(
-                    session,
-                    case_id=view.id,
-                    workflow=request.type.value,
-                    input=_INPUT.dump_python(start.input, mode="json"),
-                    summary=start.summary,
-                    details=start.details,
-                )
-                session.commit()
+                db.write(engine, writes)
             except IntegrityError:
                 # Another open won a race (same key, same item): look again at what it wrote.
-                session.rollback()
                 continue
             return Opened(view=view, start=start)
     raise RuntimeError(f"could not open a case for order {request.order.id} after retries")
+
+
+def _write_open(
+    session: Session,
+    *,
+    key: str | None,
+    body_hash: str,
+    request: CaseRequest,
+    skus: set[str],
+    start: Start,
+    view: CaseView,
+    restart_input: dict[str, Any],
+) -> None:
+    """The writes of one open (key, claims, record, restart input), all or none."""
+    if key:
+        service.save_idempotency(session, key=key, request_hash=body_hash, case_id=view.id)
+        session.flush()  # the key first: a same-key race is a replay, not a 409
+    service.claim_items(
+        session, case_id=view.id, type=request.type.value, order_id=request.order.id, skus=skus
+    )
+    service.insert_opened_case(session, view=view, token=start.input.token)
+    service.save_opening(
+        session,
+        case_id=view.id,
+        workflow=request.type.value,
+        input=restart_input,
+        summary=start.summary,
+        details=start.details,
+    )
+    session.flush()
 
 
 def _replay(session: Session, case_id: str, stored_hash: str, body_hash: str) -> Opened | None:
@@ -415,7 +435,7 @@ def list_cases(
 ) -> CaseList:
     """Cases from the records, newest first, filtered and paged by cursor."""
     try:
-        rows, next_cursor = service.list_cases(
+        views, next_cursor = service.list_views(
             session,
             type=type.value if type else None,
             status=status.value if status else None,
@@ -431,7 +451,7 @@ def list_cases(
         raise validation_problem(
             [{"field": "cursor", "message": str(err), "type": "value_error"}]
         ) from err
-    return CaseList(items=[service.stored_view(row) for row in rows], next_cursor=next_cursor)
+    return CaseList(items=views, next_cursor=next_cursor)
 
 
 @router.get("/cases/{case_id}", response_model=CaseView)

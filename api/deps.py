@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
 from api.errors import FORBIDDEN, UNAUTHORIZED, Problem, validation_problem
@@ -17,36 +18,44 @@ from config.settings import Settings
 from domain.policy import Policy
 from store import service
 
+# The dependencies that only read app.state are `async def`: FastAPI runs a plain `def`
+# dependency on its threadpool, and four of them cost each request four trips through it
+# (a thread handoff and a GIL round each), more CPU than the look-ups themselves.
 
-def get_settings(request: Request) -> Settings:
+
+async def get_settings(request: Request) -> Settings:
     """The app's settings."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_policy(request: Request) -> Policy:
+async def get_policy(request: Request) -> Policy:
     """The policy loaded at start-up; each case copies it at open."""
     policy: Policy = request.app.state.policy
     return policy
 
 
-def get_engine(request: Request) -> Engine:
+def _engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+async def get_engine(request: Request) -> Engine:
     """The shared engine, for routes that open short sessions of their own.
 
     A route that calls Temporal takes this, not a session: it does its DB work in a
     session it closes first, so no connection is held while Temporal answers.
     """
-    engine: Engine = request.app.state.engine
-    return engine
+    return _engine(request)
 
 
 def get_session(request: Request) -> Iterator[Session]:
     """A DB session for one request; only for plain `def` routes that never call Temporal."""
-    with Session(get_engine(request), expire_on_commit=False) as session:
+    with Session(_engine(request), expire_on_commit=False) as session:
         yield session
 
 
-def get_temporal(request: Request) -> Client:
+async def get_temporal(request: Request) -> Client:
     """The shared Temporal client."""
     client: Client = request.app.state.temporal
     return client
@@ -72,15 +81,16 @@ class Principal:
     case_id: str | None = None
 
 
-def get_principal(
+async def get_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     settings: SettingsDep,
     engine: EngineDep,
 ) -> Principal:
     """Resolve the bearer key to a role, or a customer token to its case.
 
-    A plain function, so FastAPI runs it in its threadpool; a token is looked up in a
-    session of its own, closed before the route runs.
+    An API key is a dictionary look-up, answered on the event loop: as a plain function
+    this cost every request a trip through the threadpool. A customer token is looked up
+    on the threadpool, in a session of its own closed before the route runs.
     """
     unauthorized = Problem(
         401,
@@ -97,11 +107,16 @@ def get_principal(
         return Principal(role=role)
     if len(key) > TOKEN_MAX:
         raise unauthorized
-    with Session(engine) as session:
-        case = service.case_for_token(session, token=key)
-    if case is None:
+    case_id = await run_in_threadpool(_token_case, engine, key)
+    if case_id is None:
         raise unauthorized
-    return Principal(role=CUSTOMER, case_id=case.id)
+    return Principal(role=CUSTOMER, case_id=case_id)
+
+
+def _token_case(engine: Engine, token: str) -> str | None:
+    with Session(engine) as session:
+        case = service.case_for_token(session, token=token)
+        return case.id if case is not None else None
 
 
 def require(*roles: str) -> Callable[..., Any]:

@@ -424,6 +424,12 @@ def render(bench: ApiBench) -> str:
         "answered 500 and the stack stopped answering; `GET /v1/cases/{id}` p99 822 ms and a "
         "list by status p99 587 ms at 1,300 cases with a cold worker cache.",
         "",
+        "Before the API fixes of issue 9's bench round (f1a471a, this bench): opens 0.30x bare "
+        "at 4 in flight (p50 151 ms, p99 7.4 s: the first INSERT of an open waited for "
+        "SQLite's write lock in the busy handler's 100 ms polls) and 0.32x at 50; list p99 "
+        "171 ms on SQLite and 203 ms on PostgreSQL (full GCs of the API's heap, 50-165 ms each; "
+        "on PostgreSQL a queue+status list ANDed two index bitmaps and sorted).",
+        "",
         "| in flight | API opens/s | bare starts/s | ratio API / bare | API p50 / p99 ms "
         "| bare p50 / p99 ms | API errors |",
         "|---:|---:|---:|---:|---:|---:|---:|",

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, or_, tuple_, update
+from sqlalchemy import Text, cast, delete, exists, or_, tuple_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -61,8 +61,9 @@ def insert_opened_case(session: Session, *, view: CaseView, token: str) -> Case:
     row = Case(id=view.id, token=token, created_at=_utc(view.created_at), **_columns(view, 0))
     session.add(row)
     # The order's own parcel (a refund-only interception): a carrier scan finds the case
-    # before the worker's first write.
-    _add_tracking_numbers(session, case_id=view.id, numbers=tracking_numbers(view))
+    # before the worker's first write. A new case holds no numbers yet: nothing to look up.
+    for number in sorted(tracking_numbers(view)):
+        session.add(TrackingNumber(tracking_number=number, case_id=view.id))
     return row
 
 
@@ -394,8 +395,8 @@ def case_view(session: Session, case: Case) -> CaseView:
     return view
 
 
-def _encode_cursor(case: Case) -> str:
-    raw = f"{_utc(case.created_at).isoformat()}|{case.id}"
+def _encode_cursor(created_at: datetime, case_id: str) -> str:
+    raw = f"{_utc(created_at).isoformat()}|{case_id}"
     return base64.urlsafe_b64encode(raw.encode()).decode()
 
 
@@ -453,16 +454,32 @@ def list_query(
     return query.order_by(col(Case.created_at).desc(), col(Case.id).desc()).limit(limit + 1)
 
 
-def list_cases(
+def list_views(
     session: Session,
     *,
     limit: int = 50,
     **filters: Any,
-) -> tuple[list[Case], str | None]:
-    """Cases newest first, filtered (the arguments of `list_query`), one page at a time."""
-    rows = list(session.exec(list_query(limit=limit, **filters)).all())
+) -> tuple[list[CaseView], str | None]:
+    """Cases newest first, filtered (the arguments of `list_query`), one page at a time: the
+    cases' stored views (without timelines) and the cursor of the next page, if any.
+
+    Reads each view as its stored JSON text and has pydantic parse it in one step: loading
+    ORM rows, decoding their JSON into dicts and validating those took three quarters of a
+    list request, and its garbage set off the collections that made the slowest pages.
+    """
+    query = list_query(limit=limit, **filters).with_only_columns(
+        cast(col(Case.view), Text), col(Case.created_at), col(Case.id)
+    )
+    rows = session.execute(query).all()
     page, more = rows[:limit], len(rows) > limit
-    return page, _encode_cursor(page[-1]) if more and page else None
+    views = [_view_from_json(text) for text, _, _ in page]
+    return views, _encode_cursor(page[-1][1], page[-1][2]) if more and page else None
+
+
+def _view_from_json(text: str) -> CaseView:
+    view = CaseView.model_validate_json(text)
+    view.timeline = []  # a view stored before migration 0004 still held one
+    return view
 
 
 def recent_case_count(

@@ -36,12 +36,19 @@ class CaseBase(SQLModel):
 # Lists filter on one column and page newest first by (created_at, id): one index per filter,
 # ending in the page order, lets the database walk it backwards and stop after a page.
 LIST_FILTERS = ("type", "status", "queue", "assignee", "order_id", "customer_id")
+# Filters agents combine: a queue's cases in one status (its work list). With one index per
+# column PostgreSQL ANDed two bitmaps and sorted thousands of rows (30 ms at 100k cases).
+LIST_PAIRS = (("queue", "status"),)
 
 
 class Case(CaseBase, table=True):
     __table_args__ = (
         Index("ix_case_created", "created_at", "id"),
         *(Index(f"ix_case_{name}_created", name, "created_at", "id") for name in LIST_FILTERS),
+        *(
+            Index(f"ix_case_{first}_{second}_created", first, second, "created_at", "id")
+            for first, second in LIST_PAIRS
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=32)

@@ -1,6 +1,6 @@
 """Lists use an index for each filter on PostgreSQL: the plans of the real list queries.
 
-Thirty thousand cases, analyzed, then EXPLAIN of the query store.service.list_cases runs for
+Thirty thousand cases, analyzed, then EXPLAIN of the query store.service.list_views runs for
 each filter: the plan names the filter's index and scans no table whole.
 """
 
@@ -92,6 +92,8 @@ PAGE_CURSOR = _cursor(datetime.now(UTC) - timedelta(days=3), "R-00004000")
         ({"order_id": "SO-1234"}, "ix_case_order_id_created"),
         ({"customer_id": "C-42"}, "ix_case_customer_id_created"),
         ({"status": "in_transit", "cursor": PAGE_CURSOR}, "ix_case_status_created"),
+        # A queue's work list: one index range, not two bitmaps ANDed and a sort.
+        ({"queue": "quality", "status": "inspecting"}, "ix_case_queue_status_created"),
         ({"overdue": True}, None),
         ({"overdue": False}, None),
     ],

@@ -1,0 +1,73 @@
+"""store.db.write: concurrent writes of one process commit together on SQLite, and a write
+that breaks a unique key rolls back alone, raising in its own thread."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from store import db
+from store.db import make_engine, migrate
+from store.tables import CaseClaim, IdempotencyKey, utcnow
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    """A fresh SQLite database at the newest schema."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'writes.db'}")
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+def _claim(case_id: str, sku: str) -> db.Job[None]:
+    def job(session: Session) -> None:
+        session.add(
+            IdempotencyKey(key=case_id, request_hash="h", case_id=case_id, created_at=utcnow())
+        )
+        session.add(CaseClaim(type="return", order_id="SO-1", sku=sku, case_id=case_id))
+        session.flush()
+
+    return job
+
+
+def test_concurrent_writes_commit_and_a_conflict_fails_alone(engine: Engine) -> None:
+    # 12 threads; three of them claim an item another thread claims too.
+    skus = [f"SKU-{i}" for i in range(9)] + ["SKU-0", "SKU-1", "SKU-2"]
+    start = threading.Barrier(len(skus))
+    outcomes: dict[str, str] = {}
+
+    def run(index: int, sku: str) -> None:
+        start.wait()
+        try:
+            db.write(engine, _claim(f"C-{index:02d}", sku))
+            outcomes[f"C-{index:02d}"] = "ok"
+        except IntegrityError:
+            outcomes[f"C-{index:02d}"] = "conflict"
+
+    threads = [threading.Thread(target=run, args=(i, sku)) for i, sku in enumerate(skus)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes.values()).count("conflict") == 3
+    with Session(engine) as session:
+        claims = session.exec(select(CaseClaim)).all()
+        keys = set(session.exec(select(IdempotencyKey.key)).all())
+    # Each item once, and a failed write left nothing behind: not even its key.
+    assert sorted(c.sku for c in claims) == sorted(set(skus))
+    assert keys == {case_id for case_id, outcome in outcomes.items() if outcome == "ok"}
+
+
+def test_a_write_answers_what_its_job_returns(engine: Engine) -> None:
+    def count_after_insert(session: Session) -> int:
+        _claim("C-1", "A")(session)
+        return session.exec(select(func.count()).select_from(CaseClaim)).one()
+
+    assert db.write(engine, count_after_insert) == 1
