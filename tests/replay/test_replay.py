@@ -19,7 +19,7 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from aftersales.worker import workflow_runner
-from domain.models import CaseView
+from domain.models import CaseOutcome
 from scripts.record_histories import recorder, run_return_inspection
 from workflows.case import CaseInput
 from workflows.registry import WORKFLOWS
@@ -130,7 +130,7 @@ class UnguardedReturn(ReturnWorkflow):
     """The same change without `workflow.patched`: what the guard protects against."""
 
     @workflow.run
-    async def run(self, input: CaseInput) -> CaseView:
+    async def run(self, input: CaseInput) -> CaseOutcome:
         """Run the return to its end."""
         return await self.case.run(self.lifecycle)
 
