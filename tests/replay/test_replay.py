@@ -19,6 +19,7 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from aftersales.worker import workflow_runner
+from config.temporal import data_converter
 from domain.models import CaseOutcome
 from scripts.record_histories import recorder, run_return_inspection
 from workflows.case import CaseInput
@@ -42,7 +43,7 @@ def replayer(*workflows: type, strict: bool = False) -> Replayer:
     `strict`, a sandbox that re-imports and checks the workflow modules too)."""
     return Replayer(
         workflows=list(workflows or WORKFLOWS.values()),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter,
         workflow_runner=workflow_runner(strict=strict),
     )
 
