@@ -196,6 +196,8 @@ def tracking_numbers(view: CaseView) -> set[str]:
 def _add_tracking_numbers(session: Session, *, case_id: str, numbers: set[str]) -> None:
     # Only added, never removed: a carrier may still report on a parcel the case replaced
     # (a rebooked pickup), and the workflow decides whether that still matters.
+    if not numbers:
+        return  # most projections: no query
     known = set(
         session.exec(
             select(TrackingNumber.tracking_number).where(TrackingNumber.case_id == case_id)
