@@ -31,9 +31,9 @@ from workflows.registry import WORKFLOWS
 # sandbox, keeps each workflow run from re-importing pydantic and the holiday tables.
 PASSTHROUGH = ("pydantic", "pydantic_core", "holidays", "domain", "annotated_types")
 # The case workflows' own modules, loaded once too. Re-importing `workflows/` for every
-# workflow run (its classes, its pydantic models, a fresh TypeAdapter for each run's own
-# `CaseInput` class) cost a case more worker CPU than all of its workflow code
-# (docs/benchmarks.md). They hold no state of their own (constants, and the journal's
+# workflow run (its classes, its pydantic models, a TypeAdapter for each run's own
+# `CaseInput` class) cost each case CPU for nothing (docs/architecture.md, Determinism).
+# They hold no state of their own (constants, and the journal's
 # ContextVar, whose values live in each workflow task's context). What the sandbox no longer
 # sees is a non-deterministic call made from them (datetime.now(), random): the replay tests
 # replay every recorded history in the strict sandbox too, `workflow_runner(strict=True)`.
