@@ -32,8 +32,9 @@ class ProjectCase:
     # Grows with every projection, so a retried older write can't overwrite a newer one.
     # The API's opening row is revision 0.
     revision: int
-    # The CaseView fields (as JSON) that changed since the run's last projection; the run's
-    # first projection carries every field but the timeline.
+    # The CaseView fields (as JSON) that changed since the run's last projection, or since
+    # the API's opening row; the first projection of a case no API opened (a complaint's
+    # child case) or of a continued run carries every field but the timeline.
     changes: dict[str, Any] = field(default_factory=dict)
     # The timeline entries added since the last projection, numbered.
     entries: list[NumberedEntry] = field(default_factory=list)

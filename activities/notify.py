@@ -67,20 +67,27 @@ class NotifyActivities:
     @activity.defn
     async def notify_customer(self, input: NotifyCustomer) -> str:
         """Send one customer message once; answers the delivery status."""
-        view = await asyncio.to_thread(self._case, input.case_id)
+
+        def prepare() -> tuple[CaseView, RenderedMessage]:
+            # The read and the render in one trip to a thread: rendering is CPU work that
+            # would hold the worker's event loop.
+            view = self._case(input.case_id)
+            deadline = input.deadline.model_dump(mode="json") if input.deadline else None
+            return view, self._render(
+                input.message,
+                view.customer.locale.value,
+                {
+                    "case": view.model_dump(mode="json"),
+                    "status_url": view.status_url,
+                    "timezone": input.timezone,
+                    "deadline": deadline,
+                    "extra": input.args.context(),
+                },
+            )
+
+        view, rendered = await asyncio.to_thread(prepare)
         channel = view.customer.channel
         recipient = (view.customer.phone if channel == Channel.SMS else view.customer.email) or ""
-        rendered = self._render(
-            input.message,
-            view.customer.locale.value,
-            {
-                "case": view.model_dump(mode="json"),
-                "status_url": view.status_url,
-                "timezone": input.timezone,
-                "deadline": input.deadline.model_dump(mode="json") if input.deadline else None,
-                "extra": input.args.context(),
-            },
-        )
         return await self._deliver(
             notification_id=f"{view.id}:{input.step}:{channel.value}",
             view=view,
@@ -96,17 +103,21 @@ class NotifyActivities:
         """Mail the operations contacts about an escalation."""
         if not self.settings.ops_email:
             return "skipped"
-        view = await asyncio.to_thread(self._case, input.case_id)
-        rendered = self._render(
-            "ops_escalation",
-            "en",
-            {
-                "case": view.model_dump(mode="json"),
-                "status_url": view.status_url,
-                "timezone": input.timezone,
-                "extra": {"timer": input.timer, "reason": input.reason},
-            },
-        )
+
+        def prepare() -> tuple[CaseView, RenderedMessage]:
+            view = self._case(input.case_id)
+            return view, self._render(
+                "ops_escalation",
+                "en",
+                {
+                    "case": view.model_dump(mode="json"),
+                    "status_url": view.status_url,
+                    "timezone": input.timezone,
+                    "extra": {"timer": input.timer, "reason": input.reason},
+                },
+            )
+
+        view, rendered = await asyncio.to_thread(prepare)
         return await self._deliver(
             notification_id=f"{view.id}:{input.step}:ops",
             view=view,

@@ -124,7 +124,14 @@ class OutboxDrainer:
 
     def _settle(self, outcomes: list[Outcome]) -> None:
         with session_scope(self.engine) as session:
+            service.settle_delivered_outbox_events(
+                session,
+                ids=[o.event.id or 0 for o in outcomes if o.status == "delivered"],
+                owner=self.owner,
+            )
             for outcome in outcomes:
+                if outcome.status == "delivered":
+                    continue
                 if outcome.status is None:
                     service.release_outbox_event(
                         session,

@@ -25,16 +25,19 @@ def webhook_payload(
     data: dict[str, Any],
     at: str,
     status: str | None = None,
+    summary: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The body the storefront gets: the event, the status it happened in, and a summary of
-    the case as the projection that wrote it left it (no timeline)."""
+    the case as the projection that wrote it left it (no timeline; `summary` when the caller
+    has it already)."""
+    case = summary if summary is not None else view.model_dump(mode="json", exclude={"timeline"})
     return {
         "id": event_id,
         "type": event_type,
         "case_id": view.id,
         "status": status or view.status.value,
         "occurred_at": at,
-        "data": {"case": view.model_dump(mode="json", exclude={"timeline"}), **data},
+        "data": {"case": case, **data},
     }
 
 
@@ -64,6 +67,10 @@ class RecordActivities:
                 )
                 if view is None:
                     return
+                # One summary for every event of this projection: they all show the same case.
+                summary = (
+                    view.model_dump(mode="json", exclude={"timeline"}) if input.webhooks else None
+                )
                 for event in input.webhooks:
                     service.add_outbox_event(
                         session,
@@ -77,6 +84,7 @@ class RecordActivities:
                             data=event.data,
                             at=now.isoformat(),
                             status=event.status,
+                            summary=summary,
                         ),
                         now=now,
                     )

@@ -31,12 +31,22 @@ from workflows.registry import WORKFLOWS
 # Pure modules the workflows share with the worker: loading them once, outside the
 # sandbox, keeps each workflow run from re-importing pydantic and the holiday tables.
 PASSTHROUGH = ("pydantic", "pydantic_core", "holidays", "domain", "annotated_types")
+# The case workflows' own modules, loaded once too. Re-importing `workflows/` for every
+# workflow run (its classes, its pydantic models, a TypeAdapter for each run's own
+# `CaseInput` class) cost each case CPU for nothing (docs/architecture.md, Determinism).
+# They hold no state of their own (constants, and the journal's
+# ContextVar, whose values live in each workflow task's context). What the sandbox no longer
+# sees is a non-deterministic call made from them (datetime.now(), random): the replay tests
+# replay every recorded history in the strict sandbox too, `workflow_runner(strict=True)`.
+WORKFLOW_MODULES = ("workflows",)
 
 
-def workflow_runner() -> SandboxedWorkflowRunner:
-    """The sandbox every case workflow runs in; the replay tests use the same one."""
+def workflow_runner(*, strict: bool = False) -> SandboxedWorkflowRunner:
+    """The sandbox every case workflow runs in (the replay tests use the same one); `strict`
+    re-imports the workflow modules in each run, so the sandbox checks their calls too."""
+    modules = PASSTHROUGH if strict else (*PASSTHROUGH, *WORKFLOW_MODULES)
     return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*modules)
     )
 
 

@@ -566,6 +566,21 @@ async def run_bench(cases: int, rounds: int, concurrency: int) -> Bench:
 
 # ---- the report ------------------------------------------------------------------------
 
+# The figures before the worker's CPU and history work of issue 9, for comparison (same bench,
+# same defaults; load average about 3.5 then).
+BEFORE = """Before (main at c9a23d2, run of 2026-12-01 16:33 UTC): worker CPU per case 278.0 ms
+against 123.2 ms (**2.26**), history 20.2 KiB against 7.0 KiB per case (**2.87**), throughput
+**0.66**. Since then: a `CaseOutcome` result instead of the whole case and a first projection
+with only what differs from the API's opening row (history about 4 KiB less per case); the
+workflow modules passed through the sandbox (no re-import per run), one TypeAdapter cache per
+process (the sandbox gave each run an empty one), fewer statements in `project_case` and the
+outbox drainer, and notify's read and render in one thread trip. The CPU changes are smaller
+than this machine's noise: old and new code run back to back (`--cases 50 --rounds 2`, twice
+each, load average 6 to 8) gave CPU ratios of 2.43 and 1.99 for the old code, 2.17 and 2.03
+for the new. What is left of the CPU gap is mostly the database work of the activities and
+the drainer (SQLAlchemy ORM statements, about 60% of the extra CPU in a profile) and the
+SDK's handling of the larger payloads."""
+
 
 def _median(bench: Bench, scenario: str, value: Callable[[Round], float | None]) -> float | None:
     values = [v for r in bench.rounds if r.scenario == scenario and (v := value(r)) is not None]
@@ -709,6 +724,8 @@ Load average (1/5/15 min) {" / ".join(f"{x:.2f}" for x in load_before)} before a
 |---|---:|---:|---:|
 {table}
 
+{BEFORE}
+
 Each round:
 
 | Round | Scenario | Wall (s) | Cases/s | Worker CPU per case (ms) | Peak RSS (MiB) |
@@ -749,9 +766,12 @@ which under full load is mostly waiting for the worker's busy event loop:
   gap to the bare SDK is workflow code and the conversion of the larger payloads.
 - History events and size per case show what each case asks of the server. Activity inputs
   carry IDs and what changed (a projection's changed fields and new timeline entries, a
-  message's typed arguments), not the case, so a case's history grows with what happens to
-  it; it is still larger than the bare one (the projections' fields and entries, the start
-  input with its policy copy, search attribute upserts).
+  message's typed arguments), not the case, and the result is a small `CaseOutcome`, so a
+  case's history grows with what happens to it. What keeps it larger than the bare one: the
+  start input (about 4 KB: the request, the decision with its rule messages, the policy copy
+  fixed at open and three years of holidays), the projections' changed fields and timeline
+  entries (about 2.5 KB), the search attribute upserts (about 1.1 KB) and the activity
+  summaries the Temporal UI shows.
 """
 
 

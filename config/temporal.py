@@ -3,11 +3,62 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+from typing import Any
 
+from pydantic import TypeAdapter
+from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, TLSConfig
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
+from temporalio.converter import (
+    CompositePayloadConverter,
+    DataConverter,
+    DefaultPayloadConverter,
+    JSONPlainPayloadConverter,
+)
 
 from config.settings import Settings
+
+
+@functools.lru_cache(maxsize=1024)
+def _adapter(type_hint: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(type_hint)
+
+
+class SharedAdapterJSONConverter(PydanticJSONPlainPayloadConverter):
+    """pydantic's JSON payload converter, with one TypeAdapter cache for the whole process.
+
+    The SDK's converter caches its TypeAdapters per converter instance, and the workflow
+    sandbox gives every workflow run a copy of the converter with an empty cache: each run
+    built a TypeAdapter for its `CaseInput` (and each activity result type) again, which cost
+    more worker CPU than decoding the payloads. The payloads are the same JSON as before.
+    """
+
+    def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:
+        """Validate the JSON payload as `type_hint` with the process's cached TypeAdapter."""
+        try:
+            adapter = _adapter(Any if type_hint is None else type_hint)
+        except TypeError:  # an unhashable hint: the SDK's own path handles it
+            return super().from_payload(payload, type_hint)
+        return adapter.validate_json(payload.data)
+
+
+class CasePayloadConverter(CompositePayloadConverter):
+    """The SDK's default converters, with pydantic JSON in place of plain JSON (as
+    `temporalio.contrib.pydantic.pydantic_data_converter`, with the shared cache)."""
+
+    def __init__(self) -> None:
+        json = SharedAdapterJSONConverter()
+        super().__init__(
+            *(
+                json if isinstance(c, JSONPlainPayloadConverter) else c
+                for c in DefaultPayloadConverter.default_encoding_payload_converters
+            )
+        )
+
+
+# What every client and worker of the service converts payloads with.
+data_converter = DataConverter(payload_converter_class=CasePayloadConverter)
 
 
 async def connect(settings: Settings) -> Client:
@@ -29,7 +80,7 @@ async def connect(settings: Settings) -> Client:
         namespace=settings.temporal_namespace,
         api_key=settings.temporal_api_key,
         tls=tls,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter,
     )
 
 

@@ -381,3 +381,14 @@ class CaseView(BaseModel):
     def next_deadline(self) -> Deadline | None:
         """The deadline due first, if any."""
         return min(self.deadlines, key=lambda d: d.due_at, default=None)
+
+
+class CaseOutcome(BaseModel):
+    """How a case ended: its workflow's result. The case itself is in the DB projection (and
+    the `state` query), so the result doesn't copy it into the history again."""
+
+    id: str
+    status: CaseStatus
+    # When the case first reached `resolved`: a complaint's child case tells its parent that
+    # it delivered its outcome.
+    resolved_at: datetime | None = None

@@ -43,7 +43,7 @@ from aftersales.binaries import find  # noqa: E402
 from aftersales.temporal import register_search_attributes  # noqa: E402
 from aftersales.worker import build_worker  # noqa: E402
 from config.settings import Settings  # noqa: E402
-from domain.models import CaseView  # noqa: E402
+from domain.models import CaseOutcome, CaseView  # noqa: E402
 from domain.names import WorkflowName  # noqa: E402
 from store.db import make_engine, migrate  # noqa: E402
 from tests.support.factory import case_input, record_opening  # noqa: E402
@@ -335,7 +335,7 @@ class ReturnBeforeRecordInspection(ReturnWorkflow):
     projection between the inspection and the customer's message."""
 
     @workflow.run
-    async def run(self, input: CaseInput) -> CaseView:
+    async def run(self, input: CaseInput) -> CaseOutcome:
         """Run the return to its end."""
         return await self.case.run(self.lifecycle)
 

@@ -211,6 +211,8 @@ def tracking_numbers(view: CaseView) -> set[str]:
 def _add_tracking_numbers(session: Session, *, case_id: str, numbers: set[str]) -> None:
     # Only added, never removed: a carrier may still report on a parcel the case replaced
     # (a rebooked pickup), and the workflow decides whether that still matters.
+    if not numbers:
+        return  # most projections: no query
     known = set(
         session.exec(
             select(TrackingNumber.tracking_number).where(TrackingNumber.case_id == case_id)
@@ -664,23 +666,22 @@ def claim_outbox_events(
         .order_by(col(OutboxEvent.id))
         .limit(limit)
     ).all()
-    claimed: list[int] = []
-    for event_id in candidates:
-        # Atomic: of two drainers racing for a row, one update matches and the other none.
-        result = session.execute(
-            update(OutboxEvent)
-            .where(col(OutboxEvent.id) == event_id, col(OutboxEvent.status) == "pending", free)
-            .values(lease_until=now + lease, lease_owner=owner)
-        )
-        if result.rowcount == 1 and event_id is not None:  # type: ignore[attr-defined]
-            claimed.append(event_id)
-    session.commit()
-    if not claimed:
+    if not candidates:
+        session.commit()
         return []
+    # One statement, atomic per row: of two drainers racing for a row, one update matches it
+    # and the other's doesn't (it is no longer free). Rows this drainer now holds are leased
+    # to it until `now + lease`, so no other drainer takes them before the select below.
+    session.execute(
+        update(OutboxEvent)
+        .where(col(OutboxEvent.id).in_(candidates), col(OutboxEvent.status) == "pending", free)
+        .values(lease_until=now + lease, lease_owner=owner)
+    )
+    session.commit()
     return list(
         session.exec(
             select(OutboxEvent)
-            .where(col(OutboxEvent.id).in_(claimed))
+            .where(col(OutboxEvent.id).in_(candidates), col(OutboxEvent.lease_owner) == owner)
             .order_by(col(OutboxEvent.id))
         ).all()
     )
@@ -708,6 +709,29 @@ def settle_outbox_event(
         row.next_attempt_at = retry_at
     session.add(row)
     return True
+
+
+def settle_delivered_outbox_events(session: Session, *, ids: Sequence[int], owner: str) -> None:
+    """Record delivered events in one statement (the common outcome of a batch); an event this
+    drainer no longer holds is left as it is."""
+    if not ids:
+        return
+    session.execute(
+        update(OutboxEvent)
+        .where(
+            col(OutboxEvent.id).in_(ids),
+            col(OutboxEvent.lease_owner) == owner,
+            col(OutboxEvent.status) == "pending",
+        )
+        .values(
+            attempts=OutboxEvent.attempts + 1,
+            status="delivered",
+            error=None,
+            updated_at=utcnow(),
+            lease_until=None,
+            lease_owner=None,
+        )
+    )
 
 
 def release_outbox_event(session: Session, *, id: int, owner: str, retry_at: datetime) -> None:

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.calendar import BusinessCalendar
     from domain.models import (
         TERMINAL_STATUSES,
+        CaseOutcome,
         CaseRequest,
         CaseStatus,
         CaseView,
@@ -234,7 +235,7 @@ class Case:
 
     # ---- start to end -----------------------------------------------------------
 
-    async def run(self, lifecycle: Callable[[], Awaitable[None]]) -> CaseView:
+    async def run(self, lifecycle: Callable[[], Awaitable[None]]) -> CaseOutcome:
         """Run a case type's lifecycle, ending it cleanly when a step ends it early."""
         LABEL.set(MAIN)  # the run's own task: every lifecycle read here is journaled
         opened = f"{self.view.type.value.title()} case opened."
@@ -248,15 +249,16 @@ class Case:
             return await self.end(ended.status, ended.kind, ended.actor, ended.message)
         return await self.end(CaseStatus.CLOSED, Kind.CLOSED, Actor.TIMER, "The case is closed.")
 
-    async def end(self, status: CaseStatus, kind: Kind, actor: str, message: str) -> CaseView:
-        """Finish the case in a terminal status."""
+    async def end(self, status: CaseStatus, kind: Kind, actor: str, message: str) -> CaseOutcome:
+        """Finish the case in a terminal status, answering how it ended."""
         self.view.deadlines = []
         await self.recorder.set_status(status, kind, actor, message)
         # Actions still queued can never be taken now; answer them instead of hanging.
         self.inbox.close()
         # Updates still in flight get their answer before the workflow completes.
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return self.view
+        view = self.view
+        return CaseOutcome(id=view.id, status=view.status, resolved_at=view.resolved_at)
 
 
 class CaseHandlers:

@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.actions import Accept, Decline, MarkMalicious, Propose, Respond
     from domain.calendar import describe
     from domain.complaints import CHILD_CASE_TYPES, REFUND_RESOLUTIONS, REVIEW_BOARD
-    from domain.models import CaseStatus, CaseView, Deadline
+    from domain.models import CaseOutcome, CaseStatus, Deadline
     from domain.money import round_money
     from domain.names import (
         WORKFLOW_NAMES,
@@ -68,7 +68,7 @@ class ComplaintWorkflow(CaseHandlers):
     """Acknowledge, answer, propose, carry out (or open a child case), follow up."""
 
     @workflow.run
-    async def run(self, input: CaseInput) -> CaseView:
+    async def run(self, input: CaseInput) -> CaseOutcome:
         """Run the complaint to its end."""
         return await self.case.run(self.lifecycle)
 

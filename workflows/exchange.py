@@ -8,7 +8,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain.actions import Decline, EventType
-    from domain.models import CaseStatus, CaseView
+    from domain.models import CaseOutcome, CaseStatus
     from domain.names import Actor, Kind, Message, Timer, Webhook, WorkflowName
     from workflows.case import CaseHandlers, CaseInput
     from workflows.ending import CaseEnded
@@ -28,7 +28,7 @@ class ExchangeWorkflow(CaseHandlers):
     """Review, settle the price difference, take the original back, send the replacement."""
 
     @workflow.run
-    async def run(self, input: CaseInput) -> CaseView:
+    async def run(self, input: CaseInput) -> CaseOutcome:
         """Run the exchange to its end."""
         return await self.case.run(self.lifecycle)
 

@@ -161,7 +161,7 @@ class Journal:
     ) -> T:
         """Run `run` live and journal its result (or the partner's refusal), or answer it from
         the journal while fast-forwarding: no activity, no child workflow."""
-        adapter: TypeAdapter[T] = TypeAdapter(result)
+        adapter: TypeAdapter[T] = _adapter(result)
         if self.replaying() and (entry := self.next(kind)) is not None:
             if entry.failed is not None:
                 raise replayed_failure(what, entry.failed, entry.failure_type)
@@ -176,6 +176,18 @@ class Journal:
             raise
         self.record(Entry(kind=kind, body=adapter.dump_python(value, mode="json")))
         return value
+
+
+# One TypeAdapter per result type (a handful): building one costs more than the call it
+# decodes. Shared by every run in the process (workflows/ is passed through the sandbox).
+_ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
+
+
+def _adapter(result: Any) -> TypeAdapter[Any]:
+    adapter = _ADAPTERS.get(result)
+    if adapter is None:
+        adapter = _ADAPTERS[result] = TypeAdapter(result)
+    return adapter
 
 
 def replayed_failure(what: str, message: str, failure_type: str | None) -> ActivityError:

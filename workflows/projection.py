@@ -52,13 +52,14 @@ class Projection:
         self.sent: dict[str, int] = {}
         # The status the storefront last heard of (None: not even the opening one yet).
         self.last_status: CaseStatus | None = None
-        # The view's fields as last projected (None until this run's first projection).
-        self.projected: dict[str, Any] | None = None
         # What the DB holds before this run's first projection: the API's opening row is this
         # very view (domain.opening); a case a workflow opened has no row yet.
         self.stored: dict[str, Any] | None = (
             view.model_dump(mode="json", exclude={"timeline"}) if opened_by_api else None
         )
+        # The view's fields as last projected: the first projection of a case the API opened
+        # sends only what differs from its opening row; one with no row (None) sends them all.
+        self.projected: dict[str, Any] | None = self.stored
         # Search attribute values as last upserted, by name.
         self.attributes: dict[str, Any] = {}
         self.entries: list[NumberedEntry] = []

@@ -9,7 +9,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.inputs import RequestInterception
     from domain.actions import Accept, EventType, Propose
-    from domain.models import CaseStatus, CaseView
+    from domain.models import CaseOutcome, CaseStatus
     from domain.names import Actor, AgentVerb, Kind, Message, Timer, Webhook, WorkflowName
     from workflows import calls
     from workflows.case import CaseHandlers, CaseInput
@@ -33,7 +33,7 @@ class RefundWorkflow(CaseHandlers):
     """Cancel and refund, intercept and refund, or offer a refund for an item the customer keeps."""
 
     @workflow.run
-    async def run(self, input: CaseInput) -> CaseView:
+    async def run(self, input: CaseInput) -> CaseOutcome:
         """Run the refund case to its end."""
         return await self.case.run(self.lifecycle)
 

@@ -22,7 +22,14 @@ with workflow.unsafe.imports_passed_through():
         RecordDiagnosis,
         RepairReportData,
     )
-    from domain.models import CaseStatus, CaseView, Deadline, Repair, RepairDiagnosis, RepairReport
+    from domain.models import (
+        CaseOutcome,
+        CaseStatus,
+        Deadline,
+        Repair,
+        RepairDiagnosis,
+        RepairReport,
+    )
     from domain.money import round_money
     from domain.names import Actor, AgentVerb, Kind, Message, Timer, Webhook, WorkflowName
     from domain.rules import add_months
@@ -50,7 +57,7 @@ class RepairWorkflow(CaseHandlers):
     """Review, take the item in, diagnose, quote, repair, send it back, follow up."""
 
     @workflow.run
-    async def run(self, input: CaseInput) -> CaseView:
+    async def run(self, input: CaseInput) -> CaseOutcome:
         """Run the repair to its end."""
         # The first view carries an empty record already (domain.opening.initial_view).
         self.record = self.case.view.repair or Repair()

@@ -7,7 +7,7 @@ import asyncio
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.models import CaseView
+    from domain.models import CaseOutcome
     from domain.names import Actor, Kind, Message, WorkflowName
     from workflows.case import CaseHandlers, CaseInput
     from workflows.steps.follow_up import follow_up
@@ -26,7 +26,7 @@ class ReturnWorkflow(CaseHandlers):
     """Review, take the item back, inspect, refund exactly once, follow up."""
 
     @workflow.run
-    async def run(self, input: CaseInput) -> CaseView:
+    async def run(self, input: CaseInput) -> CaseOutcome:
         """Run the return to its end."""
         return await self.case.run(self.lifecycle)
 

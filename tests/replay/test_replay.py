@@ -19,7 +19,8 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from aftersales.worker import workflow_runner
-from domain.models import CaseView
+from config.temporal import data_converter
+from domain.models import CaseOutcome
 from scripts.record_histories import recorder, run_return_inspection
 from workflows.case import CaseInput
 from workflows.registry import WORKFLOWS
@@ -37,12 +38,13 @@ def load(path: Path) -> WorkflowHistory:
     return WorkflowHistory.from_json(path.stem, path.read_text())
 
 
-def replayer(*workflows: type) -> Replayer:
-    """A replayer set up as the worker is: same workflows, converter and sandbox."""
+def replayer(*workflows: type, strict: bool = False) -> Replayer:
+    """A replayer set up as the worker is: same workflows, converter and sandbox (or, with
+    `strict`, a sandbox that re-imports and checks the workflow modules too)."""
     return Replayer(
         workflows=list(workflows or WORKFLOWS.values()),
-        data_converter=pydantic_data_converter,
-        workflow_runner=workflow_runner(),
+        data_converter=data_converter,
+        workflow_runner=workflow_runner(strict=strict),
     )
 
 
@@ -101,6 +103,19 @@ async def test_all_histories_replay_together() -> None:
     assert results.replay_failures == {}
 
 
+async def test_all_histories_replay_in_the_strict_sandbox() -> None:
+    # The worker passes the workflow modules through the sandbox (aftersales/worker.py), so
+    # the sandbox doesn't see what they call; here it re-imports them and checks every call
+    # a recorded path makes (a datetime.now() in workflows/ fails this test).
+    async def histories() -> AsyncIterator[WorkflowHistory]:
+        for path in HISTORIES:
+            yield load(path)
+
+    strict = replayer(strict=True)
+    results = await strict.replay_workflows(histories(), raise_on_replay_failure=False)
+    assert results.replay_failures == {}
+
+
 # ---- the real patch: recording a return's inspection outcome before notifying -----------
 
 
@@ -116,7 +131,7 @@ class UnguardedReturn(ReturnWorkflow):
     """The same change without `workflow.patched`: what the guard protects against."""
 
     @workflow.run
-    async def run(self, input: CaseInput) -> CaseView:
+    async def run(self, input: CaseInput) -> CaseOutcome:
         """Run the return to its end."""
         return await self.case.run(self.lifecycle)
 

@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.actions import AgentAction, CustomerAction, EventType, IntegrationEvent
 from domain.calendar import BusinessCalendar
-from domain.models import CaseView, Deadline, TimelineEntry
+from domain.models import CaseOutcome, CaseView, Deadline, TimelineEntry
 from domain.policy import Policy
 from tests.conftest import OPS_EMAIL
 from tests.support.http_peers import Peers, RecordedRequest
@@ -325,16 +325,18 @@ def requests_for(peers: Peers, path: str, case_id: str) -> list[RecordedRequest]
 async def finish(
     env: WorkflowEnvironment, handle: WorkflowHandle[Any, CaseView], status: str
 ) -> CaseView:
-    """Wait (in real time) for the case to end in `status`, and answer the workflow's result.
+    """Wait (in real time) for the case to end in `status`, and answer the case as it ended.
 
     Not a bare `handle.result()`: on the time-skipping server that moves the shared clock
     years ahead, even for a workflow already closed, firing every other case's timers.
     """
     await reach(handle, status)
+    # The result says only how the case ended; the case itself is what `state` shows.
+    ended = handle._client.get_workflow_handle(handle.id, result_type=CaseOutcome)
     with env.auto_time_skipping_disabled():
-        result = await handle.result()
-    assert result.status == status
-    return await with_timeline(handle, result)
+        outcome = await ended.result()
+    assert (outcome.id, outcome.status) == (handle.id, status)
+    return await with_timeline(handle, await _live(handle))
 
 
 async def stop(client: Client, handle: WorkflowHandle[Any, CaseView]) -> None:

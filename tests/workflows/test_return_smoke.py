@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from tests.conftest import Stack
 from tests.support.factory import case_input
-from tests.workflows.helpers import customer, kinds, reach, signal, with_timeline
+from tests.workflows.helpers import customer, finish, kinds, reach, signal
 
 
 async def test_customer_ships_and_gets_a_fast_refund(stack: Stack) -> None:
@@ -23,8 +23,7 @@ async def test_customer_ships_and_gets_a_fast_refund(stack: Stack) -> None:
     assert view.refund is not None and view.refund.status == "succeeded"
     await stack.env.sleep(timedelta(days=3, minutes=1))
     await customer(handle, "rate", score=5, comment="quick")
-    result = await with_timeline(handle, await handle.result())
-    assert result.status == "closed"
+    result = await finish(stack.env, handle, "closed")
     assert result.rating == 5
     assert "fast_refund" in kinds(result)
     assert len(stack.peers.refunds_for(case.case_id)) == 1

@@ -19,7 +19,7 @@ from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from domain.complaints import child_decision, child_request
-    from domain.models import CaseStatus, CaseType, CaseView
+    from domain.models import CaseOutcome, CaseStatus, CaseType
     from domain.names import WORKFLOW_NAMES, Actor, Kind
     from domain.opening import details, new_case_id, new_token, summary
     from workflows.case import Case, CaseInput
@@ -79,7 +79,7 @@ async def run_child(
     child = child_input(case, case_type)
     # A continued run that fast-forwards past this child finds its outcome in the journal
     # (a case never continues while a child runs): it starts nothing.
-    handle: ChildWorkflowHandle[Any, CaseView] | None = None
+    handle: ChildWorkflowHandle[Any, CaseOutcome] | None = None
     if not case.journal.replaying():
         handle = await workflow.start_child_workflow(
             WORKFLOW_NAMES[case_type].value,
@@ -87,7 +87,7 @@ async def run_child(
             id=child.case_id,
             task_queue=workflow.info().task_queue,
             parent_close_policy=ParentClosePolicy.ABANDON,
-            result_type=CaseView,
+            result_type=CaseOutcome,
             static_summary=summary(child.case_id, child.request, child.decision),
             static_details=details(
                 child.case_id, child.request, child.decision, parent_case_id=view.id
@@ -135,7 +135,7 @@ async def run_child(
 
 async def _watch(
     case: Case,
-    handle: ChildWorkflowHandle[Any, CaseView] | None,
+    handle: ChildWorkflowHandle[Any, CaseOutcome] | None,
     interrupts: Accepts,
     on_interrupt: Callable[[Input], None],
 ) -> ChildOutcome:
@@ -153,5 +153,5 @@ async def _watch(
         result = handle.result()
     except ChildWorkflowError:
         return ChildOutcome(status=None)
-    # The child's view carries no timeline: it says when it delivered its outcome.
+    # The child's result says how it ended, and when it delivered its outcome.
     return ChildOutcome(status=result.status, resolved=result.resolved_at is not None)
