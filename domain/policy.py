@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from decimal import Decimal
@@ -62,6 +63,19 @@ DEFAULT_ROUTING: dict[ComplaintCategory, str] = {
 }
 
 PolicyAmount = Annotated[Decimal, Field(ge=0, le=Decimal("100000000"))]
+
+
+@functools.cache
+def _holiday_countries() -> frozenset[str]:
+    """The countries the holidays package has calendars for, looked up once per process.
+
+    Every Policy validates this, and so every case input a worker decodes: the package's own
+    lookup builds its list each call, slow enough under load to trip the workflow deadlock
+    detector (2 s) once.
+    """
+    import holidays  # only when first needed: the package is large
+
+    return frozenset(holidays.list_supported_countries())
 
 
 class ReturnsPolicy(BaseModel):
@@ -143,11 +157,8 @@ class Policy(BaseModel):
     @field_validator("holidays")
     @classmethod
     def _known_country(cls, value: str) -> str:
-        if value:
-            import holidays  # only at load time: the package is large
-
-            if value not in holidays.list_supported_countries():
-                raise ValueError(f"no holiday calendar for country {value!r}")
+        if value and value not in _holiday_countries():
+            raise ValueError(f"no holiday calendar for country {value!r}")
         return value
 
     @field_validator("timers")
