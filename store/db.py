@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -16,6 +18,8 @@ from sqlalchemy import Engine, event, text
 from sqlmodel import Session, create_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# How long a SQLite statement waits for another connection's write lock before it fails.
+BUSY_TIMEOUT_MS = 30_000
 
 # The API's threadpool: sync routes and the DB work of async routes run on at most this many
 # threads at once (api.app sets the limiter to it). The worker's activity executor runs the
@@ -50,7 +54,7 @@ def make_engine(url: str, *, pool_size: int = POOL_SIZE) -> Engine:
             # then takes microseconds instead of an fsync, so the API's writes and the worker's
             # don't queue behind each other's fsyncs on the one writer lock.
             cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             cursor.close()
 
         return engine
@@ -124,7 +128,7 @@ class GroupWriter:
         results: list[tuple[Future[Any], Any]] = []
         try:
             with Session(self.engine, expire_on_commit=False) as session:
-                session.execute(text("BEGIN IMMEDIATE"))
+                _begin_immediate(session)
                 for job, done in batch:
                     try:
                         with session.begin_nested():
@@ -143,6 +147,38 @@ class GroupWriter:
             return
         for done, result in results:
             done.set_result(result)
+
+
+# SQLite's own busy handler sleeps up to 100 ms between tries. The worker's many short write
+# transactions keep taking the lock in those gaps, so a sleeping writer could wait seconds;
+# polling from 1 ms, doubling up to 10 ms, finds the gaps between them without spinning.
+LOCK_POLL_SECONDS = 0.001
+LOCK_POLL_MAX_SECONDS = 0.01
+LOCK_WAIT_SECONDS = 30.0
+
+
+def _begin_immediate(session: Session) -> None:
+    """Take SQLite's write lock for the session's transaction, polling for it briskly."""
+    # The session's own connection, pinned for the transaction: the settings below are per
+    # connection, and must be back to normal before it returns to the pool.
+    raw = session.connection().connection.driver_connection
+    if not isinstance(raw, sqlite3.Connection):  # only SQLite engines write through here
+        raise TypeError(f"not a SQLite connection: {type(raw).__name__}")
+    raw.execute("PRAGMA busy_timeout=0")
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    pause = LOCK_POLL_SECONDS
+    try:
+        while True:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or time.monotonic() > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, LOCK_POLL_MAX_SECONDS)
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
 _WRITERS: weakref.WeakKeyDictionary[Engine, GroupWriter] = weakref.WeakKeyDictionary()

@@ -3,6 +3,7 @@ that breaks a unique key rolls back alone, raising in its own thread."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,3 +72,32 @@ def test_a_write_answers_what_its_job_returns(engine: Engine) -> None:
         return session.exec(select(func.count()).select_from(CaseClaim)).one()
 
     assert db.write(engine, count_after_insert) == 1
+
+
+def test_a_write_waits_out_another_process_lock_and_leaves_the_connection_as_it_was(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # Another process (here: a plain connection of our own) holds SQLite's write lock.
+    other = sqlite3.connect(tmp_path / "writes.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    done = threading.Event()
+
+    def write() -> None:
+        db.write(engine, _claim("C-1", "A"))
+        done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    assert not done.wait(0.2)  # it waits for the lock, it doesn't fail
+    other.execute("COMMIT")
+    assert done.wait(10)
+    writer.join()
+    other.close()
+    # Polled with SQLite's own wait off; every pooled connection has its usual wait back.
+    # (Three at once: the pool hands out its idle ones, the writer's among them.)
+    with engine.connect() as a, engine.connect() as b, engine.connect() as c:
+        for conn in (a, b, c):
+            timeout = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+            assert timeout == db.BUSY_TIMEOUT_MS
+    with Session(engine) as session:
+        assert [c.case_id for c in session.exec(select(CaseClaim)).all()] == ["C-1"]

@@ -40,7 +40,7 @@ def test_0005_adds_the_queue_status_index_and_keeps_the_rows(engine: Engine) -> 
     migrate(engine)
     assert _indexes(engine)[INDEX] == ["queue", "status", "created_at", "id"]
     with engine.connect() as conn:
-        kept = conn.execute(text('SELECT id FROM "case" WHERE queue = \'quality\'')).all()
+        kept = conn.execute(text("SELECT id FROM \"case\" WHERE queue = 'quality'")).all()
     assert [row[0] for row in kept] == ["R-KEEP0001"]
     if engine.dialect.name == "sqlite":
         # SQLite plans without statistics: the pair's index is the one a queue's list takes.
