@@ -17,7 +17,7 @@ from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Response
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -74,7 +74,6 @@ CASE_ID_MAX = 32  # store.tables.Case.id
 # Conflicting writes of one open: a claim held by a case that ended between the failed insert
 # and the look at who holds it. Each retry starts over; three are plenty.
 OPEN_ATTEMPTS = 3
-_INPUT = TypeAdapter(CaseInput)
 RISK_TYPES = {CaseType.RETURN.value, CaseType.EXCHANGE.value, CaseType.REFUND.value}
 
 
@@ -260,7 +259,7 @@ def record_open(
                 start=start,
                 view=view,
                 # Built here, not in the write transaction: that holds the database's lock.
-                restart_input=_INPUT.dump_python(start.input, mode="json"),
+                restart_input=temporal_calls.CASE_INPUT.dump_python(start.input, mode="json"),
             )
             try:
                 db.write(engine, writes)

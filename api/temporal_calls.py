@@ -34,7 +34,8 @@ from store.tables import CaseOpening
 from workflows.case import CaseInput
 from workflows.registry import WORKFLOWS
 
-_INPUT = TypeAdapter(CaseInput)
+# The stored restart input of a case: written at open (api.cases), read back to start it.
+CASE_INPUT = TypeAdapter(CaseInput)
 
 # Handler names of the case workflows, defined once in domain.names.
 UPDATE_ACTION = Handler.ACTION.value
@@ -108,7 +109,7 @@ class Start:
         """The start the API stored with the case when it opened it."""
         return cls(
             case_type=CaseType(stored.workflow),
-            input=_INPUT.validate_python(stored.input),
+            input=CASE_INPUT.validate_python(stored.input),
             summary=stored.summary,
             details=stored.details,
         )

@@ -74,6 +74,15 @@ class Run:
         return self.history.ByteSize()
 
 
+def _carried(history: Any) -> Carry | None:
+    """What a run was handed by the one before it (None for a case's first run)."""
+    started = history.events[0].workflow_execution_started_event_attributes
+    input = pydantic_data_converter.payload_converter.from_payload(
+        started.input.payloads[0], CaseInput
+    )
+    return input.carry
+
+
 async def runs(stack: Stack, handle: Handle) -> list[Run]:
     """Every run of the case so far, following `continued_as_new` from the first."""
     found: list[Run] = []
@@ -81,11 +90,7 @@ async def runs(stack: Stack, handle: Handle) -> list[Run]:
     while run_id:
         fetched = await stack.client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
         history = History(events=list(fetched.events))
-        started = history.events[0].workflow_execution_started_event_attributes
-        input = pydantic_data_converter.payload_converter.from_payload(
-            started.input.payloads[0], CaseInput
-        )
-        found.append(Run(run_id, history, input.carry))
+        found.append(Run(run_id, history, _carried(history)))
         last = history.events[-1]
         attributes = last.workflow_execution_continued_as_new_event_attributes
         run_id = (
@@ -112,13 +117,9 @@ async def until_carried(handle: Handle, timeout: float = 10) -> Carry:
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while True:
-        history = await handle.fetch_history()
-        started = history.events[0].workflow_execution_started_event_attributes
-        input = pydantic_data_converter.payload_converter.from_payload(
-            started.input.payloads[0], CaseInput
-        )
-        if input.carry is not None:
-            return input.carry
+        carried = _carried(await handle.fetch_history())
+        if carried is not None:
+            return carried
         if loop.time() > end:
             raise AssertionError(f"{handle.id} has not continued as new")
         await asyncio.sleep(0.05)
