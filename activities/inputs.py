@@ -1,7 +1,5 @@
 """The single input and output of each activity, shared by workflows and the worker."""
 
-from __future__ import annotations
-
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any

@@ -51,12 +51,12 @@ from domain.actions import AgentAction, CustomerAction, IntegrationEvent, Provid
 from domain.calendar import case_holidays
 from domain.complaints import opening_priority
 from domain.models import (
+    Acted,
     CaseRequest,
     CaseStatus,
     CaseType,
     CaseView,
     Decision,
-    TimelineEntry,
 )
 from domain.policy import Policy
 from domain.rules import evaluate
@@ -150,19 +150,14 @@ def read_case(engine: Engine, case_id: str) -> CaseView:
         return service.case_view(session, stored_case(session, case_id))
 
 
-def _read_timeline(engine: Engine, case_id: str) -> list[TimelineEntry]:
-    with Session(engine) as session:
-        return service.timeline(session, case_id=case_id)
+async def as_updated(engine: Engine, acted: Acted) -> CaseView:
+    """The case an update left, from its record and timeline rows.
 
-
-async def with_timeline(engine: Engine, view: CaseView) -> CaseView:
-    """The case an update answered, with its timeline from the DB.
-
-    The workflow holds no timeline; an update answers only once the case projected what it
-    did, so the rows already hold every entry the update wrote.
+    An update answers only once the case projected what it did (`acted.revision`), so the
+    row already holds it; the update's answer names the revision rather than copying the case
+    into the workflow's history once per action.
     """
-    view.timeline = await run_in_threadpool(_read_timeline, engine, view.id)
-    return view
+    return await run_in_threadpool(read_case, engine, acted.id)
 
 
 def _pending_start(session: Session, row: Case) -> Start | None:
@@ -478,8 +473,8 @@ async def act(
 ) -> CaseView:
     """An agent action; 409 `action-not-allowed` when the case can't take it now."""
     await run_in_threadpool(_exists, engine, case_id)
-    view = await temporal_calls.update(client, case_id, temporal_calls.UPDATE_ACTION, action)
-    return await with_timeline(engine, view)
+    acted = await temporal_calls.update(client, case_id, temporal_calls.UPDATE_ACTION, action)
+    return await as_updated(engine, acted)
 
 
 def _tracking_taken(number: str) -> Problem:
@@ -542,14 +537,14 @@ async def take_customer_action(
         if await run_in_threadpool(claim_tracking, engine, case_id=case_id, number=number):
             claimed = number
     try:
-        view = await temporal_calls.update(
+        acted = await temporal_calls.update(
             client, case_id, temporal_calls.UPDATE_CUSTOMER_ACTION, action
         )
     except Problem:
         if claimed is not None:
             await run_in_threadpool(release_tracking, engine, case_id=case_id, number=claimed)
         raise
-    return await with_timeline(engine, view)
+    return await as_updated(engine, acted)
 
 
 @router.post("/cases/{case_id}/customer-actions", response_model=CaseView)

@@ -28,7 +28,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ACTION_NOT_ALLOWED, TEMPORAL_UNAVAILABLE, Problem
-from domain.models import CaseType, CaseView
+from domain.models import Acted, CaseType
 from domain.names import Handler
 from store.tables import CaseOpening
 from workflows.case import CaseInput
@@ -132,8 +132,8 @@ async def start_case(client: Client, start: Start, *, task_queue: str) -> None:
         )
 
 
-async def update(client: Client, case_id: str, name: str, body: BaseModel) -> CaseView:
-    """Send an update and answer with the case as the update left it.
+async def update(client: Client, case_id: str, name: str, body: BaseModel) -> Acted:
+    """Send an update; its answer names the projection that holds the case it left.
 
     409 `action-not-allowed` when the case refuses it (its validator, or it has ended):
     the workflow's own error type for that, `action_not_allowed`, is mapped here to the
@@ -142,7 +142,7 @@ async def update(client: Client, case_id: str, name: str, body: BaseModel) -> Ca
     handle = client.get_workflow_handle(case_id)
     with reaching_temporal():
         try:
-            return await handle.execute_update(name, body, result_type=CaseView)
+            return await handle.execute_update(name, body, result_type=Acted)
         except WorkflowUpdateFailedError as err:
             cause = err.cause
             message = cause.message if isinstance(cause, ApplicationError) else str(cause)

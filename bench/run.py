@@ -388,7 +388,6 @@ async def replay(samples: list[History], data_dir: Path) -> dict[str, list[float
     import inspect
     from typing import get_type_hints
 
-    from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import ActivityEnvironment
 
     from activities.carriers import CarrierActivities
@@ -396,6 +395,7 @@ async def replay(samples: list[History], data_dir: Path) -> dict[str, list[float
     from activities.notify import NotifyActivities
     from activities.payments import PaymentActivities
     from activities.records import RecordActivities
+    from config.temporal import data_converter
     from store.db import make_engine, migrate
     from tests.support.factory import record_opening
     from workflows.case import CaseInput
@@ -410,7 +410,7 @@ async def replay(samples: list[History], data_dir: Path) -> dict[str, list[float
         PaymentActivities(connectors),
         CarrierActivities(connectors),
     ]
-    converter = pydantic_data_converter.payload_converter
+    converter = data_converter.payload_converter
     env = ActivityEnvironment()
     cpu: dict[str, list[float]] = {}
 
@@ -521,11 +521,11 @@ async def run_bench(cases: int, rounds: int, concurrency: int) -> Bench:
     """Start one dev server, run the scenarios in alternating rounds, stop the server."""
     import subprocess
 
-    from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import WorkflowEnvironment
 
     from aftersales.binaries import find
     from aftersales.temporal import search_attribute_keys
+    from config.temporal import data_converter
 
     bench = Bench(cases=cases, concurrency=concurrency)
     started = time.perf_counter()
@@ -540,7 +540,7 @@ async def run_bench(cases: int, rounds: int, concurrency: int) -> Bench:
     bench.load.append(os.getloadavg())
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter,
         search_attributes=search_attribute_keys(),
     )
     try:

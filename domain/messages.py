@@ -77,9 +77,24 @@ class MessageArgs(BaseModel):
     @model_serializer(mode="wrap")
     def _given_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # An argument passed as None ("no reason") differs from one never passed; the history
-        # and the template see only those given.
+        # and the template see only those given. Every default is None, so a given argument
+        # the handler left out (the payload converter drops defaults) is a given None.
         data: dict[str, Any] = handler(self)
-        return {name: value for name, value in data.items() if name in self.model_fields_set}
+        return {
+            name: data.get(name)
+            for name in type(self).model_fields
+            if name in self.model_fields_set
+        }
+
+    def __eq__(self, other: object) -> bool:
+        # Equal when the same arguments were given, with the same values: `reason=None` is an
+        # argument, so it never equals no arguments (and the payload converter, which leaves
+        # out a field equal to its default, keeps it).
+        if not isinstance(other, MessageArgs):
+            return NotImplemented
+        return self.model_fields_set == other.model_fields_set and super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]
 
     def context(self) -> dict[str, Any]:
         """The `extra` mapping the templates read."""

@@ -392,3 +392,14 @@ class CaseOutcome(BaseModel):
     # When the case first reached `resolved`: a complaint's child case tells its parent that
     # it delivered its outcome.
     resolved_at: datetime | None = None
+
+
+class Acted(BaseModel):
+    """What an action's update answers: the projection that holds its outcome. The API answers
+    with the case from that row, so the history holds no copy of the case per action."""
+
+    id: str
+    status: CaseStatus
+    # The case's projection revision once the action's changes were projected (0 from a
+    # worker older than this answer: it sent the whole case, which reads as `Acted` too).
+    revision: int = 0

@@ -10,7 +10,16 @@ from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    FieldSerializationInfo,
+    ValidationError,
+    field_serializer,
+    field_validator,
+)
 
 from domain.models import ComplaintCategory
 
@@ -169,6 +178,16 @@ class Policy(BaseModel):
             raise ValueError(f"unknown timer {unknown[0]!r}")
         # A file names only the timers it changes; the rest keep their defaults.
         return {**DEFAULT_TIMERS, **value}
+
+    @field_serializer("timers")
+    def _changed_timers(
+        self, value: dict[str, str], info: FieldSerializationInfo
+    ) -> dict[str, str]:
+        # A case's policy copy travels in its workflow input: with defaults left out (the
+        # payload converter), only the timers the shop changed, as the file names them.
+        if not info.exclude_defaults:
+            return value
+        return {name: limit for name, limit in value.items() if DEFAULT_TIMERS.get(name) != limit}
 
     def timer(self, name: str) -> str:
         """The duration of a named timer."""

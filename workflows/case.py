@@ -14,7 +14,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 from temporalio import workflow
@@ -30,9 +30,10 @@ with workflow.unsafe.imports_passed_through():
         IntegrationEvent,
         Note,
     )
-    from domain.calendar import BusinessCalendar
+    from domain.calendar import BusinessCalendar, HolidayTable
     from domain.models import (
         TERMINAL_STATUSES,
+        Acted,
         CaseOutcome,
         CaseRequest,
         CaseStatus,
@@ -74,7 +75,7 @@ class CaseInput:
     status_url: str
     opened_at: datetime
     # Holiday dates of the years the case may span: the sandbox can't look them up.
-    holidays: dict[int, list[date]] = field(default_factory=dict)
+    holidays: HolidayTable = field(default_factory=dict)
     queue: str = "customer_service"
     parent_case_id: str | None = None
     # Decided at open (a complaint's severity); escalations raise it from there.
@@ -197,8 +198,8 @@ class Case:
             status = self.continuation.shown().status
             raise ApplicationError(refusal(status, name), type=ErrorType.ACTION_NOT_ALLOWED.value)
 
-    async def act(self, action: AgentAction) -> CaseView:
-        """Apply an agent action and answer with the case after it."""
+    async def act(self, action: AgentAction) -> Acted:
+        """Apply an agent action; answer once the case projected what it did."""
         actor = action.actor or Actor.AGENT
         if self.continuation.forwarding:
             await self.continuation.live()
@@ -217,21 +218,26 @@ class Case:
                 await self.recorder.escalate(reason=reason, actor=actor)
             case _:
                 return await self._handed_over(Pending("agent", action.action, action))
-        return self.view
+        return self.acted()
 
-    async def act_as_customer(self, action: CustomerAction) -> CaseView:
-        """Apply a customer action and answer with the case after it."""
+    async def act_as_customer(self, action: CustomerAction) -> Acted:
+        """Apply a customer action; answer once the case projected what it did."""
         if self.continuation.forwarding:
             await self.continuation.live()
         return await self._handed_over(Pending("customer", action.action, action))
 
-    async def _handed_over(self, pending: Pending) -> CaseView:
+    def acted(self) -> Acted:
+        """What an update answers: the case's status and the revision that projected it."""
+        revision = self.recorder.projection.revision
+        return Acted(id=self.view.id, status=self.view.status, revision=revision)
+
+    async def _handed_over(self, pending: Pending) -> Acted:
         self.inbox.put(pending)
         # Answer once the case has acted on it and settled at its next wait.
         await workflow.wait_condition(lambda: pending.done)
         if pending.error:
             raise ApplicationError(pending.error, type=ErrorType.ACTION_NOT_ALLOWED.value)
-        return self.view
+        return self.acted()
 
     # ---- start to end -----------------------------------------------------------
 
@@ -305,8 +311,8 @@ class CaseHandlers:
         name=Handler.ACTION.value,
         description="An agent action (approve, reject, request_info, ...).",
     )
-    async def action(self, action: AgentAction) -> CaseView:
-        """Apply an agent action and answer with the case after it."""
+    async def action(self, action: AgentAction) -> Acted:
+        """Apply an agent action; answer with the projection that holds the case after it."""
         return await self.case.act(action)
 
     @action.validator
@@ -318,8 +324,8 @@ class CaseHandlers:
         name=Handler.CUSTOMER_ACTION.value,
         description="A customer action from the status page or storefront.",
     )
-    async def customer_action(self, action: CustomerAction) -> CaseView:
-        """Apply a customer action and answer with the case after it."""
+    async def customer_action(self, action: CustomerAction) -> Acted:
+        """Apply a customer action; answer with the projection that holds the case after it."""
         return await self.case.act_as_customer(action)
 
     @customer_action.validator

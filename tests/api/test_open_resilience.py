@@ -16,11 +16,11 @@ from typing import Any
 
 import httpx
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from aftersales.openings import OpeningSweeper
 from api.app import create_app
 from config.settings import Settings
+from config.temporal import data_converter
 from tests.api.conftest import POLICY, Api, assert_problem
 from tests.support.factory import request_body
 from tests.support.mail import free_port
@@ -44,7 +44,7 @@ async def _other_api(
 async def _temporal_down() -> Client:
     """A client for a Temporal server that isn't there: every call fails to connect."""
     return await Client.connect(
-        f"127.0.0.1:{free_port()}", lazy=True, data_converter=pydantic_data_converter
+        f"127.0.0.1:{free_port()}", lazy=True, data_converter=data_converter
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
@@ -19,9 +18,10 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
+from activities.inputs import ProjectCase
 from domain.actions import AgentAction, CustomerAction, EventType, IntegrationEvent
 from domain.calendar import BusinessCalendar
-from domain.models import CaseOutcome, CaseView, Deadline, TimelineEntry
+from domain.models import Acted, CaseOutcome, CaseView, Deadline, TimelineEntry
 from domain.policy import Policy
 from tests.conftest import OPS_EMAIL
 from tests.support.http_peers import Peers, RecordedRequest
@@ -30,6 +30,7 @@ from workflows.case import CaseInput
 
 _AGENT = TypeAdapter(AgentAction)
 _CUSTOMER = TypeAdapter(CustomerAction)
+_PROJECTION = TypeAdapter(ProjectCase)
 
 
 def event(type: str, **data: Any) -> IntegrationEvent:
@@ -52,15 +53,15 @@ async def signal(handle: WorkflowHandle[Any, CaseView], type: str, **data: Any) 
 async def act(handle: WorkflowHandle[Any, CaseView], action: str, **fields: Any) -> CaseView:
     """An agent action; raises WorkflowUpdateFailedError when the case refuses it."""
     body = _AGENT.validate_python({"action": action, **fields})
-    view: CaseView = await handle.execute_update("action", body, result_type=CaseView)
-    return await with_timeline(handle, view)
+    await handle.execute_update("action", body, result_type=Acted)
+    return await state(handle)
 
 
 async def customer(handle: WorkflowHandle[Any, CaseView], action: str, **fields: Any) -> CaseView:
     """A customer action."""
     body = _CUSTOMER.validate_python({"action": action, **fields})
-    view: CaseView = await handle.execute_update("customer_action", body, result_type=CaseView)
-    return await with_timeline(handle, view)
+    await handle.execute_update("customer_action", body, result_type=Acted)
+    return await state(handle)
 
 
 async def projected(handle: WorkflowHandle[Any, CaseView]) -> list[dict[str, Any]]:
@@ -68,6 +69,7 @@ async def projected(handle: WorkflowHandle[Any, CaseView]) -> list[dict[str, Any
     across every run of a case that continued as new."""
     found: list[dict[str, Any]] = []
     run_id: str | None = None
+    converter = handle._client.data_converter.payload_converter
     while True:
         run = handle._client.get_workflow_handle(handle.id, run_id=run_id)
         history = await run.fetch_history()
@@ -77,7 +79,9 @@ async def projected(handle: WorkflowHandle[Any, CaseView]) -> list[dict[str, Any
                 continue
             scheduled = event.activity_task_scheduled_event_attributes
             if scheduled.activity_type.name == "project_case":
-                in_run.append(json.loads(scheduled.input.payloads[0].data))
+                # Through the converter: the payload leaves out fields at their default.
+                (sent,) = converter.from_payloads(scheduled.input.payloads, [ProjectCase])
+                in_run.append(_PROJECTION.dump_python(sent, mode="json"))
         found = in_run + found
         started = history.events[0].workflow_execution_started_event_attributes
         run_id = started.continued_execution_run_id or None
