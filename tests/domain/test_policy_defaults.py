@@ -12,6 +12,8 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pydantic import TypeAdapter
+
 from config.temporal import data_converter
 from domain.policy import Policy
 from tests.support.factory import case_input
@@ -51,3 +53,18 @@ def test_the_holidays_travel_one_line_per_year_and_come_back_as_dates() -> None:
     assert all(isinstance(days, str) for days in lines.values()), lines
     (back,) = data_converter.payload_converter.from_payloads([payload], [CaseInput])
     assert back.holidays == case.holidays and any(back.holidays.values())
+
+
+def test_a_case_input_of_the_full_old_form_still_reads() -> None:
+    case = case_input(now=datetime.now(UTC))
+    # As histories recorded before payloads left defaults out hold it: every field, ISO dates.
+    old = json.dumps(
+        {
+            **json.loads(data_converter.payload_converter.to_payloads([case])[0].data),
+            "policy": case.policy.model_dump(mode="json"),
+            "holidays": {
+                year: [day.isoformat() for day in days] for year, days in case.holidays.items()
+            },
+        }
+    )
+    assert TypeAdapter(CaseInput).validate_json(old) == case
