@@ -210,7 +210,7 @@ async def return_complete(rec: Recorder) -> None:
 async def return_continued(rec: Recorder) -> None:
     """Mid-flight in its second run: a return that continued as new after its fast refund
     (the run's first task fast-forwards through the journal, spawned refund task included)."""
-    case = replace(case_input(now=await rec.now()), history_limit=120)
+    case = replace(case_input(now=await rec.now()), history_limit=100)
     handle = await rec.start(case)
     await reach(handle, "awaiting_shipment")
     await customer(handle, "provide_tracking", carrier="Black Cat", tracking_number="BC-CAN-9")
