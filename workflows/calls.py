@@ -8,6 +8,9 @@ them from it instead of calling again (workflows/journal.py).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -30,6 +33,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.journal import Journal
 
 __all__ = ["ACTIVITY_TIMEOUT", "CONNECTOR_RETRY"]
+
+T = TypeVar("T")
 
 
 async def project_case(input: ProjectCase) -> None:
@@ -55,88 +60,69 @@ def _projection_summary(input: ProjectCase) -> str:
     return " ".join(parts)
 
 
-async def notify_customer(input: NotifyCustomer) -> str:
-    """Send the customer one message over their channel; answers the delivery status
-    ("sent", or "failed" for a refusal the activity settled, e.g. a bad address)."""
-    return await workflow.execute_activity_method(
-        NotifyActivities.notify_customer,
+def _connector_call(method: Any, input: Any, summary: str) -> Awaitable[Any]:
+    # Every call to a partner: the same timeout and capped retries (a 4xx or an exhausted
+    # retry comes back as an ActivityError the recorder escalates).
+    return workflow.execute_activity_method(
+        method,
         input,
         start_to_close_timeout=ACTIVITY_TIMEOUT,
         retry_policy=CONNECTOR_RETRY,
-        summary=f"tell the customer: {input.message}",
+        summary=summary,
     )
+
+
+async def _remembered(
+    journal: Journal, result: type[T], what: str, method: Any, input: Any, summary: str
+) -> T:
+    # A call whose result the lifecycle goes on with: a continued run reads it from the
+    # journal instead of calling the partner again.
+    return await journal.remember(
+        "call", result, lambda: _connector_call(method, input, summary), what=what
+    )
+
+
+async def notify_customer(input: NotifyCustomer) -> str:
+    """Send the customer one message over their channel; answers the delivery status
+    ("sent", or "failed" for a refusal the activity settled, e.g. a bad address)."""
+    status: str = await _connector_call(
+        NotifyActivities.notify_customer, input, f"tell the customer: {input.message}"
+    )
+    return status
 
 
 async def notify_ops(input: NotifyOps) -> None:
     """Mail the operations contacts about an escalation."""
-    await workflow.execute_activity_method(
-        NotifyActivities.notify_ops,
-        input,
-        start_to_close_timeout=ACTIVITY_TIMEOUT,
-        retry_policy=CONNECTOR_RETRY,
-        summary=f"escalate: {input.reason}",
-    )
+    await _connector_call(NotifyActivities.notify_ops, input, f"escalate: {input.reason}")
 
 
 async def request_refund(input: RequestRefund, journal: Journal) -> RefundResult:
     """Ask the payment provider for the refund (idempotent on its key)."""
-    return await journal.remember(
-        "call",
-        RefundResult,
-        lambda: workflow.execute_activity_method(
-            PaymentActivities.request_refund,
-            input,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=CONNECTOR_RETRY,
-            summary=f"refund {input.currency} {input.amount} to {input.payment_method}",
-        ),
-        what="request_refund",
+    summary = f"refund {input.currency} {input.amount} to {input.payment_method}"
+    return await _remembered(
+        journal, RefundResult, "request_refund", PaymentActivities.request_refund, input, summary
     )
 
 
 async def book_pickup(input: BookPickup, attempt: int, journal: Journal) -> CarrierBooking:
     """Book a carrier pickup at the customer's address."""
-    return await journal.remember(
-        "call",
-        CarrierBooking,
-        lambda: workflow.execute_activity_method(
-            CarrierActivities.book_pickup,
-            input,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=CONNECTOR_RETRY,
-            summary=f"book carrier pickup #{attempt}",
-        ),
-        what="book_pickup",
+    summary = f"book carrier pickup #{attempt}"
+    return await _remembered(
+        journal, CarrierBooking, "book_pickup", CarrierActivities.book_pickup, input, summary
     )
 
 
 async def request_shipment(input: RequestShipment, journal: Journal) -> CarrierBooking:
     """Ask the carrier to ship items to the customer."""
-    return await journal.remember(
-        "call",
-        CarrierBooking,
-        lambda: workflow.execute_activity_method(
-            CarrierActivities.request_shipment,
-            input,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=CONNECTOR_RETRY,
-            summary=f"ship {len(input.items)} item(s) to the customer",
-        ),
-        what="request_shipment",
-    )
+    summary = f"ship {len(input.items)} item(s) to the customer"
+    method = CarrierActivities.request_shipment
+    return await _remembered(journal, CarrierBooking, "request_shipment", method, input, summary)
 
 
 async def request_interception(input: RequestInterception, journal: Journal) -> CarrierBooking:
     """Ask the carrier to stop a parcel on its way."""
-    return await journal.remember(
-        "call",
-        CarrierBooking,
-        lambda: workflow.execute_activity_method(
-            CarrierActivities.request_interception,
-            input,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=CONNECTOR_RETRY,
-            summary="ask the carrier to intercept the parcel",
-        ),
-        what="request_interception",
+    summary = "ask the carrier to intercept the parcel"
+    method = CarrierActivities.request_interception
+    return await _remembered(
+        journal, CarrierBooking, "request_interception", method, input, summary
     )
