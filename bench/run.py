@@ -338,12 +338,40 @@ class History:
     events: int = 0
     size: int = 0
     by_type: Counter[str] = field(default_factory=Counter)
+    # Bytes per part of the history (`_part`): where a case's history size goes.
+    parts: Counter[str] = field(default_factory=Counter)
     # Per activity type: seconds from started to completed (wall, under whatever load).
     timings: dict[str, list[float]] = field(default_factory=dict)
     # Every activity's name and input payloads, to run them again outside Temporal.
     inputs: list[tuple[str, Any]] = field(default_factory=list)
     # The workflow's start input payloads (the case's opening row is written from it).
     start: Any = None
+
+
+def _part(event: Any) -> str:
+    """Which part of a history an event belongs to, for the bytes-per-part table."""
+    from temporalio.api.enums.v1 import EventType
+
+    kind = event.event_type
+    if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+        return "start (the workflow input)"
+    if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+        name = event.activity_task_scheduled_event_attributes.activity_type.name
+        return f"activity scheduled: `{name}` (its input and summary)"
+    if kind == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+        return "search attribute upserts"
+    if kind in (
+        EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+        EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+        EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+    ):
+        return "workflow tasks"
+    if kind in (
+        EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED,
+        EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
+    ):
+        return "activity started and completed (results)"
+    return "timers, the result and the rest"
 
 
 async def read_history(handle: WorkflowHandle[Any, Any]) -> History:
@@ -357,6 +385,7 @@ async def read_history(handle: WorkflowHandle[Any, Any]) -> History:
     for event in history.events:
         at = event.event_time.ToNanoseconds() / 1e9
         counted.size += event.ByteSize()
+        counted.parts[_part(event)] += event.ByteSize()
         kind = event.event_type
         if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
             counted.start = event.workflow_execution_started_event_attributes.input
@@ -660,6 +689,15 @@ def render(bench: Bench) -> str:
     )
     all_cpu = sum(counts[name] * per_call[name] for name in ours.by_type)
     activity_rows += f"\n| all aftersales activities | {ours.activities} | | {all_cpu:.1f} | |"
+    parts = sorted(
+        {*ours.parts, *bare.parts}, key=lambda part: -(ours.parts[part] - bare.parts[part])
+    )
+    part_rows = "\n".join(
+        f"| {part} | {ours.parts[part]:,} | {bare.parts[part]:,} "
+        f"| {ours.parts[part] - bare.parts[part]:+,} |"
+        for part in parts
+    )
+    part_rows += f"\n| all | {ours.size:,} | {bare.size:,} | {ours.size - bare.size:+,} |"
     load_before, load_after = bench.load[0], bench.load[-1]
 
     def spread(value: Callable[[Round], float | None]) -> str:
@@ -746,6 +784,12 @@ which under full load is mostly waiting for the worker's busy event loop:
 |---|---:|---:|---:|---:|
 {activity_rows}
 
+Where a case's history bytes go (the warm-up case of each scenario, serialized event sizes):
+
+| Part of the history | aftersales (bytes) | bare SDK (bytes) | difference |
+|---|---:|---:|---:|
+{part_rows}
+
 ## How to read the ratios
 
 - **Throughput ratio** (aftersales / bare, below 1): the share of Temporal's own case rate
@@ -766,12 +810,14 @@ which under full load is mostly waiting for the worker's busy event loop:
   gap to the bare SDK is workflow code and the conversion of the larger payloads.
 - History events and size per case show what each case asks of the server. Activity inputs
   carry IDs and what changed (a projection's changed fields and new timeline entries, a
-  message's typed arguments), not the case, and the result is a small `CaseOutcome`, so a
-  case's history grows with what happens to it. What keeps it larger than the bare one: the
-  start input (about 4 KB: the request, the decision with its rule messages, the policy copy
-  fixed at open and three years of holidays), the projections' changed fields and timeline
-  entries (about 2.5 KB), the search attribute upserts (about 1.1 KB) and the activity
-  summaries the Temporal UI shows.
+  message's typed arguments), not the case; payloads leave out fields at their default; the
+  result is a small `CaseOutcome` and an action's answer a small `Acted`, so a case's history
+  grows with what happens to it. What keeps it larger than the bare one is in the table
+  above: the start input (the request, the decision with the sentence of every rule that
+  fired, the policy values the shop changed, the holidays of three years), the projections'
+  changed fields and timeline entries, the search attributes operators filter on, and the
+  summary the Temporal UI shows for every activity. The bare workflow's activities take and
+  return one integer and it has no search attributes, so that data is the gap.
 """
 
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -162,6 +162,10 @@ class Case:
         return self.journal.spawn(name, coro)
 
     # ---- the handlers' rules ----------------------------------------------------
+
+    def continue_with(self, carry: Carry) -> NoReturn:
+        """Continue as new: the same input, with what this run hands over."""
+        workflow.continue_as_new(replace(self.input, carry=carry))
 
     def take_event(self, event: IntegrationEvent) -> Pending | None:
         """Take an integration event once; repeats of its event_id are ignored (None)."""

@@ -18,8 +18,8 @@ fast-forward rebuilt, unmutes the recorder and lets the wait run live: its deadl
 from the journaled `now()`, so a timer partly run down fires when it would have.
 """
 
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, NoReturn
+from dataclasses import dataclass, field
+from typing import NoReturn, Protocol
 
 from temporalio import workflow
 
@@ -27,12 +27,9 @@ with workflow.unsafe.imports_passed_through():
     from domain.actions import EventType, IntegrationEvent
     from domain.models import CaseStatus, CaseView
     from domain.names import Actor
-    from workflows.inbox import Accepts, Pending, Source
-    from workflows.journal import LABEL, MAIN, Entry
-    from workflows.recorder import RecorderState
-
-if TYPE_CHECKING:
-    from workflows.case import Case
+    from workflows.inbox import Accepts, Inbox, Pending, Source
+    from workflows.journal import LABEL, MAIN, Entry, Journal
+    from workflows.recorder import Recorder, RecorderState
 
 # Event IDs remembered across runs. A partner replays an event within minutes or hours of
 # sending it (its own retries); one replayed after a thousand newer events of the same case
@@ -78,10 +75,28 @@ class Carry:
     run: int = 1
 
 
+class CaseParts(Protocol):
+    """What a continuation reads of its case and lays back (`workflows.case.Case`)."""
+
+    journal: Journal
+    view: CaseView
+    inbox: Inbox
+    recorder: Recorder
+    locked: bool
+
+    def take_event(self, event: IntegrationEvent) -> Pending | None:
+        """Take an integration event (queued, or answered at once)."""
+        ...
+
+    def continue_with(self, carry: "Carry") -> NoReturn:
+        """Continue as new with the case's input and this carry."""
+        ...
+
+
 class Continuation:
     """When a case continues as new, what it carries, and how the next run picks up."""
 
-    def __init__(self, case: "Case", carry: "Carry | None", limit: int) -> None:
+    def __init__(self, case: CaseParts, carry: "Carry | None", limit: int) -> None:
         self.case = case
         self.carry = carry
         self.limit = limit
@@ -154,7 +169,7 @@ class Continuation:
             expected=names(inbox.expected),
             run=self.run + 1,
         )
-        workflow.continue_as_new(replace(case.input, carry=carry))
+        case.continue_with(carry)
 
     async def resume(self) -> None:
         """Go live at the main task's first live wait: lay the carried state over what the

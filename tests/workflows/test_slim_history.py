@@ -46,6 +46,7 @@ async def test_history_grows_linearly_with_agent_notes(stack: Stack) -> None:
     # A note's update (its body, and a small `Acted` as its answer: the API reads the case
     # from its row), one projection (the note and `updated_at`) and their workflow tasks:
     # about 1.3 KB, whatever came before (3.4 KB when the answer was the whole case).
+    per_note = sizes[200] / 200
     assert per_note < 2_000, f"{per_note:.0f} bytes of history per note"
     # The DB still has every note, in order, after the stored view's 200 projections.
     with session_scope(stack.engine) as session:
