@@ -235,5 +235,10 @@ HolidayTable = Annotated[
 
 
 def case_holidays(policy: Policy, opened_at: datetime) -> dict[int, list[date]]:
-    """Holiday dates for the year a case opens and the two after, to carry into its workflow."""
-    return BusinessCalendar.from_policy(policy).holiday_table(opened_at.year, 3)
+    """Holiday dates from the day a case opens to the end of the second year after, to carry
+    into its workflow."""
+    table = BusinessCalendar.from_policy(policy).holiday_table(opened_at.year, 3)
+    # A case never counts business time before it opened; the day before stays, as the
+    # shop's local date can be a day behind the UTC one.
+    first = opened_at.date() - timedelta(days=1)
+    return {year: [day for day in days if day >= first] for year, days in table.items()}

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import holidays
 import pytest
 
-from domain.calendar import BusinessCalendar, describe
+from domain.calendar import BusinessCalendar, case_holidays, describe
 from domain.policy import Policy
 
 TAIPEI = BusinessCalendar(timezone="Asia/Taipei", holidays="TW", business_hours="09:00-18:00")
@@ -206,3 +206,11 @@ def test_describe(duration: str, text: str) -> None:
 def test_describe_refuses_nonsense() -> None:
     with pytest.raises(ValueError):
         describe("soon")
+
+
+def test_a_case_carries_the_holidays_from_the_day_before_it_opened() -> None:
+    policy = Policy(holidays="TW")
+    table = case_holidays(policy, datetime(2026, 10, 10, 2, tzinfo=UTC))
+    assert min(table[2026]) == date(2026, 10, 9)  # the day before: the local date may lag
+    assert date(2026, 1, 1) not in table[2026]
+    assert date(2027, 1, 1) in table[2027] and date(2028, 12, 25) in table[2028]
