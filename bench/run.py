@@ -597,18 +597,14 @@ async def run_bench(cases: int, rounds: int, concurrency: int) -> Bench:
 
 # The figures before the worker's CPU and history work of issue 9, for comparison (same bench,
 # same defaults; load average about 3.5 then).
-BEFORE = """Before (main at c9a23d2, run of 2026-12-01 16:33 UTC): worker CPU per case 278.0 ms
-against 123.2 ms (**2.26**), history 20.2 KiB against 7.0 KiB per case (**2.87**), throughput
-**0.66**. Since then: a `CaseOutcome` result instead of the whole case and a first projection
-with only what differs from the API's opening row (history about 4 KiB less per case); the
-workflow modules passed through the sandbox (no re-import per run), one TypeAdapter cache per
-process (the sandbox gave each run an empty one), fewer statements in `project_case` and the
-outbox drainer, and notify's read and render in one thread trip. The CPU changes are smaller
-than this machine's noise: old and new code run back to back (`--cases 50 --rounds 2`, twice
-each, load average 6 to 8) gave CPU ratios of 2.43 and 1.99 for the old code, 2.17 and 2.03
-for the new. What is left of the CPU gap is mostly the database work of the activities and
-the drainer (SQLAlchemy ORM statements, about 60% of the extra CPU in a profile) and the
-SDK's handling of the larger payloads."""
+BEFORE = """Before (main at a87f6c4, run of 2026-12-01 18:55 UTC on a quiet machine): worker CPU per
+case 259.8 ms against 130.3 ms (**1.99**), history 16.5 KiB against 7.0 KiB per case
+(**2.36**), throughput **0.66**. Since then: payloads leave out the fields at their default
+(the policy copy carries only what the shop changed), holidays travel as one `MM-DD` line per
+year from the opening day, an action's update answers a small `Acted` (not in this case, which
+takes no action: 2 KB less per action elsewhere); the activities and the outbox drainer write
+with SQLAlchemy Core statements in fewer transactions, and the worker freezes its start-up
+objects out of the garbage collector's passes."""
 
 
 def _median(bench: Bench, scenario: str, value: Callable[[Round], float | None]) -> float | None:
