@@ -123,6 +123,25 @@ def family(pid: int) -> list[int]:
     return found
 
 
+# Quiet: the worker and Temporal together used under 10% of a core over half a second.
+QUIET_WINDOW_SECONDS = 0.5
+QUIET_SHARE = 0.10
+QUIET_WAIT_SECONDS = 120.0
+
+
+async def until_quiet(pids: list[int]) -> None:
+    """Wait until these processes are nearly idle (the cases started so far have run as far
+    as they can without a person), or QUIET_WAIT_SECONDS at most."""
+    deadline = time.monotonic() + QUIET_WAIT_SECONDS
+    used = cpu_seconds(pids)
+    while time.monotonic() < deadline:
+        await asyncio.sleep(QUIET_WINDOW_SECONDS)
+        now = cpu_seconds(pids)
+        if now - used < QUIET_SHARE * QUIET_WINDOW_SECONDS:
+            return
+        used = now
+
+
 def _script() -> str:
     return str(Path(sys.executable).parent / "aftersales")
 
@@ -151,8 +170,10 @@ class Opens:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    # CPU seconds each process used during the round: "api", "worker", "temporal", "bench".
+    # CPU seconds each process used during the round: "api", "worker", "temporal", "bench";
+    # and from the round's start until the worker and Temporal were quiet again.
     cpu: dict[str, float] = field(default_factory=dict)
+    until_quiet: dict[str, float] = field(default_factory=dict)
 
     @property
     def per_second(self) -> float:
@@ -387,8 +408,15 @@ async def run(
                     result.cpu = {
                         name: cpu_seconds(pids) - before[name] for name, pids in groups.items()
                     }
+                    # The round's cases run on after it: wait for them, so the next round
+                    # starts from an idle worker instead of paying for this one's cases.
+                    await until_quiet(groups["worker"] + groups["temporal"])
+                    result.until_quiet = {
+                        name: cpu_seconds(pids) - before[name] for name, pids in groups.items()
+                    }
                     return result
 
+                await until_quiet(groups["worker"] + groups["temporal"])
                 for in_flight in (4, 50):
                     for index in range(rounds):
                         pair = [
@@ -473,7 +501,9 @@ def render(bench: ApiBench) -> str:
         "(`aftersales worker`, `aftersales api`) on SQLite. Each round opens "
         f"{OPENS_PER_ROUND} returns either through `POST /v1/cases` or with a bare "
         "`client.start_workflow` of the same workflow and input; rounds alternate, and the "
-        "worker runs the cases of both.",
+        "worker runs the cases of both. A round starts once the worker and Temporal are quiet "
+        "(under 10% of a core for half a second): no round pays for the cases of the one "
+        "before.",
         "",
         "Before the new core (cc2ad2f, measured for issue 9 with `aftersales dev` on SQLite): "
         "0.10x bare at 4 in flight (p50 521 ms against 54 ms); at 20 in flight 18 of 300 opens "
@@ -505,20 +535,22 @@ def render(bench: ApiBench) -> str:
         )
     lines += [
         "",
-        "CPU ms per open of each process during the rounds (the worker runs cases opened in "
-        "earlier rounds too; the bench process is the client):",
+        "CPU ms per open of each process during the rounds (the bench process is the client), "
+        "and of all of them until the worker and Temporal were quiet again (the cases run on "
+        "after their round; the next round starts only then):",
         "",
-        "| in flight | side | API | worker | Temporal | bench client | all |",
-        "|---:|---|---:|---:|---:|---:|---:|",
+        "| in flight | side | API | worker | Temporal | bench client | all | all until quiet |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for in_flight in sorted({o.in_flight for o in bench.opens}):
         for label in ("API", "bare start_workflow"):
             side = [o for o in bench.opens if o.in_flight == in_flight and o.label == label]
             per = {name: _cpu_per_open(side, name) for name in CPU_GROUPS}
+            total = sum(_cpu_per_open(side, name, until_quiet=True) for name in CPU_GROUPS)
             lines.append(
                 f"| {in_flight} | {label} | "
                 + " | ".join(_ms(per[name]) for name in CPU_GROUPS)
-                + f" | {_ms(sum(per.values()))} |"
+                + f" | {_ms(sum(per.values()))} | {_ms(total)} |"
             )
     lines += ["", "Bursts through the API (errors are any answer but 201, or no answer):", ""]
     lines += [
@@ -555,9 +587,10 @@ def render(bench: ApiBench) -> str:
 CPU_GROUPS = ("api", "worker", "temporal", "bench")
 
 
-def _cpu_per_open(rounds: list[Opens], group: str) -> float:
+def _cpu_per_open(rounds: list[Opens], group: str, *, until_quiet: bool = False) -> float:
     answered = sum(len(o.latencies) for o in rounds)
-    return sum(o.cpu.get(group, 0.0) for o in rounds) / answered if answered else float("nan")
+    used = sum((o.until_quiet if until_quiet else o.cpu).get(group, 0.0) for o in rounds)
+    return used / answered if answered else float("nan")
 
 
 def _totals(bench: ApiBench) -> dict[str, int]:
