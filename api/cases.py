@@ -278,8 +278,8 @@ def _write_open(
 ) -> None:
     """The writes of one open (key, claims, record, restart input), all or none."""
     if key:
+        # The key first: a same-key race fails here, and answers as a replay, not a 409.
         service.save_idempotency(session, key=key, request_hash=body_hash, case_id=view.id)
-        session.flush()  # the key first: a same-key race is a replay, not a 409
     service.claim_items(
         session, case_id=view.id, type=request.type.value, order_id=request.order.id, skus=skus
     )
@@ -292,7 +292,6 @@ def _write_open(
         summary=start.summary,
         details=start.details,
     )
-    session.flush()
 
 
 def _replay(session: Session, case_id: str, stored_hash: str, body_hash: str) -> Opened | None:

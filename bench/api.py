@@ -74,13 +74,15 @@ def _env(
 
 
 @contextlib.asynccontextmanager
-async def process(args: list[str], env: dict[str, str], log: Path) -> AsyncIterator[None]:
+async def process(
+    args: list[str], env: dict[str, str], log: Path
+) -> AsyncIterator[asyncio.subprocess.Process]:
     """A service process for the duration of the block, stopped with SIGTERM (then SIGKILL)."""
     child = await asyncio.create_subprocess_exec(
         *args, env=env, cwd=_root(), stdout=log.open("ab"), stderr=subprocess.STDOUT
     )
     try:
-        yield
+        yield child
     finally:
         if child.returncode is None:
             child.send_signal(signal.SIGTERM)
@@ -89,6 +91,55 @@ async def process(args: list[str], env: dict[str, str], log: Path) -> AsyncItera
             except TimeoutError:
                 child.kill()
                 await child.wait()
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system, all threads) the processes have used so far.
+
+    Read from /proc, so it counts only these processes whatever else the machine runs.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            # Fields after the command name, which may hold spaces: utime and stime are the
+            # 14th and 15th fields of the line.
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def family(pid: int) -> list[int]:
+    """The process and its descendants (an API serving with several worker processes)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                parents[int(entry.name)] = int(fields[1])
+    found = [pid]
+    for candidate in found:
+        found += [child for child, parent in parents.items() if parent == candidate]
+    return found
+
+
+# Quiet: the worker and Temporal together used under 10% of a core over half a second.
+QUIET_WINDOW_SECONDS = 0.5
+QUIET_SHARE = 0.10
+QUIET_WAIT_SECONDS = 120.0
+
+
+async def until_quiet(pids: list[int]) -> None:
+    """Wait until these processes are nearly idle (the cases started so far have run as far
+    as they can without a person), or QUIET_WAIT_SECONDS at most."""
+    deadline = time.monotonic() + QUIET_WAIT_SECONDS
+    used = cpu_seconds(pids)
+    while time.monotonic() < deadline:
+        await asyncio.sleep(QUIET_WINDOW_SECONDS)
+        now = cpu_seconds(pids)
+        if now - used < QUIET_SHARE * QUIET_WINDOW_SECONDS:
+            return
+        used = now
 
 
 def _script() -> str:
@@ -119,6 +170,10 @@ class Opens:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # CPU seconds each process used during the round: "api", "worker", "temporal", "bench";
+    # and from the round's start until the worker and Temporal were quiet again.
+    cpu: dict[str, float] = field(default_factory=dict)
+    until_quiet: dict[str, float] = field(default_factory=dict)
 
     @property
     def per_second(self) -> float:
@@ -303,7 +358,9 @@ class ApiBench:
     seconds: float = 0.0
 
 
-async def run(opens_per_round: int, rounds: int, seeded: int, samples: int) -> ApiBench:
+async def run(
+    opens_per_round: int, rounds: int, seeded: int, samples: int, *, with_reads: bool = True
+) -> ApiBench:
     """Start the server and the service's processes, and measure opens and reads."""
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import WorkflowEnvironment
@@ -331,22 +388,49 @@ async def run(opens_per_round: int, rounds: int, seeded: int, samples: int) -> A
             common = {"address": address, "data_dir": data, "queue": queue}
             api_env = _env(database_url=sqlite_url, port=port, **common)
             async with (
-                process([_script(), "worker"], api_env, data / "worker.log"),
-                process([_script(), "api"], api_env, data / "api.log"),
+                process([_script(), "worker"], api_env, data / "worker.log") as worker_process,
+                process([_script(), "api"], api_env, data / "api.log") as api_process,
             ):
                 await _until_ready(url)
                 await api_opens(url, 20, 4)  # warm-up: imports, first connections
                 await bare_opens(env.client, queue, 20, 4)
+                groups = {
+                    "api": family(api_process.pid),
+                    "worker": family(worker_process.pid),
+                    "temporal": [p for p in family(os.getpid())[1:] if p not in
+                                 family(api_process.pid) + family(worker_process.pid)],
+                    "bench": [os.getpid()],
+                }  # fmt: skip
+
+                async def measured(opens: Awaitable[Opens]) -> Opens:
+                    before = {name: cpu_seconds(pids) for name, pids in groups.items()}
+                    result = await opens
+                    result.cpu = {
+                        name: cpu_seconds(pids) - before[name] for name, pids in groups.items()
+                    }
+                    # The round's cases run on after it: wait for them, so the next round
+                    # starts from an idle worker instead of paying for this one's cases.
+                    await until_quiet(groups["worker"] + groups["temporal"])
+                    result.until_quiet = {
+                        name: cpu_seconds(pids) - before[name] for name, pids in groups.items()
+                    }
+                    return result
+
+                await until_quiet(groups["worker"] + groups["temporal"])
                 for in_flight in (4, 50):
                     for index in range(rounds):
                         pair = [
-                            lambda f=in_flight: api_opens(url, opens_per_round, f),
-                            lambda f=in_flight: bare_opens(env.client, queue, opens_per_round, f),
+                            lambda f=in_flight: measured(api_opens(url, opens_per_round, f)),
+                            lambda f=in_flight: measured(
+                                bare_opens(env.client, queue, opens_per_round, f)
+                            ),
                         ]
                         for measure in pair if index % 2 == 0 else pair[::-1]:
                             bench.opens.append(await measure())
                 for in_flight in (50, 200):
                     bench.bursts.append(await api_opens(url, max(2 * in_flight, 200), in_flight))
+            if not with_reads:
+                return bench
             # Reads: the worker is gone, so no workflow cache holds these cases.
             seed(sqlite_url, seeded)
             bench.seeded["SQLite"] = seeded
@@ -369,8 +453,8 @@ async def run(opens_per_round: int, rounds: int, seeded: int, samples: int) -> A
                     )
     finally:
         await env.shutdown()
-    bench.load.append(os.getloadavg())
-    bench.seconds = time.perf_counter() - started
+        bench.load.append(os.getloadavg())
+        bench.seconds = time.perf_counter() - started
     return bench
 
 
@@ -417,7 +501,9 @@ def render(bench: ApiBench) -> str:
         "(`aftersales worker`, `aftersales api`) on SQLite. Each round opens "
         f"{OPENS_PER_ROUND} returns either through `POST /v1/cases` or with a bare "
         "`client.start_workflow` of the same workflow and input; rounds alternate, and the "
-        "worker runs the cases of both.",
+        "worker runs the cases of both. A round starts once the worker and Temporal are quiet "
+        "(under 10% of a core for half a second): no round pays for the cases of the one "
+        "before.",
         "",
         "Before the new core (cc2ad2f, measured for issue 9 with `aftersales dev` on SQLite): "
         "0.10x bare at 4 in flight (p50 521 ms against 54 ms); at 20 in flight 18 of 300 opens "
@@ -431,8 +517,8 @@ def render(bench: ApiBench) -> str:
         "on PostgreSQL a queue+status list ANDed two index bitmaps and sorted).",
         "",
         "| in flight | API opens/s | bare starts/s | ratio API / bare | API p50 / p99 ms "
-        "| bare p50 / p99 ms | API errors |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "| bare p50 / p99 ms | API errors | API CPU ms per open |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for in_flight in sorted({o.in_flight for o in bench.opens}):
         api = [o for o in bench.opens if o.in_flight == in_flight and o.label == "API"]
@@ -445,8 +531,27 @@ def render(bench: ApiBench) -> str:
             f"| {in_flight} | {api_rate:.1f} | {bare_rate:.1f} | **{api_rate / bare_rate:.2f}** "
             f"| {_ms(_pct(api_lat, 0.5))} / {_ms(_pct(api_lat, 0.99))} "
             f"| {_ms(_pct(bare_lat, 0.5))} / {_ms(_pct(bare_lat, 0.99))} "
-            f"| {sum(len(o.errors) for o in api)} |"
+            f"| {sum(len(o.errors) for o in api)} | {_ms(_cpu_per_open(api, 'api'))} |"
         )
+    lines += [
+        "",
+        "CPU ms per open of each process during the rounds (the bench process is the client), "
+        "and of all of them until the worker and Temporal were quiet again (the cases run on "
+        "after their round; the next round starts only then):",
+        "",
+        "| in flight | side | API | worker | Temporal | bench client | all | all until quiet |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for in_flight in sorted({o.in_flight for o in bench.opens}):
+        for label in ("API", "bare start_workflow"):
+            side = [o for o in bench.opens if o.in_flight == in_flight and o.label == label]
+            per = {name: _cpu_per_open(side, name) for name in CPU_GROUPS}
+            total = sum(_cpu_per_open(side, name, until_quiet=True) for name in CPU_GROUPS)
+            lines.append(
+                f"| {in_flight} | {label} | "
+                + " | ".join(_ms(per[name]) for name in CPU_GROUPS)
+                + f" | {_ms(sum(per.values()))} | {_ms(total)} |"
+            )
     lines += ["", "Bursts through the API (errors are any answer but 201, or no answer):", ""]
     lines += [
         "| in flight | opens | errors | which | opens/s | p99 ms |",
@@ -479,6 +584,15 @@ def render(bench: ApiBench) -> str:
     return "\n".join(lines)
 
 
+CPU_GROUPS = ("api", "worker", "temporal", "bench")
+
+
+def _cpu_per_open(rounds: list[Opens], group: str, *, until_quiet: bool = False) -> float:
+    answered = sum(len(o.latencies) for o in rounds)
+    used = sum((o.until_quiet if until_quiet else o.cpu).get(group, 0.0) for o in rounds)
+    return used / answered if answered else float("nan")
+
+
 def _totals(bench: ApiBench) -> dict[str, int]:
     return dict(bench.seeded)
 
@@ -497,9 +611,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--seeded", type=int, default=SEEDED)
     parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument(
+        "--no-reads", action="store_true", help="measure opens only (quicker, while iterating)"
+    )
     parser.add_argument("--out", type=Path, default=_root() / "docs" / "benchmarks.md")
     args = parser.parse_args(argv)
-    bench = asyncio.run(run(args.opens, args.rounds, args.seeded, args.samples))
+    bench = asyncio.run(
+        run(args.opens, args.rounds, args.seeded, args.samples, with_reads=not args.no_reads)
+    )
     section = render(bench)
     print(section, flush=True)
     write(args.out, section)

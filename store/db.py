@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 import threading
 import time
@@ -66,6 +67,31 @@ def make_engine(url: str, *, pool_size: int = POOL_SIZE) -> Engine:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema up to the newest migration."""
+    with _migration_lock(engine):
+        _upgrade(engine)
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """On a SQLite file, one process migrates at a time (PostgreSQL locks in `_upgrade`).
+
+    pysqlite runs DDL outside any transaction, so an API and a worker started together both
+    saw no schema and both created the tables: one failed at start-up ("table case already
+    exists"). A lock file beside the database serializes them; the second finds head.
+    """
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate-lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _upgrade(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
@@ -129,7 +155,17 @@ class GroupWriter:
         try:
             with Session(self.engine, expire_on_commit=False) as session:
                 _begin_immediate(session)
-                for job, done in batch:
+                if len(batch) == 1:
+                    # Alone in its transaction, a write needs no savepoint of its own (two
+                    # statements less while the lock is held): if it fails, none commits.
+                    job, done = batch[0]
+                    try:
+                        results.append((done, job(session)))
+                    except Exception as err:
+                        session.rollback()
+                        done.set_exception(err)
+                        return
+                for job, done in batch if len(batch) > 1 else []:
                     try:
                         with session.begin_nested():
                             results.append((done, job(session)))

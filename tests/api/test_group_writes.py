@@ -101,3 +101,17 @@ def test_a_write_waits_out_another_process_lock_and_leaves_the_connection_as_it_
             assert timeout == db.BUSY_TIMEOUT_MS
     with Session(engine) as session:
         assert [c.case_id for c in session.exec(select(CaseClaim)).all()] == ["C-1"]
+
+
+def test_a_lone_write_that_fails_leaves_nothing_and_the_next_one_commits(engine: Engine) -> None:
+    db.write(engine, _claim("C-1", "A"))
+    # Alone in its transaction: its key is written before the item it can't have, and the
+    # key must not stay.
+    with pytest.raises(IntegrityError):
+        db.write(engine, _claim("C-2", "A"))
+    db.write(engine, _claim("C-3", "B"))
+    with Session(engine) as session:
+        keys = set(session.exec(select(IdempotencyKey.key)).all())
+        claims = {(c.sku, c.case_id) for c in session.exec(select(CaseClaim)).all()}
+    assert keys == {"C-1", "C-3"}
+    assert claims == {("A", "C-1"), ("B", "C-3")}
