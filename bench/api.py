@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import random
 import secrets
@@ -199,30 +200,82 @@ def _body(now: datetime) -> dict[str, Any]:
     return request_body(now=now)
 
 
+class Connections:
+    """Keep-alive HTTP/1.1 connections to the API, as few bytes of Python per request as the
+    bare side's Temporal client spends (its work is in Rust).
+
+    On two shared cores the bench's own client competes with the servers it measures: httpx
+    cost about 10 ms of CPU per request here against 2.5 ms for a `start_workflow`, so the API
+    side paid for its client too. Enough of HTTP for our JSON answers: a status line, headers,
+    a Content-Length body.
+    """
+
+    def __init__(self, url: str) -> None:
+        parsed = httpx.URL(url)
+        self.host, self.port = parsed.host, parsed.port or 80
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def post(self, path: str, body: bytes, headers: str) -> int:
+        """POST `body` as JSON; the answer's status (its body is read and dropped)."""
+        reader, writer = (
+            self.idle.pop() if self.idle else await asyncio.open_connection(self.host, self.port)
+        )
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\n{headers}"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        await writer.drain()
+        status = int((await reader.readline()).split()[1])
+        length, close = 0, False
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            name = name.strip().lower()
+            if name == "content-length":
+                length = int(value)
+            elif name == "connection" and value.strip().lower() == "close":
+                close = True
+            elif name == "transfer-encoding":
+                raise RuntimeError(f"the bench reads Content-Length bodies only, not {value}")
+        await reader.readexactly(length)
+        if close:
+            writer.close()
+        else:
+            self.idle.append((reader, writer))
+        return status
+
+    async def aclose(self) -> None:
+        """Close every idle connection."""
+        for _, writer in self.idle:
+            writer.close()
+        self.idle.clear()
+
+
 async def api_opens(url: str, count: int, in_flight: int) -> Opens:
     """`count` opens through the API with at most `in_flight` at once."""
     result = Opens("API", in_flight)
     now = datetime.now(UTC)
-    limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as http:
+    # Built before the clock starts, as the bare side builds its inputs.
+    bodies = [json.dumps(_body(now)).encode() for _ in range(count)]
+    auth = f"Authorization: Bearer {STOREFRONT}\r\n"
+    http = Connections(url)
 
-        async def one(_: int) -> None:
-            started = time.perf_counter()
-            try:
-                answer = await http.post(
-                    "/v1/cases",
-                    json=_body(now),
-                    headers={"Authorization": f"Bearer {STOREFRONT}"},
-                )
-            except httpx.HTTPError as err:
-                result.errors.append(type(err).__name__)
-                return
-            if answer.status_code != 201:
-                result.errors.append(str(answer.status_code))
-                return
-            result.latencies.append(time.perf_counter() - started)
+    async def one(index: int) -> None:
+        started = time.perf_counter()
+        try:
+            status = await http.post("/v1/cases", bodies[index], auth)
+        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as err:
+            result.errors.append(type(err).__name__)
+            return
+        if status != 201:
+            result.errors.append(str(status))
+            return
+        result.latencies.append(time.perf_counter() - started)
 
+    try:
         result.seconds = await _gated(count, in_flight, one)
+    finally:
+        await http.aclose()
     return result
 
 
@@ -362,11 +415,11 @@ async def run(
     opens_per_round: int, rounds: int, seeded: int, samples: int, *, with_reads: bool = True
 ) -> ApiBench:
     """Start the server and the service's processes, and measure opens and reads."""
-    from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import WorkflowEnvironment
 
     from aftersales.binaries import find
     from aftersales.temporal import search_attribute_keys
+    from config.temporal import data_converter
     from tests.api.postgres import PostgresServer, find_bin_dir
 
     bench = ApiBench()
@@ -374,7 +427,7 @@ async def run(
     bench.load.append(os.getloadavg())
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=find("temporal"),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter,
         search_attributes=search_attribute_keys(),
     )
     address = env.client.service_client.config.target_host
