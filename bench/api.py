@@ -168,6 +168,8 @@ class Opens:
 
     label: str
     in_flight: int
+    # The database the service's API and worker ran on.
+    database: str = "SQLite"
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -411,6 +413,53 @@ class ApiBench:
     seconds: float = 0.0
 
 
+async def opens_rounds(
+    bench: ApiBench,
+    client: Any,
+    *,
+    url: str,
+    queue: str,
+    rounds: int,
+    opens_per_round: int,
+    database: str,
+    api_pid: int,
+    worker_pid: int,
+) -> None:
+    """Alternating rounds of API opens and bare starts at 4 and at 50 in flight."""
+    await api_opens(url, 20, 4)  # warm-up: imports, first connections
+    await bare_opens(client, queue, 20, 4)
+    groups = {
+        "api": family(api_pid),
+        "worker": family(worker_pid),
+        "temporal": [p for p in family(os.getpid())[1:] if p not in
+                     family(api_pid) + family(worker_pid)],
+        "bench": [os.getpid()],
+    }  # fmt: skip
+
+    async def measured(opens: Awaitable[Opens]) -> Opens:
+        before = {name: cpu_seconds(pids) for name, pids in groups.items()}
+        result = await opens
+        result.database = database
+        result.cpu = {name: cpu_seconds(pids) - before[name] for name, pids in groups.items()}
+        # The round's cases run on after it: wait for them, so the next round starts from an
+        # idle worker instead of paying for this one's cases.
+        await until_quiet(groups["worker"] + groups["temporal"])
+        result.until_quiet = {
+            name: cpu_seconds(pids) - before[name] for name, pids in groups.items()
+        }
+        return result
+
+    await until_quiet(groups["worker"] + groups["temporal"])
+    for in_flight in (4, 50):
+        for index in range(rounds):
+            pair = [
+                lambda f=in_flight: measured(api_opens(url, opens_per_round, f)),
+                lambda f=in_flight: measured(bare_opens(client, queue, opens_per_round, f)),
+            ]
+            for measure in pair if index % 2 == 0 else pair[::-1]:
+                bench.opens.append(await measure())
+
+
 async def run(
     opens_per_round: int, rounds: int, seeded: int, samples: int, *, with_reads: bool = True
 ) -> ApiBench:
@@ -445,41 +494,11 @@ async def run(
                 process([_script(), "api"], api_env, data / "api.log") as api_process,
             ):
                 await _until_ready(url)
-                await api_opens(url, 20, 4)  # warm-up: imports, first connections
-                await bare_opens(env.client, queue, 20, 4)
-                groups = {
-                    "api": family(api_process.pid),
-                    "worker": family(worker_process.pid),
-                    "temporal": [p for p in family(os.getpid())[1:] if p not in
-                                 family(api_process.pid) + family(worker_process.pid)],
-                    "bench": [os.getpid()],
-                }  # fmt: skip
-
-                async def measured(opens: Awaitable[Opens]) -> Opens:
-                    before = {name: cpu_seconds(pids) for name, pids in groups.items()}
-                    result = await opens
-                    result.cpu = {
-                        name: cpu_seconds(pids) - before[name] for name, pids in groups.items()
-                    }
-                    # The round's cases run on after it: wait for them, so the next round
-                    # starts from an idle worker instead of paying for this one's cases.
-                    await until_quiet(groups["worker"] + groups["temporal"])
-                    result.until_quiet = {
-                        name: cpu_seconds(pids) - before[name] for name, pids in groups.items()
-                    }
-                    return result
-
-                await until_quiet(groups["worker"] + groups["temporal"])
-                for in_flight in (4, 50):
-                    for index in range(rounds):
-                        pair = [
-                            lambda f=in_flight: measured(api_opens(url, opens_per_round, f)),
-                            lambda f=in_flight: measured(
-                                bare_opens(env.client, queue, opens_per_round, f)
-                            ),
-                        ]
-                        for measure in pair if index % 2 == 0 else pair[::-1]:
-                            bench.opens.append(await measure())
+                await opens_rounds(
+                    bench, env.client, url=url, queue=queue, rounds=rounds,
+                    opens_per_round=opens_per_round, database="SQLite",
+                    api_pid=api_process.pid, worker_pid=worker_process.pid,
+                )  # fmt: skip
                 for in_flight in (50, 200):
                     bench.bursts.append(await api_opens(url, max(2 * in_flight, 200), in_flight))
             if not with_reads:
@@ -491,6 +510,21 @@ async def run(
             bin_dir = find_bin_dir()
             if bin_dir is not None:
                 with PostgresServer(bin_dir) as pg:
+                    port = _free_port()
+                    pg_url = f"http://127.0.0.1:{port}"
+                    # A queue of its own: the SQLite round's cases still wait on theirs.
+                    pg_opens = {**common, "queue": f"{queue}-pg"}
+                    pg_env = _env(database_url=pg.url, port=port, **pg_opens)
+                    async with (
+                        process([_script(), "worker"], pg_env, data / "worker-pg.log") as w,
+                        process([_script(), "api"], pg_env, data / "api-pg-opens.log") as a,
+                    ):
+                        await _until_ready(pg_url)
+                        await opens_rounds(
+                            bench, env.client, url=pg_url, queue=f"{queue}-pg", rounds=1,
+                            opens_per_round=opens_per_round, database="PostgreSQL",
+                            api_pid=a.pid, worker_pid=w.pid,
+                        )  # fmt: skip
                     port = _free_port()
                     pg_env = _env(database_url=pg.url, port=port, **common)
                     async with process([_script(), "api"], pg_env, data / "api-pg.log"):
@@ -551,7 +585,8 @@ def render(bench: ApiBench) -> str:
         + ".",
         "",
         "One Temporal dev server; the service's worker and API run as their own processes "
-        "(`aftersales worker`, `aftersales api`) on SQLite. Each round opens "
+        "(`aftersales worker`, `aftersales api`) on SQLite, then on PostgreSQL (one round "
+        "per side there). Each round opens "
         f"{OPENS_PER_ROUND} returns either through `POST /v1/cases` or with a bare "
         "`client.start_workflow` of the same workflow and input; rounds alternate, and the "
         "worker runs the cases of both. A round starts once the worker and Temporal are quiet "
@@ -569,19 +604,21 @@ def render(bench: ApiBench) -> str:
         "171 ms on SQLite and 203 ms on PostgreSQL (full GCs of the API's heap, 50-165 ms each; "
         "on PostgreSQL a queue+status list ANDed two index bitmaps and sorted).",
         "",
-        "| in flight | API opens/s | bare starts/s | ratio API / bare | API p50 / p99 ms "
-        "| bare p50 / p99 ms | API errors | API CPU ms per open |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| database | in flight | API opens/s | bare starts/s | ratio API / bare "
+        "| API p50 / p99 ms | bare p50 / p99 ms | API errors | API CPU ms per open |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for in_flight in sorted({o.in_flight for o in bench.opens}):
-        api = [o for o in bench.opens if o.in_flight == in_flight and o.label == "API"]
-        bare = [o for o in bench.opens if o.in_flight == in_flight and o.label != "API"]
+    for database, in_flight in _settings(bench):
+        here = [o for o in bench.opens if (o.database, o.in_flight) == (database, in_flight)]
+        api = [o for o in here if o.label == "API"]
+        bare = [o for o in here if o.label != "API"]
         api_rate = statistics.median(o.per_second for o in api)
         bare_rate = statistics.median(o.per_second for o in bare)
         api_lat = [x for o in api for x in o.latencies]
         bare_lat = [x for o in bare for x in o.latencies]
         lines.append(
-            f"| {in_flight} | {api_rate:.1f} | {bare_rate:.1f} | **{api_rate / bare_rate:.2f}** "
+            f"| {database} | {in_flight} | {api_rate:.1f} | {bare_rate:.1f} "
+            f"| **{api_rate / bare_rate:.2f}** "
             f"| {_ms(_pct(api_lat, 0.5))} / {_ms(_pct(api_lat, 0.99))} "
             f"| {_ms(_pct(bare_lat, 0.5))} / {_ms(_pct(bare_lat, 0.99))} "
             f"| {sum(len(o.errors) for o in api)} | {_ms(_cpu_per_open(api, 'api'))} |"
@@ -592,16 +629,21 @@ def render(bench: ApiBench) -> str:
         "and of all of them until the worker and Temporal were quiet again (the cases run on "
         "after their round; the next round starts only then):",
         "",
-        "| in flight | side | API | worker | Temporal | bench client | all | all until quiet |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| database | in flight | side | API | worker | Temporal | bench client | all "
+        "| all until quiet |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for in_flight in sorted({o.in_flight for o in bench.opens}):
+    for database, in_flight in _settings(bench):
         for label in ("API", "bare start_workflow"):
-            side = [o for o in bench.opens if o.in_flight == in_flight and o.label == label]
+            side = [
+                o
+                for o in bench.opens
+                if (o.database, o.in_flight, o.label) == (database, in_flight, label)
+            ]
             per = {name: _cpu_per_open(side, name) for name in CPU_GROUPS}
             total = sum(_cpu_per_open(side, name, until_quiet=True) for name in CPU_GROUPS)
             lines.append(
-                f"| {in_flight} | {label} | "
+                f"| {database} | {in_flight} | {label} | "
                 + " | ".join(_ms(per[name]) for name in CPU_GROUPS)
                 + f" | {_ms(sum(per.values()))} | {_ms(total)} |"
             )
@@ -638,6 +680,11 @@ def render(bench: ApiBench) -> str:
 
 
 CPU_GROUPS = ("api", "worker", "temporal", "bench")
+
+
+def _settings(bench: ApiBench) -> list[tuple[str, int]]:
+    """Each (database, in flight) the opens ran at, in the order they ran."""
+    return list(dict.fromkeys((o.database, o.in_flight) for o in bench.opens))
 
 
 def _cpu_per_open(rounds: list[Opens], group: str, *, until_quiet: bool = False) -> float:
