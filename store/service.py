@@ -12,8 +12,9 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from domain.models import TERMINAL_STATUSES, CaseView, NumberedEntry, TimelineEntry
+from domain.models import CaseView, NumberedEntry, TimelineEntry
 from domain.names import Kind
+from store import projection
 from store.tables import (
     Case,
     CaseClaim,
@@ -27,7 +28,7 @@ from store.tables import (
     utcnow,
 )
 
-_TERMINAL = frozenset(s.value for s in TERMINAL_STATUSES)
+_TERMINAL = projection.TERMINAL
 
 
 def _utc(at: datetime) -> datetime:
@@ -36,24 +37,7 @@ def _utc(at: datetime) -> datetime:
 
 
 def _columns(view: CaseView, revision: int) -> dict[str, Any]:
-    deadline = view.next_deadline
-    return {
-        "type": view.type.value,
-        "status": view.status.value,
-        "order_id": view.order.id,
-        "customer_id": view.customer.id,
-        "reason": view.reason.value if view.reason else None,
-        "queue": view.queue,
-        "assignee": view.assignee,
-        "priority": view.priority.value,
-        "sla_breached": view.sla_breached,
-        "parent_case_id": view.parent_case_id,
-        "next_deadline": _utc(deadline.due_at) if deadline else None,
-        # The timeline lives in its own rows (timeline_event), never in the stored view.
-        "view": view.model_dump(mode="json", exclude={"timeline"}),
-        "revision": revision,
-        "updated_at": _utc(view.updated_at),
-    }
+    return projection.row_values(view.model_dump(mode="json", exclude={"timeline"}), revision)
 
 
 def insert_opened_case(session: Session, *, view: CaseView, token: str) -> Case:
@@ -67,101 +51,21 @@ def insert_opened_case(session: Session, *, view: CaseView, token: str) -> Case:
     return row
 
 
-class ProjectionGap(Exception):
-    """A projection of changed fields for a case with no stored row to change."""
-
-
-def project_case(
-    session: Session,
-    *,
-    case_id: str,
-    revision: int,
-    token: str | None,
-    changes: dict[str, Any],
-    entries: Sequence[NumberedEntry],
-) -> CaseView | None:
-    """Apply one projection: the changed view fields (JSON) and the new timeline entries.
-
-    Answers the case as stored after it, or None when a newer revision is stored already (a
-    retried or late write never rolls a case back). A case's first projection in a workflow
-    run carries every field, so a case no API wrote (a complaint's child case) gets a full row.
-    """
-    row = session.get(Case, case_id)
-    if row is not None and row.revision >= revision:
-        return None
-    fields = {**(row.view if row is not None else {}), **changes}
-    fields.pop("timeline", None)
-    if row is None and (token is None or "id" not in fields):
-        raise ProjectionGap(f"case {case_id} has no stored row for revision {revision}")
-    view = CaseView.model_validate(fields)
-    _upsert(session, row=row, view=view, token=token or "", revision=revision)
-    add_timeline(session, case_id=case_id, entries=entries)
-    return view
-
-
 def upsert_case(session: Session, *, view: CaseView, token: str, revision: int) -> bool:
     """Write a whole case projection and its timeline; False if a newer one is stored."""
-    row = session.get(Case, view.id)
-    if row is not None and row.revision >= revision:
-        return False
-    _upsert(session, row=row, view=view, token=token, revision=revision)
     entries = [
         NumberedEntry(seq=seq, **entry.model_dump()) for seq, entry in enumerate(view.timeline)
     ]
-    add_timeline(session, case_id=view.id, entries=entries)
-    return True
-
-
-def _upsert(
-    session: Session, *, row: Case | None, view: CaseView, token: str, revision: int
-) -> None:
-    """Write the case row; a case reaching a terminal status gives up its claims (its items,
-    its tracking numbers), so the same item can be returned again and the parcel's number
-    reused."""
-    values = _columns(view, revision)
-    if row is None:
-        row = Case(id=view.id, token=token, created_at=_utc(view.created_at), **values)
-        if view.status.value not in _TERMINAL:
-            # Opened by a workflow (a complaint's child case), not through the API.
-            _claim_unheld_items(session, view=view)
-    else:
-        if row.revision == 0:
-            # The worker's first write: the workflow runs, nothing needs restarting.
-            session.execute(delete(CaseOpening).where(col(CaseOpening.case_id) == view.id))
-        for name, value in values.items():
-            setattr(row, name, value)
-    session.add(row)
-    if view.status.value in _TERMINAL:
-        release_claims(session, case_id=view.id)
-    _add_tracking_numbers(session, case_id=view.id, numbers=tracking_numbers(view))
-
-
-def add_timeline(session: Session, *, case_id: str, entries: Sequence[NumberedEntry]) -> None:
-    """Store new timeline entries by their sequence number; one already stored is kept."""
-    if not entries:
-        return
-    seqs = [entry.seq for entry in entries]
-    stored = set(
-        session.exec(
-            select(TimelineEvent.seq).where(
-                TimelineEvent.case_id == case_id, col(TimelineEvent.seq).in_(seqs)
-            )
-        ).all()
+    session.flush()  # the statements below go past the session's pending objects
+    applied = projection.apply_projection(
+        session.connection(),
+        case_id=view.id,
+        revision=revision,
+        token=token,
+        changes=view.model_dump(mode="json", exclude={"timeline"}),
+        entries=entries,
     )
-    for entry in entries:
-        if entry.seq in stored:
-            continue
-        session.add(
-            TimelineEvent(
-                case_id=case_id,
-                seq=entry.seq,
-                at=_utc(entry.at),
-                kind=entry.kind,
-                actor=entry.actor,
-                message=entry.message,
-                data=entry.data or None,
-            )
-        )
+    return applied is not None
 
 
 def escalated_with(session: Session, *, case_ids: list[str], marker: str) -> set[str]:
@@ -196,30 +100,14 @@ def timeline(session: Session, *, case_id: str) -> list[TimelineEntry]:
     ]
 
 
-# store.tables.TrackingNumber.tracking_number; a longer "number" is no carrier's.
-TRACKING_NUMBER_MAX = 200
+TRACKING_NUMBER_MAX = projection.TRACKING_NUMBER_MAX
 
 
 def tracking_numbers(view: CaseView) -> set[str]:
     """Every tracking number a case knows: its parcels' and, for interceptions, the order's."""
-    found: list[Any] = [shipment.tracking_number for shipment in view.shipments]
-    # A storefront may send the order's own parcel as an extra field (refund-only interceptions).
-    found.append(view.order.tracking_number)
-    return {n for n in found if isinstance(n, str) and n and len(n) <= TRACKING_NUMBER_MAX}
-
-
-def _add_tracking_numbers(session: Session, *, case_id: str, numbers: set[str]) -> None:
-    # Only added, never removed: a carrier may still report on a parcel the case replaced
-    # (a rebooked pickup), and the workflow decides whether that still matters.
-    if not numbers:
-        return  # most projections: no query
-    known = set(
-        session.exec(
-            select(TrackingNumber.tracking_number).where(TrackingNumber.case_id == case_id)
-        ).all()
+    return projection.carrier_numbers(
+        [*(shipment.tracking_number for shipment in view.shipments), view.order.tracking_number]
     )
-    for number in sorted(numbers - known):
-        session.add(TrackingNumber(tracking_number=number, case_id=case_id))
 
 
 def cases_for_tracking(session: Session, *, tracking_number: str) -> list[Case]:
@@ -234,23 +122,6 @@ def cases_for_tracking(session: Session, *, tracking_number: str) -> list[Case]:
             .order_by(col(Case.created_at).desc())
         ).all()
     )
-
-
-def _claim_unheld_items(session: Session, *, view: CaseView) -> None:
-    skus = {item.sku for item in view.items}
-    held = set(
-        session.exec(
-            select(CaseClaim.sku).where(
-                CaseClaim.type == view.type.value,
-                CaseClaim.order_id == view.order.id,
-                col(CaseClaim.sku).in_(skus),
-            )
-        ).all()
-    )
-    for sku in sorted(skus - held):
-        session.add(
-            CaseClaim(type=view.type.value, order_id=view.order.id, sku=sku, case_id=view.id)
-        )
 
 
 def claim_items(
@@ -274,12 +145,6 @@ def claim_holder(session: Session, *, type: str, order_id: str, skus: set[str]) 
         )
         .order_by(col(CaseClaim.case_id))
     ).first()
-
-
-def release_claims(session: Session, *, case_id: str) -> None:
-    """Give up everything a case holds: its items and its tracking numbers."""
-    session.execute(delete(CaseClaim).where(col(CaseClaim.case_id) == case_id))
-    session.execute(delete(TrackingClaim).where(col(TrackingClaim.case_id) == case_id))
 
 
 def tracking_holder(session: Session, *, tracking_number: str) -> str | None:
@@ -629,18 +494,13 @@ def add_outbox_event(
     now: datetime,
 ) -> None:
     """Queue a webhook event for the drainer; an event ID already queued is kept as it is."""
-    if session.exec(select(OutboxEvent.id).where(OutboxEvent.event_id == event_id)).first():
-        return
-    session.add(
-        OutboxEvent(
-            event_id=event_id,
-            case_id=case_id,
-            event_type=event_type,
-            payload=payload,
-            next_attempt_at=now,
-            created_at=now,
-            updated_at=now,
-        )
+    session.flush()  # the statement below goes past the session's pending objects
+    projection.queue_outbox_events(
+        session.connection(),
+        events=[
+            {"event_id": event_id, "case_id": case_id, "event_type": event_type, "payload": payload}
+        ],
+        now=now,
     )
 
 
