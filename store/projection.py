@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy import Connection, Executable, Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.models import TERMINAL_STATUSES, NumberedEntry
@@ -27,19 +27,36 @@ from store.tables import (
     TimelineEvent,
     TrackingClaim,
     TrackingNumber,
+    core_table,
 )
 
 TERMINAL = frozenset(s.value for s in TERMINAL_STATUSES)
 # store.tables.TrackingNumber.tracking_number; a longer "number" is no carrier's.
 TRACKING_NUMBER_MAX = 200
 
-CASE: Table = Case.__table__  # type: ignore[assignment]
-TIMELINE: Table = TimelineEvent.__table__  # type: ignore[assignment]
-OUTBOX: Table = OutboxEvent.__table__  # type: ignore[assignment]
-TRACKING: Table = TrackingNumber.__table__  # type: ignore[assignment]
-CLAIMS: Table = CaseClaim.__table__  # type: ignore[assignment]
-TRACKING_CLAIMS: Table = TrackingClaim.__table__  # type: ignore[assignment]
-OPENINGS: Table = CaseOpening.__table__  # type: ignore[assignment]
+
+CASE = core_table(Case)
+TIMELINE = core_table(TimelineEvent)
+OUTBOX = core_table(OutboxEvent)
+TRACKING = core_table(TrackingNumber)
+CLAIMS = core_table(CaseClaim)
+TRACKING_CLAIMS = core_table(TrackingClaim)
+OPENINGS = core_table(CaseOpening)
+
+# The statements, built once: building a statement (and its cache key) on every call cost
+# more CPU than running it. Each takes the case's ID as `key`.
+_READ = select(CASE.c.revision, CASE.c.view).where(CASE.c.id == bindparam("key"))
+_READ_VIEW = select(CASE.c.view).where(CASE.c.id == bindparam("key"))
+# The SET clause is the columns in the parameters. Of two attempts of one projection racing,
+# only one changes the row.
+_UPDATE = update(CASE).where(CASE.c.id == bindparam("key"), CASE.c.revision < bindparam("newer"))
+_INSERT = insert(CASE)
+_FORGET_OPENING = delete(OPENINGS).where(OPENINGS.c.case_id == bindparam("key"))
+_RELEASE = (
+    delete(CLAIMS).where(CLAIMS.c.case_id == bindparam("key")),
+    delete(TRACKING_CLAIMS).where(TRACKING_CLAIMS.c.case_id == bindparam("key")),
+)
+_INSERT_NEW: dict[tuple[str, str], Executable] = {}
 
 
 class ProjectionGap(Exception):
@@ -96,8 +113,20 @@ def insert_new(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
     """INSERT the rows in one statement, skipping any whose unique key is stored already."""
     if not rows:
         return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(dialect.insert(table).on_conflict_do_nothing(), list(rows))
+    name = conn.dialect.name
+    statement = _INSERT_NEW.get((name, table.name))
+    if statement is None:
+        dialect = postgresql if name == "postgresql" else sqlite
+        statement = _INSERT_NEW[name, table.name] = dialect.insert(table).on_conflict_do_nothing()
+    conn.execute(statement, list(rows))
+
+
+def stored_fields(conn: Connection, *, case_id: str) -> dict[str, Any] | None:
+    """The case's stored view fields (JSON, no timeline), or None when it has no row."""
+    fields: dict[str, Any] | None = conn.execute(_READ_VIEW, {"key": case_id}).scalar()
+    if fields is not None:
+        fields.pop("timeline", None)  # a view stored before migration 0004 still held one
+    return fields
 
 
 def apply_projection(
@@ -116,9 +145,7 @@ def apply_projection(
     case's first projection in a workflow run carries every field, so a case no API wrote (a
     complaint's child case) gets a full row.
     """
-    stored = conn.execute(
-        select(CASE.c.revision, CASE.c.view).where(CASE.c.id == case_id)
-    ).one_or_none()
+    stored = conn.execute(_READ, {"key": case_id}).one_or_none()
     if stored is not None and stored.revision >= revision:
         return None
     fields = {**(stored.view if stored is not None else {}), **changes}
@@ -128,25 +155,21 @@ def apply_projection(
             raise ProjectionGap(f"case {case_id} has no stored row for revision {revision}")
         values = row_values(fields, revision)
         conn.execute(
-            insert(CASE).values(
-                id=case_id, token=token, created_at=_time(fields["created_at"]), **values
-            )
+            _INSERT,
+            {"id": case_id, "token": token, "created_at": _time(fields["created_at"]), **values},
         )
         if fields["status"] not in TERMINAL:
             # Opened by a workflow (a complaint's child case), not through the API.
             _claim_unheld_items(conn, case_id=case_id, fields=fields)
     else:
         changed = conn.execute(
-            update(CASE)
-            # Of two attempts of one projection racing, only one changes the row.
-            .where(CASE.c.id == case_id, CASE.c.revision < revision)
-            .values(**row_values(fields, revision))
+            _UPDATE, {"key": case_id, "newer": revision, **row_values(fields, revision)}
         )
         if changed.rowcount == 0:
             return None
         if stored.revision == 0:
             # The worker's first write: the workflow runs, nothing needs restarting.
-            conn.execute(delete(OPENINGS).where(OPENINGS.c.case_id == case_id))
+            conn.execute(_FORGET_OPENING, {"key": case_id})
     if fields["status"] in TERMINAL:
         # A case that ended gives up its claims (its items, its tracking numbers), so the same
         # item can be returned again and the parcel's number reused.
@@ -182,8 +205,8 @@ def add_timeline(conn: Connection, *, case_id: str, entries: Sequence[NumberedEn
 
 def release_claims(conn: Connection, *, case_id: str) -> None:
     """Give up everything a case holds: its items and its tracking numbers."""
-    conn.execute(delete(CLAIMS).where(CLAIMS.c.case_id == case_id))
-    conn.execute(delete(TRACKING_CLAIMS).where(TRACKING_CLAIMS.c.case_id == case_id))
+    for statement in _RELEASE:
+        conn.execute(statement, {"key": case_id})
 
 
 def _claim_unheld_items(conn: Connection, *, case_id: str, fields: Mapping[str, Any]) -> None:

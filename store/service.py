@@ -15,6 +15,9 @@ from sqlmodel.sql.expression import SelectOfScalar
 from domain.models import CaseView, NumberedEntry, TimelineEntry
 from domain.names import Kind
 from store import projection
+
+# The delivery log's settled statuses (store.deliveries writes the log).
+from store.deliveries import DELIVERY_SETTLED as DELIVERY_SETTLED
 from store.tables import (
     Case,
     CaseClaim,
@@ -410,62 +413,6 @@ def save_idempotency(session: Session, *, key: str, request_hash: str, case_id: 
     session.add(
         IdempotencyKey(key=key, request_hash=request_hash, case_id=case_id, created_at=utcnow())
     )
-
-
-# The delivery log's statuses (`Notification.status`):
-#   sending           an attempt is under way and nothing has been handed over yet; retried
-#   in_doubt          the message is being handed over (SMTP DATA sent, SMS posted) and the
-#                     outcome is not known yet
-#   sent              the server/gateway accepted it
-#   sent_unconfirmed  an attempt died while in_doubt; an email is not sent again (the customer
-#                     may already have it, and must never get two), so it ends here
-#   failed            permanently refused (5xx recipient, 4xx gateway) or no address
-DELIVERY_SETTLED = frozenset({"sent", "sent_unconfirmed", "failed"})
-
-
-def start_delivery(
-    session: Session,
-    *,
-    notification_id: str,
-    case_id: str,
-    channel: str,
-    message: str,
-    locale: str,
-    recipient: str,
-) -> str | None:
-    """Log an attempt to send; answers the status the last attempt left (`sending` for a
-    first attempt, or `in_doubt`), or None when this notification is already settled."""
-    row = session.get(Notification, notification_id)
-    now = utcnow()
-    if row is None:
-        row = Notification(
-            id=notification_id,
-            case_id=case_id,
-            channel=channel,
-            message=message,
-            locale=locale,
-            recipient=recipient,
-            status="sending",
-            created_at=now,
-            updated_at=now,
-        )
-    elif row.status in DELIVERY_SETTLED:
-        return None
-    row.attempts += 1
-    row.updated_at = now
-    session.add(row)
-    return row.status
-
-
-def finish_delivery(
-    session: Session, *, notification_id: str, status: str, error: str | None = None
-) -> None:
-    """Log the outcome of a send."""
-    row = session.get(Notification, notification_id)
-    if row is None:
-        return
-    row.status, row.error, row.updated_at = status, error, utcnow()
-    session.add(row)
 
 
 def deliveries(session: Session, *, case_id: str) -> list[Notification]:
