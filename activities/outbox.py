@@ -3,7 +3,7 @@
 It runs as an asyncio task in each worker process (DB work in threads). A projection that
 wrote events wakes it at once (`wake`, safe from any thread); it also polls, so events a
 crashed worker left behind go out too. Each event is leased atomically before it is posted
-(store.service.claim_outbox_events), so several drainers never post it at the same time, and
+(store.outbox.claim_outbox_events), so several drainers never post it at the same time, and
 a case's events go out in order. Every attempt posts the same body with the same
 Idempotency-Key (the event ID): the storefront sees each change once.
 
@@ -39,9 +39,9 @@ from activities.connectors import (
 from activities.inputs import WebhookFailure
 from activities.policy import CONNECTOR_ATTEMPTS, CONNECTOR_RETRY
 from domain.names import Handler
-from store import service
-from store.db import session_scope
-from store.tables import OutboxEvent, utcnow
+from store import outbox
+from store.outbox import Leased
+from store.tables import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -116,40 +116,40 @@ class OutboxDrainer:
         await asyncio.to_thread(self._settle, [o for o in outcomes if o is not None])
         return len(events)
 
-    def _claim(self) -> list[OutboxEvent]:
-        with session_scope(self.engine) as session:
-            return service.claim_outbox_events(
-                session, owner=self.owner, now=utcnow(), lease=self.lease, limit=BATCH
+    def _claim(self) -> list[Leased]:
+        with self.engine.begin() as conn:
+            return outbox.claim_outbox_events(
+                conn, owner=self.owner, now=utcnow(), lease=self.lease, limit=BATCH
             )
 
     def _settle(self, outcomes: list[Outcome]) -> None:
-        with session_scope(self.engine) as session:
-            service.settle_delivered_outbox_events(
-                session,
-                ids=[o.event.id or 0 for o in outcomes if o.status == "delivered"],
+        now = utcnow()
+        with self.engine.begin() as conn:
+            outbox.settle_delivered_outbox_events(
+                conn,
+                ids=[o.event.id for o in outcomes if o.status == "delivered"],
                 owner=self.owner,
+                now=now,
             )
             for outcome in outcomes:
                 if outcome.status == "delivered":
                     continue
                 if outcome.status is None:
-                    service.release_outbox_event(
-                        session,
-                        id=outcome.event.id or 0,
-                        owner=self.owner,
-                        retry_at=utcnow() + TELL_AGAIN,
+                    outbox.release_outbox_event(
+                        conn, id=outcome.event.id, owner=self.owner, retry_at=now + TELL_AGAIN
                     )
                     continue
-                service.settle_outbox_event(
-                    session,
-                    id=outcome.event.id or 0,
+                outbox.settle_outbox_event(
+                    conn,
+                    id=outcome.event.id,
                     owner=self.owner,
                     status=outcome.status,
+                    now=now,
                     error=outcome.error,
                     retry_at=outcome.retry_at,
                 )
 
-    async def _deliver(self, event: OutboxEvent) -> Outcome:
+    async def _deliver(self, event: Leased) -> Outcome:
         try:
             await self.webhook.post("", event.payload, idempotency_key=event.event_id)
         except ConnectorRejected as err:
@@ -165,7 +165,7 @@ class OutboxDrainer:
             return await self._give_up(event, str(err))
         return Outcome(event, "delivered")
 
-    async def _give_up(self, event: OutboxEvent, answer: str) -> Outcome:
+    async def _give_up(self, event: Leased, answer: str) -> Outcome:
         answer = errors.short(answer)
         failure = WebhookFailure(
             event_id=event.event_id, event_type=event.event_type, answer=answer
@@ -187,7 +187,7 @@ class Outcome:
     """How one attempt ended: `delivered`, `failed`, `pending` again at `retry_at`, or
     (status None) untried, given back for later."""
 
-    event: OutboxEvent
+    event: Leased
     status: str | None
     error: str | None = None
     retry_at: datetime | None = None

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Text, cast, delete, exists, or_, tuple_, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import Text, cast, delete, or_, tuple_
 from sqlmodel import Session, col, func, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -427,8 +425,7 @@ def deliveries(session: Session, *, case_id: str) -> list[Notification]:
 
 
 # ---- the storefront webhook's outbox ----------------------------------------------------
-# Statuses (`OutboxEvent.status`): pending (to post, maybe after a backoff), delivered (a 2xx),
-# failed (a 4xx, a configuration error, or the retries ran out; the case was told).
+# Statuses and the drainer's statements: store.outbox.
 
 
 def add_outbox_event(
@@ -449,105 +446,6 @@ def add_outbox_event(
         ],
         now=now,
     )
-
-
-def claim_outbox_events(
-    session: Session, *, owner: str, now: datetime, lease: timedelta, limit: int
-) -> list[OutboxEvent]:
-    """Lease the due events no other drainer holds, the oldest pending one of each case only
-    (a case's events reach the storefront in order). Commits the leases."""
-    earlier = aliased(OutboxEvent)
-    free = or_(col(OutboxEvent.lease_until).is_(None), col(OutboxEvent.lease_until) < now)
-    candidates = session.exec(
-        select(OutboxEvent.id)
-        .where(
-            OutboxEvent.status == "pending",
-            col(OutboxEvent.next_attempt_at) <= now,
-            free,
-            ~exists().where(
-                col(earlier.case_id) == col(OutboxEvent.case_id),
-                col(earlier.status) == "pending",
-                col(earlier.id) < col(OutboxEvent.id),
-            ),
-        )
-        .order_by(col(OutboxEvent.id))
-        .limit(limit)
-    ).all()
-    if not candidates:
-        session.commit()
-        return []
-    # One statement, atomic per row: of two drainers racing for a row, one update matches it
-    # and the other's doesn't (it is no longer free). Rows this drainer now holds are leased
-    # to it until `now + lease`, so no other drainer takes them before the select below.
-    session.execute(
-        update(OutboxEvent)
-        .where(col(OutboxEvent.id).in_(candidates), col(OutboxEvent.status) == "pending", free)
-        .values(lease_until=now + lease, lease_owner=owner)
-    )
-    session.commit()
-    return list(
-        session.exec(
-            select(OutboxEvent)
-            .where(col(OutboxEvent.id).in_(candidates), col(OutboxEvent.lease_owner) == owner)
-            .order_by(col(OutboxEvent.id))
-        ).all()
-    )
-
-
-def settle_outbox_event(
-    session: Session,
-    *,
-    id: int,
-    owner: str,
-    status: str,
-    error: str | None = None,
-    retry_at: datetime | None = None,
-) -> bool:
-    """Record an attempt on a leased event: `delivered`, `failed`, or `pending` again at
-    `retry_at`; False when this drainer no longer holds the lease."""
-    row = session.get(OutboxEvent, id)
-    if row is None or row.lease_owner != owner or row.status != "pending":
-        return False
-    now = utcnow()
-    row.attempts += 1
-    row.status, row.error, row.updated_at = status, error, now
-    row.lease_until, row.lease_owner = None, None
-    if retry_at is not None:
-        row.next_attempt_at = retry_at
-    session.add(row)
-    return True
-
-
-def settle_delivered_outbox_events(session: Session, *, ids: Sequence[int], owner: str) -> None:
-    """Record delivered events in one statement (the common outcome of a batch); an event this
-    drainer no longer holds is left as it is."""
-    if not ids:
-        return
-    session.execute(
-        update(OutboxEvent)
-        .where(
-            col(OutboxEvent.id).in_(ids),
-            col(OutboxEvent.lease_owner) == owner,
-            col(OutboxEvent.status) == "pending",
-        )
-        .values(
-            attempts=OutboxEvent.attempts + 1,
-            status="delivered",
-            error=None,
-            updated_at=utcnow(),
-            lease_until=None,
-            lease_owner=None,
-        )
-    )
-
-
-def release_outbox_event(session: Session, *, id: int, owner: str, retry_at: datetime) -> None:
-    """Give a leased event back untried (e.g. the case could not be told yet)."""
-    row = session.get(OutboxEvent, id)
-    if row is None or row.lease_owner != owner:
-        return
-    row.lease_until, row.lease_owner, row.next_attempt_at = None, None, retry_at
-    session.add(row)
 
 
 def outbox_events(session: Session, *, case_id: str) -> list[OutboxEvent]:
