@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -98,31 +98,46 @@ class OutboxDrainer:
         while True:
             self._woken.clear()
             try:
-                if await self.drain_once():
-                    continue  # there may be more (a case's next event, a full batch)
+                await self._drain()
             except Exception:
                 log.exception("outbox drain failed; trying again")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._woken.wait(), self.poll_seconds)
+
+    async def _drain(self) -> None:
+        """Deliver batches until none is due: each batch's settle leases the next one in the
+        same transaction (a case's next event, a full batch's rest), one thread trip less
+        per batch than claiming it apart."""
+        events = await asyncio.to_thread(self._claim)
+        while events:
+            outcomes = await self._deliver_all(events)
+            events = await asyncio.to_thread(self._settle, outcomes, claim_next=True)
 
     async def drain_once(self) -> int:
         """Deliver the events due now; answers how many were tried."""
         events = await asyncio.to_thread(self._claim)
         if not events:
             return 0
-        outcomes = await asyncio.gather(*(self._deliver(event) for event in events))
-        # One transaction for the whole batch: a commit per event would cost more than the
-        # posts themselves.
-        await asyncio.to_thread(self._settle, [o for o in outcomes if o is not None])
+        await asyncio.to_thread(self._settle, await self._deliver_all(events))
         return len(events)
+
+    async def _deliver_all(self, events: list[Leased]) -> list[Outcome]:
+        # Posted at once; their outcomes are settled in one transaction for the whole batch:
+        # a commit per event would cost more than the posts themselves.
+        return list(await asyncio.gather(*(self._deliver(event) for event in events)))
 
     def _claim(self) -> list[Leased]:
         with self.engine.begin() as conn:
-            return outbox.claim_outbox_events(
-                conn, owner=self.owner, now=utcnow(), lease=self.lease, limit=BATCH
-            )
+            return self._lease(conn)
 
-    def _settle(self, outcomes: list[Outcome]) -> None:
+    def _lease(self, conn: Connection) -> list[Leased]:
+        return outbox.claim_outbox_events(
+            conn, owner=self.owner, now=utcnow(), lease=self.lease, limit=BATCH
+        )
+
+    def _settle(self, outcomes: list[Outcome], *, claim_next: bool = False) -> list[Leased]:
+        """Record the outcomes; with `claim_next`, lease the next due batch in the same
+        transaction and answer it."""
         now = utcnow()
         with self.engine.begin() as conn:
             outbox.settle_delivered_outbox_events(
@@ -148,6 +163,7 @@ class OutboxDrainer:
                     error=outcome.error,
                     retry_at=outcome.retry_at,
                 )
+            return self._lease(conn) if claim_next else []
 
     async def _deliver(self, event: Leased) -> Outcome:
         try:
