@@ -1,8 +1,8 @@
 """The outbox drainer: delivers the storefront webhook events the projection wrote.
 
 It runs as an asyncio task in each worker process (DB work in threads). A projection that
-wrote events wakes it at once (`wake`, safe from any thread); it also polls, so events a
-crashed worker left behind go out too. Each event is leased atomically before it is posted
+wrote events wakes it (`wake`, safe from any thread; it waits `COALESCE_SECONDS` for more);
+it also polls, so events a crashed worker left behind go out too. Each event is leased atomically before it is posted
 (store.outbox.claim_outbox_events), so several drainers never post it at the same time, and
 a case's events go out in order. Every attempt posts the same body with the same
 Idempotency-Key (the event ID): the storefront sees each change once.
@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 # How often the drainer looks for due events without being woken (retries, crashed workers).
 POLL_SECONDS = 1.0
 BATCH = 20
+# How long a woken drainer waits for more events before it leases them: a storefront hears of a
+# change this much later, and the drainer's transactions are shared by the events of that moment.
+COALESCE_SECONDS = 0.1
 # Longer than one post can take (the connector's own timeout): a lease outliving its drainer
 # lets another one take the event over.
 LEASE_MARGIN = timedelta(seconds=30)
@@ -73,6 +76,7 @@ class OutboxDrainer:
         webhook: Connector,
         client: Client,
         poll_seconds: float = POLL_SECONDS,
+        coalesce_seconds: float = COALESCE_SECONDS,
         retry_after: Callable[[int], timedelta] = backoff,
     ) -> None:
         self.engine = engine
@@ -81,6 +85,7 @@ class OutboxDrainer:
         self.webhook = webhook
         self.client = client
         self.poll_seconds = poll_seconds
+        self.coalesce_seconds = coalesce_seconds
         self.owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(4)}"
         self.lease = timedelta(seconds=webhook.timeout) + LEASE_MARGIN
         self._woken = asyncio.Event()
@@ -103,6 +108,10 @@ class OutboxDrainer:
                 log.exception("outbox drain failed; trying again")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._woken.wait(), self.poll_seconds)
+                # Woken by a projection: the ones landing in the next moment join its batch,
+                # one lease and one settle for all of them (under load, a transaction pair per
+                # event cost more worker CPU than the posts).
+                await asyncio.sleep(self.coalesce_seconds)
 
     async def _drain(self) -> None:
         """Deliver batches until none is due: each batch's settle leases the next one in the
