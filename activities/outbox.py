@@ -2,10 +2,10 @@
 
 It runs as an asyncio task in each worker process (DB work in threads). A projection that
 wrote events wakes it (`wake`, safe from any thread; it waits `COALESCE_SECONDS` for more);
-it also polls, so events a crashed worker left behind go out too. Each event is leased atomically before it is posted
-(store.outbox.claim_outbox_events), so several drainers never post it at the same time, and
-a case's events go out in order. Every attempt posts the same body with the same
-Idempotency-Key (the event ID): the storefront sees each change once.
+it also polls, so events a crashed worker left behind go out too. Each event is leased
+atomically before it is posted (store.outbox.claim_outbox_events), so several drainers never
+post it at the same time, and a case's events go out in order. Every attempt posts the same
+body with the same Idempotency-Key (the event ID): the storefront sees each change once.
 
 A 2xx delivers it. A 5xx, timeout or refused connection is retried with the connector retry
 policy's backoff, up to `CONNECTOR_ATTEMPTS`. A 4xx, a configuration error or the last retry
