@@ -604,6 +604,14 @@ def render(bench: ApiBench) -> str:
         "171 ms on SQLite and 203 ms on PostgreSQL (full GCs of the API's heap, 50-165 ms each; "
         "on PostgreSQL a queue+status list ANDed two index bitmaps and sorted).",
         "",
+        "Before this round (a87f6c4, run of 2026-12-01 19:51 UTC): opens 0.46x bare at 4 in "
+        "flight and 0.35x at 50 on SQLite, with the bench posting through httpx (about 10 ms of "
+        "the bench process's CPU per open, on the same two cores as the servers) and the API "
+        "on the ORM, asyncio and h11 (20 ms of API CPU per open). Since then: Core statements "
+        "on the open path, uvloop and httptools, Core statements in the worker's projection "
+        "and outbox (shorter holds of SQLite's write lock), a bench client of 0.5 ms per open, "
+        "rounds that start once the worker is quiet, and PostgreSQL rows.",
+        "",
         "| database | in flight | API opens/s | bare starts/s | ratio API / bare "
         "| API p50 / p99 ms | bare p50 / p99 ms | API errors | API CPU ms per open |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
