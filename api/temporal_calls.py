@@ -8,6 +8,7 @@ the database.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,6 +48,11 @@ SIGNAL_EVENT = Handler.EVENT.value
 # on a 2-core machine at load average 13 got 20 503s (start p99 17 s) where a bare
 # start_workflow, which has no deadline, waited; the client does not retry a timed-out start.
 START_RPC_TIMEOUT = timedelta(seconds=30)
+# An update that reaches a run as it continues as new is refused as "already completed"
+# without being applied: it is sent again to the latest run, a few times before a case that
+# really ended answers 409.
+CLOSED_RUN_TRIES = 3
+CLOSED_RUN_PAUSE = 0.05
 # Statuses that mean "Temporal is not answering", not "Temporal said no".
 _UNREACHABLE = frozenset(
     {
@@ -144,18 +150,26 @@ async def update(client: Client, case_id: str, name: str, body: BaseModel) -> Ac
     """
     handle = client.get_workflow_handle(case_id)
     with reaching_temporal():
-        try:
-            return await handle.execute_update(name, body, result_type=Acted)
-        except WorkflowUpdateFailedError as err:
-            cause = err.cause
-            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
-            raise Problem(
-                409, ACTION_NOT_ALLOWED, "The case can't take this action now.", message
-            ) from err
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                raise Problem(409, ACTION_NOT_ALLOWED, "The case has ended.", err.message) from err
-            raise
+        for attempt in range(1, CLOSED_RUN_TRIES + 1):
+            try:
+                return await handle.execute_update(name, body, result_type=Acted)
+            except WorkflowUpdateFailedError as err:
+                cause = err.cause
+                message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+                raise Problem(
+                    409, ACTION_NOT_ALLOWED, "The case can't take this action now.", message
+                ) from err
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                if attempt == CLOSED_RUN_TRIES:
+                    raise Problem(
+                        409, ACTION_NOT_ALLOWED, "The case has ended.", err.message
+                    ) from err
+                # The run closed before it took the update: it may have continued as new
+                # (a long case), and the update, never applied, goes to the new run.
+                await asyncio.sleep(CLOSED_RUN_PAUSE * attempt)
+    raise AssertionError("unreachable")
 
 
 async def signal(client: Client, case_id: str, name: str, arg: Any) -> bool:

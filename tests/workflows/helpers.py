@@ -53,15 +53,29 @@ async def signal(handle: WorkflowHandle[Any, CaseView], type: str, **data: Any) 
 async def act(handle: WorkflowHandle[Any, CaseView], action: str, **fields: Any) -> CaseView:
     """An agent action; raises WorkflowUpdateFailedError when the case refuses it."""
     body = _AGENT.validate_python({"action": action, **fields})
-    await handle.execute_update("action", body, result_type=Acted)
+    await _update(handle, "action", body)
     return await state(handle)
 
 
 async def customer(handle: WorkflowHandle[Any, CaseView], action: str, **fields: Any) -> CaseView:
     """A customer action."""
     body = _CUSTOMER.validate_python({"action": action, **fields})
-    await handle.execute_update("customer_action", body, result_type=Acted)
+    await _update(handle, "customer_action", body)
     return await state(handle)
+
+
+async def _update(handle: WorkflowHandle[Any, CaseView], name: str, body: Any) -> Acted:
+    # As the API does (api.temporal_calls.update): a run that continued as new before it took
+    # the update refuses it unapplied, and the latest run takes it.
+    for attempt in range(1, 4):
+        try:
+            acted: Acted = await handle.execute_update(name, body, result_type=Acted)
+            return acted
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND or attempt == 3:
+                raise
+            await asyncio.sleep(0.05 * attempt)
+    raise AssertionError("unreachable")
 
 
 async def projected(handle: WorkflowHandle[Any, CaseView]) -> list[dict[str, Any]]:
@@ -126,12 +140,7 @@ async def _live(handle: WorkflowHandle[Any, CaseView]) -> CaseView:
 
 async def state(handle: WorkflowHandle[Any, CaseView]) -> CaseView:
     """The case now, with its timeline."""
-    # The timeline first: the live case queried after it is at least as new, so a test that
-    # waited for an entry never reads the case from before it (a slow machine widens the gap).
-    entries = await timeline(handle)
-    view = await _live(handle)
-    view.timeline = entries
-    return view
+    return await with_timeline(handle, await _live(handle))
 
 
 async def reach(
