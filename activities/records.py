@@ -11,28 +11,33 @@ from temporalio import activity
 
 from activities import errors
 from activities.inputs import ProjectCase
-from store import projection
+from domain.models import CaseView
+from store import service
+from store.db import session_scope
 from store.tables import utcnow
 
 
 def webhook_payload(
-    summary: dict[str, Any],
+    view: CaseView,
     *,
     event_id: str,
     event_type: str,
     data: dict[str, Any],
     at: str,
     status: str | None = None,
+    summary: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The body the storefront gets: the event, the status it happened in, and `summary`, the
-    case's view fields (no timeline) as the projection that wrote it left them."""
+    """The body the storefront gets: the event, the status it happened in, and a summary of
+    the case as the projection that wrote it left it (no timeline; `summary` when the caller
+    has it already)."""
+    case = summary if summary is not None else view.model_dump(mode="json", exclude={"timeline"})
     return {
         "id": event_id,
         "type": event_type,
-        "case_id": summary["id"],
-        "status": status or summary["status"],
+        "case_id": view.id,
+        "status": status or view.status.value,
         "occurred_at": at,
-        "data": {"case": summary, **data},
+        "data": {"case": case, **data},
     }
 
 
@@ -51,39 +56,39 @@ class RecordActivities:
         in one transaction; a projection older than the stored one changes nothing."""
         now = utcnow()
         try:
-            with self.engine.begin() as conn:
-                summary = projection.apply_projection(
-                    conn,
+            with session_scope(self.engine) as session:
+                view = service.project_case(
+                    session,
                     case_id=input.case_id,
                     revision=input.revision,
                     token=input.token,
                     changes=input.changes,
                     entries=input.entries,
                 )
-                if summary is None:
+                if view is None:
                     return
-                # Every event of this projection shows the same case: the fields it stored.
-                projection.queue_outbox_events(
-                    conn,
-                    events=[
-                        {
-                            "event_id": event.event_id,
-                            "case_id": input.case_id,
-                            "event_type": event.event_type,
-                            "payload": webhook_payload(
-                                summary,
-                                event_id=event.event_id,
-                                event_type=event.event_type,
-                                data=event.data,
-                                at=now.isoformat(),
-                                status=event.status,
-                            ),
-                        }
-                        for event in input.webhooks
-                    ],
-                    now=now,
+                # One summary for every event of this projection: they all show the same case.
+                summary = (
+                    view.model_dump(mode="json", exclude={"timeline"}) if input.webhooks else None
                 )
-        except projection.ProjectionGap as err:
+                for event in input.webhooks:
+                    service.add_outbox_event(
+                        session,
+                        case_id=view.id,
+                        event_id=event.event_id,
+                        event_type=event.event_type,
+                        payload=webhook_payload(
+                            view,
+                            event_id=event.event_id,
+                            event_type=event.event_type,
+                            data=event.data,
+                            at=now.isoformat(),
+                            status=event.status,
+                            summary=summary,
+                        ),
+                        now=now,
+                    )
+        except service.ProjectionGap as err:
             # Retried (the pending activity shows why) until an operator restores the row:
             # failing the activity would fail the case.
             raise errors.unavailable(str(err)) from None
