@@ -602,9 +602,7 @@ case 259.8 ms against 130.3 ms (**1.99**), history 16.5 KiB against 7.0 KiB per 
 (**2.36**), throughput **0.66**. Since then: payloads leave out the fields at their default
 (the policy copy carries only what the shop changed), holidays travel as one `MM-DD` line per
 year from the opening day, an action's update answers a small `Acted` (not in this case, which
-takes no action: 2 KB less per action elsewhere); the activities and the outbox drainer write
-with SQLAlchemy Core statements in fewer transactions, and the worker freezes its start-up
-objects out of the garbage collector's passes."""
+takes no action: 2 KB less per action elsewhere)."""
 
 
 def _median(bench: Bench, scenario: str, value: Callable[[Round], float | None]) -> float | None:
