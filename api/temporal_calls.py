@@ -22,6 +22,7 @@ from pydantic import BaseModel, TypeAdapter
 from temporalio.client import (
     Client,
     RPCTimeoutOrCancelledError,
+    WorkflowHandle,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDReusePolicy
@@ -150,25 +151,32 @@ async def update(client: Client, case_id: str, name: str, body: BaseModel) -> Ac
     """
     handle = client.get_workflow_handle(case_id)
     with reaching_temporal():
-        for attempt in range(1, CLOSED_RUN_TRIES + 1):
-            try:
-                return await handle.execute_update(name, body, result_type=Acted)
-            except WorkflowUpdateFailedError as err:
-                cause = err.cause
-                message = cause.message if isinstance(cause, ApplicationError) else str(cause)
-                raise Problem(
-                    409, ACTION_NOT_ALLOWED, "The case can't take this action now.", message
-                ) from err
-            except RPCError as err:
-                if err.status != RPCStatusCode.NOT_FOUND:
-                    raise
-                if attempt == CLOSED_RUN_TRIES:
-                    raise Problem(
-                        409, ACTION_NOT_ALLOWED, "The case has ended.", err.message
-                    ) from err
-                # The run closed before it took the update: it may have continued as new
-                # (a long case), and the update, never applied, goes to the new run.
-                await asyncio.sleep(CLOSED_RUN_PAUSE * attempt)
+        try:
+            return await update_latest_run(handle, name, body)
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+            raise Problem(
+                409, ACTION_NOT_ALLOWED, "The case can't take this action now.", message
+            ) from err
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise Problem(409, ACTION_NOT_ALLOWED, "The case has ended.", err.message) from err
+            raise
+
+
+async def update_latest_run(handle: WorkflowHandle[Any, Any], name: str, body: Any) -> Acted:
+    """Send an update to the case's latest run, again if the run closed before it took it."""
+    for attempt in range(1, CLOSED_RUN_TRIES + 1):
+        try:
+            acted: Acted = await handle.execute_update(name, body, result_type=Acted)
+            return acted
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND or attempt == CLOSED_RUN_TRIES:
+                raise
+            # The run closed before it took the update: it may have continued as new (a long
+            # case), and the update, never applied, goes to the new run.
+            await asyncio.sleep(CLOSED_RUN_PAUSE * attempt)
     raise AssertionError("unreachable")
 
 

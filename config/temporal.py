@@ -47,15 +47,17 @@ class SharedAdapterJSONConverter(PydanticJSONPlainPayloadConverter):
         # A case's history holds every activity input, and most of their fields sit at the
         # default (no data, no deadline, no webhook yet): leaving them out made histories
         # about a quarter smaller (docs/benchmarks.md). Plain values go through unchanged.
-        data = to_json(value) if not _structured(value) else None
-        if data is None:
-            kind: Any = type(value)
-            try:
-                data = _adapter(kind).dump_json(value, exclude_defaults=True)
-            except PydanticUserError:
-                # A type whose string annotations pydantic can't resolve from inside the
-                # workflow sandbox goes out whole, as the SDK's converter sends it.
-                data = to_json(value)
+        kind: Any = type(value)
+        try:
+            data = (
+                _adapter(kind).dump_json(value, exclude_defaults=True)
+                if _structured(value)
+                else to_json(value)
+            )
+        except PydanticUserError:
+            # A type whose string annotations pydantic can't resolve from inside the workflow
+            # sandbox goes out whole, as the SDK's converter sends it.
+            data = to_json(value)
         return Payload(metadata={"encoding": self.encoding.encode()}, data=data)
 
     def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:

@@ -19,9 +19,10 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from activities.inputs import ProjectCase
+from api.temporal_calls import update_latest_run
 from domain.actions import AgentAction, CustomerAction, EventType, IntegrationEvent
 from domain.calendar import BusinessCalendar
-from domain.models import Acted, CaseOutcome, CaseView, Deadline, TimelineEntry
+from domain.models import CaseOutcome, CaseView, Deadline, TimelineEntry
 from domain.policy import Policy
 from tests.conftest import OPS_EMAIL
 from tests.support.http_peers import Peers, RecordedRequest
@@ -53,29 +54,15 @@ async def signal(handle: WorkflowHandle[Any, CaseView], type: str, **data: Any) 
 async def act(handle: WorkflowHandle[Any, CaseView], action: str, **fields: Any) -> CaseView:
     """An agent action; raises WorkflowUpdateFailedError when the case refuses it."""
     body = _AGENT.validate_python({"action": action, **fields})
-    await _update(handle, "action", body)
+    await update_latest_run(handle, "action", body)
     return await state(handle)
 
 
 async def customer(handle: WorkflowHandle[Any, CaseView], action: str, **fields: Any) -> CaseView:
     """A customer action."""
     body = _CUSTOMER.validate_python({"action": action, **fields})
-    await _update(handle, "customer_action", body)
+    await update_latest_run(handle, "customer_action", body)
     return await state(handle)
-
-
-async def _update(handle: WorkflowHandle[Any, CaseView], name: str, body: Any) -> Acted:
-    # As the API does (api.temporal_calls.update): a run that continued as new before it took
-    # the update refuses it unapplied, and the latest run takes it.
-    for attempt in range(1, 4):
-        try:
-            acted: Acted = await handle.execute_update(name, body, result_type=Acted)
-            return acted
-        except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND or attempt == 3:
-                raise
-            await asyncio.sleep(0.05 * attempt)
-    raise AssertionError("unreachable")
 
 
 async def projected(handle: WorkflowHandle[Any, CaseView]) -> list[dict[str, Any]]:
