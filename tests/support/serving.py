@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 import uvicorn
 from fastapi import FastAPI
 
+from aftersales.cli import API_KEEP_ALIVE_SECONDS
 from tests.support.mail import free_port
 
 
@@ -35,6 +36,9 @@ async def serving(app: FastAPI, *, port: int | None = None) -> AsyncIterator[str
             access_log=False,
             # A request still waiting on a stuck case must not hold the teardown.
             timeout_graceful_shutdown=5,
+            # As `aftersales api` serves: longer than the client keeps an idle connection
+            # (httpx: 5 s, as uvicorn's default), so a reused one is never being closed.
+            timeout_keep_alive=API_KEEP_ALIVE_SECONDS,
         )
     )
     task = asyncio.create_task(server.serve())

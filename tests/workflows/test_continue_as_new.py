@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -21,8 +22,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from domain.actions import IntegrationEvent
 from domain.models import CaseView
 from store.tables import Notification, TimelineEvent
-from tests.conftest import Stack
+from tests.conftest import Stack, running_stack, stack_settings, time_skipping_server
 from tests.support.factory import case_input
+from tests.support.http_peers import Peers
+from tests.support.mail import MailSink
 from tests.workflows.complaints import complaint_input
 from tests.workflows.helpers import (
     act,
@@ -61,12 +64,8 @@ class Run:
     run_id: str
     history: History
     carry: Carry | None
-
-    @property
-    def continued(self) -> bool:
-        """Whether the run ended by continuing as new."""
-        last = self.history.events[-1]
-        return last.HasField("workflow_execution_continued_as_new_event_attributes")
+    # Whether a later run took over from this one (it continued as new).
+    continued: bool = False
 
     @property
     def size(self) -> int:
@@ -84,21 +83,25 @@ def _carried(history: Any) -> Carry | None:
 
 
 async def runs(stack: Stack, handle: Handle) -> list[Run]:
-    """Every run of the case so far, following `continued_as_new` from the first."""
+    """Every run of the case so far, first to latest.
+
+    Walked back from the latest run, each naming the run it continued: the time-skipping
+    server can start the next run yet leave the `continued_as_new` event out of the
+    previous run's history (a completion racing a query), so following that event forward
+    would miss a run that exists.
+    """
     found: list[Run] = []
-    run_id: str | None = handle.first_execution_run_id or handle.result_run_id
-    while run_id:
+    run_id: str | None = None
+    while True:
         fetched = await stack.client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
         history = History(events=list(fetched.events))
-        found.append(Run(run_id, history, _carried(history)))
-        last = history.events[-1]
-        attributes = last.workflow_execution_continued_as_new_event_attributes
-        run_id = (
-            attributes.new_execution_run_id
-            if last.HasField("workflow_execution_continued_as_new_event_attributes")
-            else None
+        started = history.events[0].workflow_execution_started_event_attributes
+        found.insert(
+            0, Run(started.original_execution_run_id, history, _carried(history), bool(found))
         )
-    return found
+        run_id = started.continued_execution_run_id or None
+        if run_id is None:
+            return found
 
 
 async def reach_runs(stack: Stack, handle: Handle, count: int, timeout: float = 10) -> list[Run]:
@@ -137,6 +140,22 @@ async def notes(handle: Handle, texts: list[str], *, at_once: int = 10) -> None:
         batch = texts[at : at + at_once]
         answers = await asyncio.gather(*(act(handle, "note", message=text) for text in batch))
         assert all(isinstance(answer, CaseView) for answer in answers)
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    http_peers: Peers, mail: MailSink, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    """A time-skipping server and worker of this module's own.
+
+    Under load, the test server can take a continue-as-new completion half-way: the next
+    run starts, and the previous one keeps a workflow task it will never finish. Its time
+    skipping then stays locked, and every later sleep on that server times out. On a server
+    of their own, the other modules never meet it.
+    """
+    settings = stack_settings(tmp_path_factory.mktemp("continue"), http_peers, mail)
+    async with time_skipping_server() as env, running_stack(env, settings, http_peers, mail) as own:
+        yield own
 
 
 def stored_notes(stack: Stack, case_id: str) -> list[str]:
@@ -187,7 +206,9 @@ async def test_a_return_with_2000_notes_and_events_runs_across_runs_and_finishes
 
     found = await runs(stack, handle)
     assert len(found) >= 4, f"{len(found)} runs"
-    assert [r.continued for r in found] == [True] * (len(found) - 1) + [False]
+    # Each later run was handed the case by the one before it.
+    assert found[0].carry is None and all(r.carry is not None for r in found[1:])
+    assert [r.carry.run for r in found[1:] if r.carry] == list(range(2, len(found) + 1))
     assert len({r.run_id for r in found}) == len(found)
 
     view = await state(handle)
