@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import TemplateError
-from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy import Connection, Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -21,8 +21,9 @@ from config.settings import Settings
 from domain.models import CaseView, Channel
 from notifications.email import DeliveryInDoubt, is_permanent, send_email
 from notifications.render import RenderedMessage, render_message
-from store import service
-from store.db import session_scope
+from store import deliveries, projection
+from store.deliveries import Delivery
+from store.tables import utcnow
 
 AfterSend = Callable[[str, str], None]
 
@@ -55,110 +56,107 @@ class NotifyActivities:
             # to fix the template, AFTERSALES_TEMPLATES_DIR or the code that passed the context.
             raise errors.misconfigured(f"cannot render {message!r} ({locale}): {err}") from None
 
-    def _case(self, case_id: str) -> CaseView:
-        with Session(self.engine) as session:
-            row = service.get_case(session, case_id=case_id)
-            if row is None:
-                # The projection before the message always lands first; a missing record is
-                # a wiped or wrong DB, which a retry can't fix.
-                raise errors.misconfigured(f"case {case_id} has no record to write to")
-            return service.stored_view(row)
+    def _case(self, conn: Connection, case_id: str) -> CaseView:
+        fields = projection.stored_fields(conn, case_id=case_id)
+        if fields is None:
+            # The projection before the message always lands first; a missing record is
+            # a wiped or wrong DB, which a retry can't fix.
+            raise errors.misconfigured(f"case {case_id} has no record to write to")
+        return CaseView.model_validate(fields)
+
+    def _prepare(
+        self,
+        case_id: str,
+        delivery: Callable[[CaseView], Delivery],
+        context: Callable[[CaseView], dict[str, Any]],
+    ) -> Prepared:
+        """Read the case, render the message and log the attempt: one thread trip and one
+        transaction (rendering is CPU work that would hold the worker's event loop)."""
+        with self.engine.begin() as conn:
+            view = self._case(conn, case_id)
+            target = delivery(view)
+            rendered = self._render(
+                target.message,
+                target.locale,
+                {"case": view.model_dump(mode="json"), "status_url": view.status_url}
+                | context(view),
+            )
+            # An SMS is posted right after this commits, and a retry posts it again (the
+            # gateway dedupes by Idempotency-Key): its attempt starts in doubt. An email
+            # goes in doubt only when the SMTP server is about to get it.
+            first = "in_doubt" if target.channel == Channel.SMS.value else "sending"
+            previous = deliveries.start_delivery(conn, delivery=target, now=utcnow(), status=first)
+        return Prepared(target, view.status_url, rendered, previous)
 
     @activity.defn
     async def notify_customer(self, input: NotifyCustomer) -> str:
         """Send one customer message once; answers the delivery status."""
 
-        def prepare() -> tuple[CaseView, RenderedMessage]:
-            # The read and the render in one trip to a thread: rendering is CPU work that
-            # would hold the worker's event loop.
-            view = self._case(input.case_id)
-            deadline = input.deadline.model_dump(mode="json") if input.deadline else None
-            return view, self._render(
-                input.message,
-                view.customer.locale.value,
-                {
-                    "case": view.model_dump(mode="json"),
-                    "status_url": view.status_url,
-                    "timezone": input.timezone,
-                    "deadline": deadline,
-                    "extra": input.args.context(),
-                },
+        def delivery(view: CaseView) -> Delivery:
+            customer = view.customer
+            channel = customer.channel
+            return Delivery(
+                notification_id=f"{view.id}:{input.step}:{channel.value}",
+                case_id=view.id,
+                channel=channel.value,
+                message=input.message,
+                locale=customer.locale.value,
+                recipient=(customer.phone if channel == Channel.SMS else customer.email) or "",
             )
 
-        view, rendered = await asyncio.to_thread(prepare)
-        channel = view.customer.channel
-        recipient = (view.customer.phone if channel == Channel.SMS else view.customer.email) or ""
-        return await self._deliver(
-            notification_id=f"{view.id}:{input.step}:{channel.value}",
-            view=view,
-            channel=channel.value,
-            message=input.message,
-            locale=view.customer.locale.value,
-            recipient=recipient,
-            rendered=rendered,
-        )
+        def context(view: CaseView) -> dict[str, Any]:
+            deadline = input.deadline.model_dump(mode="json") if input.deadline else None
+            return {
+                "timezone": input.timezone,
+                "deadline": deadline,
+                "extra": input.args.context(),
+            }
+
+        prepared = await asyncio.to_thread(self._prepare, input.case_id, delivery, context)
+        return await self._deliver(prepared)
 
     @activity.defn
     async def notify_ops(self, input: NotifyOps) -> str:
         """Mail the operations contacts about an escalation."""
-        if not self.settings.ops_email:
+        recipient = self.settings.ops_email
+        if not recipient:
             return "skipped"
 
-        def prepare() -> tuple[CaseView, RenderedMessage]:
-            view = self._case(input.case_id)
-            return view, self._render(
-                "ops_escalation",
-                "en",
-                {
-                    "case": view.model_dump(mode="json"),
-                    "status_url": view.status_url,
-                    "timezone": input.timezone,
-                    "extra": {"timer": input.timer, "reason": input.reason},
-                },
+        def delivery(view: CaseView) -> Delivery:
+            return Delivery(
+                notification_id=f"{view.id}:{input.step}:ops",
+                case_id=view.id,
+                channel="email",
+                message="ops_escalation",
+                locale="en",
+                recipient=recipient,
             )
 
-        view, rendered = await asyncio.to_thread(prepare)
-        return await self._deliver(
-            notification_id=f"{view.id}:{input.step}:ops",
-            view=view,
-            channel="email",
-            message="ops_escalation",
-            locale="en",
-            recipient=self.settings.ops_email,
-            rendered=rendered,
+        def context(view: CaseView) -> dict[str, Any]:
+            return {
+                "timezone": input.timezone,
+                "extra": {"timer": input.timer, "reason": input.reason},
+            }
+
+        prepared = await asyncio.to_thread(self._prepare, input.case_id, delivery, context)
+        return await self._deliver(prepared)
+
+    async def _deliver(self, prepared: Prepared) -> str:
+        target, rendered = prepared.delivery, prepared.rendered
+        notification_id, channel, recipient = (
+            target.notification_id,
+            target.channel,
+            target.recipient,
         )
 
-    async def _deliver(
-        self,
-        *,
-        notification_id: str,
-        view: CaseView,
-        channel: str,
-        message: str,
-        locale: str,
-        recipient: str,
-        rendered: RenderedMessage,
-    ) -> str:
-        def start() -> str | None:
-            with session_scope(self.engine) as session:
-                return service.start_delivery(
-                    session,
-                    notification_id=notification_id,
-                    case_id=view.id,
-                    channel=channel,
-                    message=message,
-                    locale=locale,
-                    recipient=recipient,
-                )
-
         def finish(status: str, error: str | None = None) -> None:
-            with session_scope(self.engine) as session:
-                service.finish_delivery(
-                    session, notification_id=notification_id, status=status, error=error
+            with self.engine.begin() as conn:
+                deliveries.finish_delivery(
+                    conn, notification_id=notification_id, status=status, error=error, now=utcnow()
                 )
 
-        # Statuses: see store.service (sending, in_doubt, sent, sent_unconfirmed, failed).
-        previous = await asyncio.to_thread(start)
+        # Statuses: see store.deliveries (sending, in_doubt, sent, sent_unconfirmed, failed).
+        previous = prepared.previous
         if previous is None:
             return "already_sent"
         if not recipient:
@@ -184,14 +182,14 @@ class NotifyActivities:
 
         try:
             if channel == "sms":
-                await point_of_no_return()
+                # The row went in doubt when the attempt started (`_prepare`).
                 await call(
                     self.connectors.sms,
                     "",
                     {
-                        "case_id": view.id,
+                        "case_id": target.case_id,
                         "to": recipient,
-                        "body": f"{rendered.subject} {view.status_url}",
+                        "body": f"{rendered.subject} {prepared.status_url}",
                     },
                     key=notification_id,
                 )
@@ -206,7 +204,7 @@ class NotifyActivities:
                 )
             else:
                 activity.logger.info(
-                    "No SMTP configured; %s to %s: %s", message, recipient, rendered.subject
+                    "No SMTP configured; %s to %s: %s", target.message, recipient, rendered.subject
                 )
         except DeliveryInDoubt:
             raise  # the row stays in_doubt; the retry records sent_unconfirmed, never resends
@@ -227,6 +225,17 @@ class NotifyActivities:
                 await asyncio.to_thread(finish, "sending", str(err))
             raise
         if self.after_send is not None:
-            self.after_send(notification_id, message)
+            self.after_send(notification_id, target.message)
         await asyncio.to_thread(finish, "sent")
         return "sent"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A message ready to send: whom to, what, and the status its last attempt left (None:
+    it is settled already)."""
+
+    delivery: Delivery
+    status_url: str
+    rendered: RenderedMessage
+    previous: str | None

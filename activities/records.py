@@ -11,33 +11,28 @@ from temporalio import activity
 
 from activities import errors
 from activities.inputs import ProjectCase
-from domain.models import CaseView
-from store import service
-from store.db import session_scope
+from store import projection
 from store.tables import utcnow
 
 
 def webhook_payload(
-    view: CaseView,
+    summary: dict[str, Any],
     *,
     event_id: str,
     event_type: str,
     data: dict[str, Any],
     at: str,
     status: str | None = None,
-    summary: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The body the storefront gets: the event, the status it happened in, and a summary of
-    the case as the projection that wrote it left it (no timeline; `summary` when the caller
-    has it already)."""
-    case = summary if summary is not None else view.model_dump(mode="json", exclude={"timeline"})
+    """The body the storefront gets: the event, the status it happened in, and `summary`, the
+    case's view fields (no timeline) as the projection that wrote it left them."""
     return {
         "id": event_id,
         "type": event_type,
-        "case_id": view.id,
-        "status": status or view.status.value,
+        "case_id": summary["id"],
+        "status": status or summary["status"],
         "occurred_at": at,
-        "data": {"case": case, **data},
+        "data": {"case": summary, **data},
     }
 
 
@@ -56,39 +51,39 @@ class RecordActivities:
         in one transaction; a projection older than the stored one changes nothing."""
         now = utcnow()
         try:
-            with session_scope(self.engine) as session:
-                view = service.project_case(
-                    session,
+            with self.engine.begin() as conn:
+                summary = projection.apply_projection(
+                    conn,
                     case_id=input.case_id,
                     revision=input.revision,
                     token=input.token,
                     changes=input.changes,
                     entries=input.entries,
                 )
-                if view is None:
+                if summary is None:
                     return
-                # One summary for every event of this projection: they all show the same case.
-                summary = (
-                    view.model_dump(mode="json", exclude={"timeline"}) if input.webhooks else None
+                # Every event of this projection shows the same case: the fields it stored.
+                projection.queue_outbox_events(
+                    conn,
+                    events=[
+                        {
+                            "event_id": event.event_id,
+                            "case_id": input.case_id,
+                            "event_type": event.event_type,
+                            "payload": webhook_payload(
+                                summary,
+                                event_id=event.event_id,
+                                event_type=event.event_type,
+                                data=event.data,
+                                at=now.isoformat(),
+                                status=event.status,
+                            ),
+                        }
+                        for event in input.webhooks
+                    ],
+                    now=now,
                 )
-                for event in input.webhooks:
-                    service.add_outbox_event(
-                        session,
-                        case_id=view.id,
-                        event_id=event.event_id,
-                        event_type=event.event_type,
-                        payload=webhook_payload(
-                            view,
-                            event_id=event.event_id,
-                            event_type=event.event_type,
-                            data=event.data,
-                            at=now.isoformat(),
-                            status=event.status,
-                            summary=summary,
-                        ),
-                        now=now,
-                    )
-        except service.ProjectionGap as err:
+        except projection.ProjectionGap as err:
             # Retried (the pending activity shows why) until an operator restores the row:
             # failing the activity would fail the case.
             raise errors.unavailable(str(err)) from None

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Text, bindparam, cast, delete, exists, insert, or_, tuple_, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import Text, bindparam, cast, delete, insert, or_, tuple_
 from sqlmodel import Session, col, func, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from domain.models import TERMINAL_STATUSES, CaseView, NumberedEntry, TimelineEntry
+from domain.models import CaseView, NumberedEntry, TimelineEntry
 from domain.names import Kind
+from store import projection
+
+# The delivery log's settled statuses (store.deliveries writes the log).
+from store.deliveries import DELIVERY_SETTLED as DELIVERY_SETTLED
 from store.tables import (
     Case,
     CaseClaim,
@@ -28,7 +30,7 @@ from store.tables import (
     utcnow,
 )
 
-_TERMINAL = frozenset(s.value for s in TERMINAL_STATUSES)
+_TERMINAL = projection.TERMINAL
 
 
 def _utc(at: datetime) -> datetime:
@@ -37,24 +39,7 @@ def _utc(at: datetime) -> datetime:
 
 
 def _columns(view: CaseView, revision: int) -> dict[str, Any]:
-    deadline = view.next_deadline
-    return {
-        "type": view.type.value,
-        "status": view.status.value,
-        "order_id": view.order.id,
-        "customer_id": view.customer.id,
-        "reason": view.reason.value if view.reason else None,
-        "queue": view.queue,
-        "assignee": view.assignee,
-        "priority": view.priority.value,
-        "sla_breached": view.sla_breached,
-        "parent_case_id": view.parent_case_id,
-        "next_deadline": _utc(deadline.due_at) if deadline else None,
-        # The timeline lives in its own rows (timeline_event), never in the stored view.
-        "view": view.model_dump(mode="json", exclude={"timeline"}),
-        "revision": revision,
-        "updated_at": _utc(view.updated_at),
-    }
+    return projection.row_values(view.model_dump(mode="json", exclude={"timeline"}), revision)
 
 
 # The open path's statements, built once: an open runs them through the session's connection
@@ -86,101 +71,21 @@ def insert_opened_case(session: Session, *, view: CaseView, token: str) -> None:
         )
 
 
-class ProjectionGap(Exception):
-    """A projection of changed fields for a case with no stored row to change."""
-
-
-def project_case(
-    session: Session,
-    *,
-    case_id: str,
-    revision: int,
-    token: str | None,
-    changes: dict[str, Any],
-    entries: Sequence[NumberedEntry],
-) -> CaseView | None:
-    """Apply one projection: the changed view fields (JSON) and the new timeline entries.
-
-    Answers the case as stored after it, or None when a newer revision is stored already (a
-    retried or late write never rolls a case back). A case's first projection in a workflow
-    run carries every field, so a case no API wrote (a complaint's child case) gets a full row.
-    """
-    row = session.get(Case, case_id)
-    if row is not None and row.revision >= revision:
-        return None
-    fields = {**(row.view if row is not None else {}), **changes}
-    fields.pop("timeline", None)
-    if row is None and (token is None or "id" not in fields):
-        raise ProjectionGap(f"case {case_id} has no stored row for revision {revision}")
-    view = CaseView.model_validate(fields)
-    _upsert(session, row=row, view=view, token=token or "", revision=revision)
-    add_timeline(session, case_id=case_id, entries=entries)
-    return view
-
-
 def upsert_case(session: Session, *, view: CaseView, token: str, revision: int) -> bool:
     """Write a whole case projection and its timeline; False if a newer one is stored."""
-    row = session.get(Case, view.id)
-    if row is not None and row.revision >= revision:
-        return False
-    _upsert(session, row=row, view=view, token=token, revision=revision)
     entries = [
         NumberedEntry(seq=seq, **entry.model_dump()) for seq, entry in enumerate(view.timeline)
     ]
-    add_timeline(session, case_id=view.id, entries=entries)
-    return True
-
-
-def _upsert(
-    session: Session, *, row: Case | None, view: CaseView, token: str, revision: int
-) -> None:
-    """Write the case row; a case reaching a terminal status gives up its claims (its items,
-    its tracking numbers), so the same item can be returned again and the parcel's number
-    reused."""
-    values = _columns(view, revision)
-    if row is None:
-        row = Case(id=view.id, token=token, created_at=_utc(view.created_at), **values)
-        if view.status.value not in _TERMINAL:
-            # Opened by a workflow (a complaint's child case), not through the API.
-            _claim_unheld_items(session, view=view)
-    else:
-        if row.revision == 0:
-            # The worker's first write: the workflow runs, nothing needs restarting.
-            session.execute(delete(CaseOpening).where(col(CaseOpening.case_id) == view.id))
-        for name, value in values.items():
-            setattr(row, name, value)
-    session.add(row)
-    if view.status.value in _TERMINAL:
-        release_claims(session, case_id=view.id)
-    _add_tracking_numbers(session, case_id=view.id, numbers=tracking_numbers(view))
-
-
-def add_timeline(session: Session, *, case_id: str, entries: Sequence[NumberedEntry]) -> None:
-    """Store new timeline entries by their sequence number; one already stored is kept."""
-    if not entries:
-        return
-    seqs = [entry.seq for entry in entries]
-    stored = set(
-        session.exec(
-            select(TimelineEvent.seq).where(
-                TimelineEvent.case_id == case_id, col(TimelineEvent.seq).in_(seqs)
-            )
-        ).all()
+    session.flush()  # the statements below go past the session's pending objects
+    applied = projection.apply_projection(
+        session.connection(),
+        case_id=view.id,
+        revision=revision,
+        token=token,
+        changes=view.model_dump(mode="json", exclude={"timeline"}),
+        entries=entries,
     )
-    for entry in entries:
-        if entry.seq in stored:
-            continue
-        session.add(
-            TimelineEvent(
-                case_id=case_id,
-                seq=entry.seq,
-                at=_utc(entry.at),
-                kind=entry.kind,
-                actor=entry.actor,
-                message=entry.message,
-                data=entry.data or None,
-            )
-        )
+    return applied is not None
 
 
 def escalated_with(session: Session, *, case_ids: list[str], marker: str) -> set[str]:
@@ -215,30 +120,14 @@ def timeline(session: Session, *, case_id: str) -> list[TimelineEntry]:
     ]
 
 
-# store.tables.TrackingNumber.tracking_number; a longer "number" is no carrier's.
-TRACKING_NUMBER_MAX = 200
+TRACKING_NUMBER_MAX = projection.TRACKING_NUMBER_MAX
 
 
 def tracking_numbers(view: CaseView) -> set[str]:
     """Every tracking number a case knows: its parcels' and, for interceptions, the order's."""
-    found: list[Any] = [shipment.tracking_number for shipment in view.shipments]
-    # A storefront may send the order's own parcel as an extra field (refund-only interceptions).
-    found.append(view.order.tracking_number)
-    return {n for n in found if isinstance(n, str) and n and len(n) <= TRACKING_NUMBER_MAX}
-
-
-def _add_tracking_numbers(session: Session, *, case_id: str, numbers: set[str]) -> None:
-    # Only added, never removed: a carrier may still report on a parcel the case replaced
-    # (a rebooked pickup), and the workflow decides whether that still matters.
-    if not numbers:
-        return  # most projections: no query
-    known = set(
-        session.exec(
-            select(TrackingNumber.tracking_number).where(TrackingNumber.case_id == case_id)
-        ).all()
+    return projection.carrier_numbers(
+        [*(shipment.tracking_number for shipment in view.shipments), view.order.tracking_number]
     )
-    for number in sorted(numbers - known):
-        session.add(TrackingNumber(tracking_number=number, case_id=case_id))
 
 
 def cases_for_tracking(session: Session, *, tracking_number: str) -> list[Case]:
@@ -253,23 +142,6 @@ def cases_for_tracking(session: Session, *, tracking_number: str) -> list[Case]:
             .order_by(col(Case.created_at).desc())
         ).all()
     )
-
-
-def _claim_unheld_items(session: Session, *, view: CaseView) -> None:
-    skus = {item.sku for item in view.items}
-    held = set(
-        session.exec(
-            select(CaseClaim.sku).where(
-                CaseClaim.type == view.type.value,
-                CaseClaim.order_id == view.order.id,
-                col(CaseClaim.sku).in_(skus),
-            )
-        ).all()
-    )
-    for sku in sorted(skus - held):
-        session.add(
-            CaseClaim(type=view.type.value, order_id=view.order.id, sku=sku, case_id=view.id)
-        )
 
 
 def claim_items(
@@ -307,12 +179,6 @@ def claim_holder(session: Session, *, type: str, order_id: str, skus: set[str]) 
         .scalar()
     )
     return holder
-
-
-def release_claims(session: Session, *, case_id: str) -> None:
-    """Give up everything a case holds: its items and its tracking numbers."""
-    session.execute(delete(CaseClaim).where(col(CaseClaim.case_id) == case_id))
-    session.execute(delete(TrackingClaim).where(col(TrackingClaim.case_id) == case_id))
 
 
 def tracking_holder(session: Session, *, tracking_number: str) -> str | None:
@@ -611,62 +477,6 @@ def save_idempotency(session: Session, *, key: str, request_hash: str, case_id: 
     )
 
 
-# The delivery log's statuses (`Notification.status`):
-#   sending           an attempt is under way and nothing has been handed over yet; retried
-#   in_doubt          the message is being handed over (SMTP DATA sent, SMS posted) and the
-#                     outcome is not known yet
-#   sent              the server/gateway accepted it
-#   sent_unconfirmed  an attempt died while in_doubt; an email is not sent again (the customer
-#                     may already have it, and must never get two), so it ends here
-#   failed            permanently refused (5xx recipient, 4xx gateway) or no address
-DELIVERY_SETTLED = frozenset({"sent", "sent_unconfirmed", "failed"})
-
-
-def start_delivery(
-    session: Session,
-    *,
-    notification_id: str,
-    case_id: str,
-    channel: str,
-    message: str,
-    locale: str,
-    recipient: str,
-) -> str | None:
-    """Log an attempt to send; answers the status the last attempt left (`sending` for a
-    first attempt, or `in_doubt`), or None when this notification is already settled."""
-    row = session.get(Notification, notification_id)
-    now = utcnow()
-    if row is None:
-        row = Notification(
-            id=notification_id,
-            case_id=case_id,
-            channel=channel,
-            message=message,
-            locale=locale,
-            recipient=recipient,
-            status="sending",
-            created_at=now,
-            updated_at=now,
-        )
-    elif row.status in DELIVERY_SETTLED:
-        return None
-    row.attempts += 1
-    row.updated_at = now
-    session.add(row)
-    return row.status
-
-
-def finish_delivery(
-    session: Session, *, notification_id: str, status: str, error: str | None = None
-) -> None:
-    """Log the outcome of a send."""
-    row = session.get(Notification, notification_id)
-    if row is None:
-        return
-    row.status, row.error, row.updated_at = status, error, utcnow()
-    session.add(row)
-
-
 def deliveries(session: Session, *, case_id: str) -> list[Notification]:
     """The delivery log of a case, oldest first."""
     return list(
@@ -679,8 +489,7 @@ def deliveries(session: Session, *, case_id: str) -> list[Notification]:
 
 
 # ---- the storefront webhook's outbox ----------------------------------------------------
-# Statuses (`OutboxEvent.status`): pending (to post, maybe after a backoff), delivered (a 2xx),
-# failed (a 4xx, a configuration error, or the retries ran out; the case was told).
+# Statuses and the drainer's statements: store.outbox.
 
 
 def add_outbox_event(
@@ -693,118 +502,14 @@ def add_outbox_event(
     now: datetime,
 ) -> None:
     """Queue a webhook event for the drainer; an event ID already queued is kept as it is."""
-    if session.exec(select(OutboxEvent.id).where(OutboxEvent.event_id == event_id)).first():
-        return
-    session.add(
-        OutboxEvent(
-            event_id=event_id,
-            case_id=case_id,
-            event_type=event_type,
-            payload=payload,
-            next_attempt_at=now,
-            created_at=now,
-            updated_at=now,
-        )
+    session.flush()  # the statement below goes past the session's pending objects
+    projection.queue_outbox_events(
+        session.connection(),
+        events=[
+            {"event_id": event_id, "case_id": case_id, "event_type": event_type, "payload": payload}
+        ],
+        now=now,
     )
-
-
-def claim_outbox_events(
-    session: Session, *, owner: str, now: datetime, lease: timedelta, limit: int
-) -> list[OutboxEvent]:
-    """Lease the due events no other drainer holds, the oldest pending one of each case only
-    (a case's events reach the storefront in order). Commits the leases."""
-    earlier = aliased(OutboxEvent)
-    free = or_(col(OutboxEvent.lease_until).is_(None), col(OutboxEvent.lease_until) < now)
-    candidates = session.exec(
-        select(OutboxEvent.id)
-        .where(
-            OutboxEvent.status == "pending",
-            col(OutboxEvent.next_attempt_at) <= now,
-            free,
-            ~exists().where(
-                col(earlier.case_id) == col(OutboxEvent.case_id),
-                col(earlier.status) == "pending",
-                col(earlier.id) < col(OutboxEvent.id),
-            ),
-        )
-        .order_by(col(OutboxEvent.id))
-        .limit(limit)
-    ).all()
-    if not candidates:
-        session.commit()
-        return []
-    # One statement, atomic per row: of two drainers racing for a row, one update matches it
-    # and the other's doesn't (it is no longer free). Rows this drainer now holds are leased
-    # to it until `now + lease`, so no other drainer takes them before the select below.
-    session.execute(
-        update(OutboxEvent)
-        .where(col(OutboxEvent.id).in_(candidates), col(OutboxEvent.status) == "pending", free)
-        .values(lease_until=now + lease, lease_owner=owner)
-    )
-    session.commit()
-    return list(
-        session.exec(
-            select(OutboxEvent)
-            .where(col(OutboxEvent.id).in_(candidates), col(OutboxEvent.lease_owner) == owner)
-            .order_by(col(OutboxEvent.id))
-        ).all()
-    )
-
-
-def settle_outbox_event(
-    session: Session,
-    *,
-    id: int,
-    owner: str,
-    status: str,
-    error: str | None = None,
-    retry_at: datetime | None = None,
-) -> bool:
-    """Record an attempt on a leased event: `delivered`, `failed`, or `pending` again at
-    `retry_at`; False when this drainer no longer holds the lease."""
-    row = session.get(OutboxEvent, id)
-    if row is None or row.lease_owner != owner or row.status != "pending":
-        return False
-    now = utcnow()
-    row.attempts += 1
-    row.status, row.error, row.updated_at = status, error, now
-    row.lease_until, row.lease_owner = None, None
-    if retry_at is not None:
-        row.next_attempt_at = retry_at
-    session.add(row)
-    return True
-
-
-def settle_delivered_outbox_events(session: Session, *, ids: Sequence[int], owner: str) -> None:
-    """Record delivered events in one statement (the common outcome of a batch); an event this
-    drainer no longer holds is left as it is."""
-    if not ids:
-        return
-    session.execute(
-        update(OutboxEvent)
-        .where(
-            col(OutboxEvent.id).in_(ids),
-            col(OutboxEvent.lease_owner) == owner,
-            col(OutboxEvent.status) == "pending",
-        )
-        .values(
-            attempts=OutboxEvent.attempts + 1,
-            status="delivered",
-            error=None,
-            updated_at=utcnow(),
-            lease_until=None,
-            lease_owner=None,
-        )
-    )
-
-
-def release_outbox_event(session: Session, *, id: int, owner: str, retry_at: datetime) -> None:
-    """Give a leased event back untried (e.g. the case could not be told yet)."""
-    row = session.get(OutboxEvent, id)
-    if row is None or row.lease_owner != owner:
-        return
-    row.lease_until, row.lease_owner, row.next_attempt_at = None, None, retry_at
-    session.add(row)
 
 
 def outbox_events(session: Session, *, case_id: str) -> list[OutboxEvent]:

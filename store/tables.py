@@ -5,13 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, Table, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
     """The current time, timezone-aware in UTC."""
     return datetime.now(UTC)
+
+
+def core_table(model: type[SQLModel]) -> Table:
+    """A table model's Core table, for statements that skip the ORM."""
+    # SQLModel doesn't declare `__table__` to type checkers.
+    table: Table = getattr(model, "__table__")  # noqa: B009
+    return table
 
 
 def _at(**kwargs: Any) -> Any:
