@@ -597,12 +597,13 @@ async def run_bench(cases: int, rounds: int, concurrency: int) -> Bench:
 
 # The figures before the worker's CPU and history work of issue 9, for comparison (same bench,
 # same defaults; load average about 3.5 then).
-BEFORE = """Before (main at a87f6c4, run of 2026-12-01 18:55 UTC on a quiet machine): worker CPU per
-case 259.8 ms against 130.3 ms (**1.99**), history 16.5 KiB against 7.0 KiB per case
-(**2.36**), throughput **0.66**. Since then: payloads leave out the fields at their default
-(the policy copy carries only what the shop changed), holidays travel as one `MM-DD` line per
-year from the opening day, an action's update answers a small `Acted` (not in this case, which
-takes no action: 2 KB less per action elsewhere)."""
+BEFORE = """Before (main at 4925826, run of 2026-12-01 22:45 UTC): worker CPU per case 282.8 ms
+against 144.8 ms (**1.95**), history 14.0 KiB against 7.0 KiB per case (**2.00**), throughput
+**0.61**. Since then: the worker's projection, delivery log and outbox write through SQLAlchemy
+Core statements in fewer transactions (a projection is one transaction with its outbox rows;
+the drainer leases the next batch in the transaction that settles the last, and waits 0.1 s
+for more once woken), and the worker freezes what it loaded at start out of the cyclic garbage
+collector's passes."""
 
 
 def _median(bench: Bench, scenario: str, value: Callable[[Round], float | None]) -> float | None:
