@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -166,10 +167,15 @@ async def update(client: Client, case_id: str, name: str, body: BaseModel) -> Ac
 
 
 async def update_latest_run(handle: WorkflowHandle[Any, Any], name: str, body: Any) -> Acted:
-    """Send an update to the case's latest run, again if the run closed before it took it."""
+    """Send an update to the case's latest run, again if the run closed before it took it.
+
+    Every try carries the same update ID: a run that applied it but whose answer was lost as
+    it continued as new has handed the ID to the next run, which answers without applying it
+    again (workflows.case.Case.once)."""
+    update_id = uuid.uuid4().hex
     for attempt in range(1, CLOSED_RUN_TRIES + 1):
         try:
-            acted: Acted = await handle.execute_update(name, body, result_type=Acted)
+            acted: Acted = await handle.execute_update(name, body, id=update_id, result_type=Acted)
             return acted
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND or attempt == CLOSED_RUN_TRIES:

@@ -113,6 +113,10 @@ class Case:
         # A continued run replays its lifecycle from this journal before it goes live.
         self.journal = Journal(input.carry.journal if input.carry else None)
         self.continuation = Continuation(self, input.carry, input.history_limit)
+        # The IDs of the updates (actions) the case applied, an earlier run's included: a
+        # client that resends one to the next run (continuation.Carry.updates) gets the answer
+        # without the action being applied twice.
+        self.applied: dict[str, None] = dict.fromkeys(input.carry.updates if input.carry else [])
         self.inbox = Inbox()
         self.recorder = Recorder(
             self.view,
@@ -201,6 +205,21 @@ class Case:
         if self.ended or not taken:
             status = self.continuation.shown().status
             raise ApplicationError(refusal(status, name), type=ErrorType.ACTION_NOT_ALLOWED.value)
+
+    def applied_before(self) -> bool:
+        """Whether the update being handled was applied already (a client's resend)."""
+        info = workflow.current_update_info()
+        return info is not None and info.id in self.applied
+
+    async def once(self, apply: Callable[[], Awaitable[Acted]]) -> Acted:
+        """Apply the update being handled once, whichever run it reaches: one applied before
+        answers with the case as it stands."""
+        if self.applied_before():
+            return self.acted()
+        acted = await apply()
+        if (info := workflow.current_update_info()) is not None:
+            self.applied[info.id] = None
+        return acted
 
     async def act(self, action: AgentAction) -> Acted:
         """Apply an agent action; answer once the case projected what it did."""
@@ -317,12 +336,13 @@ class CaseHandlers:
     )
     async def action(self, action: AgentAction) -> Acted:
         """Apply an agent action; answer with the projection that holds the case after it."""
-        return await self.case.act(action)
+        return await self.case.once(lambda: self.case.act(action))
 
     @action.validator
     def validate_action(self, action: AgentAction) -> None:
         """Refuse an agent action the case can't take now, before anything is written."""
-        self.case.check_action(action)
+        if not self.case.applied_before():
+            self.case.check_action(action)
 
     @workflow.update(
         name=Handler.CUSTOMER_ACTION.value,
@@ -330,9 +350,10 @@ class CaseHandlers:
     )
     async def customer_action(self, action: CustomerAction) -> Acted:
         """Apply a customer action; answer with the projection that holds the case after it."""
-        return await self.case.act_as_customer(action)
+        return await self.case.once(lambda: self.case.act_as_customer(action))
 
     @customer_action.validator
     def validate_customer_action(self, action: CustomerAction) -> None:
         """Refuse a customer action the case can't take now."""
-        self.case.check_customer_action(action)
+        if not self.case.applied_before():
+            self.case.check_customer_action(action)

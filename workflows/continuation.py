@@ -7,9 +7,10 @@ case) and no update is in flight. An agent's or customer's action handed to the 
 always answered at the next wait, so waiting for the handlers never waits on the case itself.
 
 What goes over (`Carry`): the lifecycle's journal, the case's view (deadlines with their
-original due times included), the queued events, the most recent event IDs, the recorder's
-counters (a notification ID or webhook event ID never repeats across runs), the locked flag,
-and what the open wait takes (the validators answer from it while the new run fast-forwards).
+original due times included), the queued events, the most recent event and update IDs, the
+recorder's counters (a notification ID or webhook event ID never repeats across runs), the
+locked flag, and what the open wait takes (the validators answer from it while the new run
+fast-forwards).
 
 How the new run picks up: it runs the same lifecycle from the top with the recorder muted,
 every wait, activity result and `now()` answered from the journal (`journal.py`). When the
@@ -35,6 +36,10 @@ with workflow.unsafe.imports_passed_through():
 # sending it (its own retries); one replayed after a thousand newer events of the same case
 # is not a retry. Within a run every ID is remembered (the run's history bounds them).
 SEEN_LIMIT = 1_000
+# Update IDs carried to the next run. A client resends an update whose run closed under it
+# within a fraction of a second (api.temporal_calls.update_latest_run: three tries, 150 ms in
+# all), so only the last ones applied can come again.
+UPDATES_LIMIT = 100
 # Queued events carried to the next run, per event type. A step takes one report of a kind;
 # a case that piles up reports no step takes (a partner's feed sent to the wrong case) must
 # not grow what every run carries. The earliest of each type are kept: they came first, and
@@ -60,6 +65,8 @@ class Carry:
     # Events queued for a later step (actions can't be queued: their updates finish first).
     events: list[IntegrationEvent] = field(default_factory=list)
     seen: list[str] = field(default_factory=list)
+    # The most recent update IDs the case applied (Case.applied): a resend answers, unapplied.
+    updates: list[str] = field(default_factory=list)
     # The recorder's counters (workflows.recorder.RecorderState), field by field.
     revision: int = 0
     seq: int = 0
@@ -83,6 +90,7 @@ class CaseParts(Protocol):
     inbox: Inbox
     recorder: Recorder
     locked: bool
+    applied: dict[str, None]
 
     def take_event(self, event: IntegrationEvent) -> Pending | None:
         """Take an integration event (queued, or answered at once)."""
@@ -159,6 +167,7 @@ class Continuation:
             view=case.view.model_copy(deep=True),
             events=carried_events(inbox.pending),
             seen=list(inbox.seen_events)[-SEEN_LIMIT:],
+            updates=list(case.applied)[-UPDATES_LIMIT:],
             revision=counters.revision,
             seq=counters.seq,
             sent=counters.sent,

@@ -14,13 +14,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from pydantic import TypeAdapter
 from sqlmodel import Session, col, select
 from temporalio.api.history.v1 import History
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from domain.actions import IntegrationEvent
-from domain.models import CaseView
+from domain.actions import AgentAction, IntegrationEvent
+from domain.models import Acted, CaseView
 from store.tables import Notification, TimelineEvent
 from tests.conftest import Stack, running_stack, stack_settings, time_skipping_server
 from tests.support.factory import case_input
@@ -347,6 +348,32 @@ async def test_an_update_sent_while_continue_as_new_is_due_gets_its_answer(
     assert view.status == "awaiting_shipment"
     assert kinds(view).count("note") == 42
     await reach_deadline(handle, "customer_shipment")
+    await act(handle, "cancel")
+    await finish(stack.env, handle, "cancelled")
+
+
+async def test_an_action_resent_to_the_next_run_is_answered_not_applied_again(
+    stack: Stack,
+) -> None:
+    # A run that applied an action, but whose answer was lost as it continued as new (the
+    # client saw "already completed"), hands the update's ID to the next run: the client's
+    # resend, with the same ID, gets its answer there and the action is not taken twice.
+    _, handle = await start(stack, limit=60, items=OPENED_TEE)
+    await reach_deadline(handle, "review")
+    approve = TypeAdapter(AgentAction).validate_python({"action": "approve", "notes": "go ahead"})
+    first = await handle.execute_update("action", approve, id="approve-once", result_type=Acted)
+    assert first.status == "awaiting_shipment"
+    await notes(handle, [f"after the approval {n}" for n in range(40)])
+    await reach_runs(stack, handle, 2)
+    # Sent to the latest run: not the one that applied it, so the server doesn't know the ID.
+    latest = stack.client.get_workflow_handle(handle.id)
+    again = await latest.execute_update("action", approve, id="approve-once", result_type=Acted)
+    assert again.status == "awaiting_shipment"
+    view = await state(handle)
+    assert kinds(view).count("approved") == 1
+    # Another approve, with an ID of its own, is refused: the case is past its review.
+    with pytest.raises(WorkflowUpdateFailedError):
+        await latest.execute_update("action", approve, id="approve-twice", result_type=Acted)
     await act(handle, "cancel")
     await finish(stack.env, handle, "cancelled")
 
