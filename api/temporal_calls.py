@@ -50,9 +50,9 @@ SIGNAL_EVENT = Handler.EVENT.value
 # on a 2-core machine at load average 13 got 20 503s (start p99 17 s) where a bare
 # start_workflow, which has no deadline, waited; the client does not retry a timed-out start.
 START_RPC_TIMEOUT = timedelta(seconds=30)
-# An update that reaches a run as it continues as new is refused as "already completed"
-# without being applied: it is sent again to the latest run, a few times before a case that
-# really ended answers 409.
+# An update that reaches a run as it continues as new is refused as "already completed": it
+# is sent again, with the same ID, to the latest run, a few times before a case that really
+# ended answers 409.
 CLOSED_RUN_TRIES = 3
 CLOSED_RUN_PAUSE = 0.05
 # Statuses that mean "Temporal is not answering", not "Temporal said no".
@@ -180,8 +180,8 @@ async def update_latest_run(handle: WorkflowHandle[Any, Any], name: str, body: A
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND or attempt == CLOSED_RUN_TRIES:
                 raise
-            # The run closed before it took the update: it may have continued as new (a long
-            # case), and the update, never applied, goes to the new run.
+            # The run closed under the update: it may have continued as new (a long case).
+            # The new run applies the update, or answers it if the old run had applied it.
             await asyncio.sleep(CLOSED_RUN_PAUSE * attempt)
     raise AssertionError("unreachable")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import sqlite3
 import threading
@@ -155,22 +156,18 @@ class GroupWriter:
         try:
             with Session(self.engine, expire_on_commit=False) as session:
                 _begin_immediate(session)
-                if len(batch) == 1:
-                    # Alone in its transaction, a write needs no savepoint of its own (two
-                    # statements less while the lock is held): if it fails, none commits.
-                    job, done = batch[0]
+                # Alone in its transaction, a write needs no savepoint of its own (two
+                # statements less while the lock is held): if it fails, nothing commits.
+                alone = len(batch) == 1
+                for job, done in batch:
                     try:
-                        results.append((done, job(session)))
-                    except Exception as err:
-                        session.rollback()
-                        done.set_exception(err)
-                        return
-                for job, done in batch if len(batch) > 1 else []:
-                    try:
-                        with session.begin_nested():
+                        with contextlib.nullcontext() if alone else session.begin_nested():
                             results.append((done, job(session)))
                     except Exception as err:  # this write's own failure, raised in its thread
                         done.set_exception(err)
+                        if alone:
+                            session.rollback()
+                            return
                 session.commit()
         except BaseException as err:  # the transaction failed: none of its writes happened
             # Every queued write hears of it, or its thread would wait for an answer forever.

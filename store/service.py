@@ -27,6 +27,7 @@ from store.tables import (
     TimelineEvent,
     TrackingClaim,
     TrackingNumber,
+    core_table,
     utcnow,
 )
 
@@ -45,12 +46,12 @@ def _columns(view: CaseView, revision: int) -> dict[str, Any]:
 # The open path's statements, built once: an open runs them through the session's connection
 # as Core statements. The ORM's unit of work (identity map, flush ordering, instance state)
 # cost an open about 6 ms of CPU for five rows it never reads back.
-_CASE = Case.__table__  # type: ignore[attr-defined]
+_CASE = core_table(Case)
 _INSERT_CASE = insert(_CASE)
-_INSERT_TRACKING_NUMBER = insert(TrackingNumber.__table__)  # type: ignore[attr-defined]
-_INSERT_CLAIM = insert(CaseClaim.__table__)  # type: ignore[attr-defined]
-_INSERT_OPENING = insert(CaseOpening.__table__)  # type: ignore[attr-defined]
-_IDEMPOTENCY = IdempotencyKey.__table__  # type: ignore[attr-defined]
+_INSERT_TRACKING_NUMBER = insert(core_table(TrackingNumber))
+_INSERT_CLAIM = insert(core_table(CaseClaim))
+_INSERT_OPENING = insert(core_table(CaseOpening))
+_IDEMPOTENCY = core_table(IdempotencyKey)
 _INSERT_IDEMPOTENCY = insert(_IDEMPOTENCY)
 
 
@@ -158,7 +159,7 @@ def claim_items(
     )
 
 
-_CLAIM = CaseClaim.__table__  # type: ignore[attr-defined]
+_CLAIM = core_table(CaseClaim)
 _CLAIM_HOLDER = (
     select(_CLAIM.c.case_id)
     .where(

@@ -22,7 +22,7 @@ from activities.inputs import ProjectCase
 from api.temporal_calls import update_latest_run
 from domain.actions import AgentAction, CustomerAction, EventType, IntegrationEvent
 from domain.calendar import BusinessCalendar
-from domain.models import CaseOutcome, CaseView, Deadline, TimelineEntry
+from domain.models import Acted, CaseOutcome, CaseView, Deadline, TimelineEntry
 from domain.policy import Policy
 from tests.conftest import OPS_EMAIL
 from tests.support.http_peers import Peers, RecordedRequest
@@ -51,10 +51,15 @@ async def signal(handle: WorkflowHandle[Any, CaseView], type: str, **data: Any) 
     return ev
 
 
+async def send_action(handle: WorkflowHandle[Any, CaseView], action: str, **fields: Any) -> Acted:
+    """An agent action, answered with its `Acted` alone (no query of the case after it)."""
+    body = _AGENT.validate_python({"action": action, **fields})
+    return await update_latest_run(handle, "action", body)
+
+
 async def act(handle: WorkflowHandle[Any, CaseView], action: str, **fields: Any) -> CaseView:
     """An agent action; raises WorkflowUpdateFailedError when the case refuses it."""
-    body = _AGENT.validate_python({"action": action, **fields})
-    await update_latest_run(handle, "action", body)
+    await send_action(handle, action, **fields)
     return await state(handle)
 
 
@@ -130,19 +135,37 @@ async def state(handle: WorkflowHandle[Any, CaseView]) -> CaseView:
     return await with_timeline(handle, await _live(handle))
 
 
+async def reach_where(
+    handle: WorkflowHandle[Any, CaseView],
+    ok: Callable[[CaseView], bool],
+    failure: Callable[[CaseView], str],
+    *,
+    timeline: bool = False,
+    timeout: float = 15,
+) -> CaseView:
+    """Wait (in real time) until the case satisfies `ok`, and answer it with its timeline;
+    `timeline`: `ok` reads the timeline, so each look fetches it."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        view = await (state(handle) if timeline else _live(handle))
+        if ok(view):
+            return view if timeline else await with_timeline(handle, view)
+        if loop.time() > end:
+            raise AssertionError(failure(view))
+        await asyncio.sleep(0.02)
+
+
 async def reach(
     handle: WorkflowHandle[Any, CaseView], status: str, *, timeout: float = 15
 ) -> CaseView:
     """Wait (in real time) until the case is in a status, and answer it."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        view = await _live(handle)
-        if view.status == status:
-            return await with_timeline(handle, view)
-        if loop.time() > deadline:
-            raise AssertionError(f"case {view.id} stayed {view.status}, expected {status}")
-        await asyncio.sleep(0.02)
+    return await reach_where(
+        handle,
+        lambda view: view.status == status,
+        lambda view: f"case {view.id} stayed {view.status}, expected {status}",
+        timeout=timeout,
+    )
 
 
 def kinds(view: CaseView) -> list[str]:
@@ -197,15 +220,13 @@ async def reach_kind(
     handle: WorkflowHandle[Any, CaseView], kind: str, *, count: int = 1, timeout: float = 15
 ) -> CaseView:
     """Wait (in real time) until the case's timeline has `count` entries of a kind."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while True:
-        view = await state(handle)
-        if kinds(view).count(kind) >= count:
-            return view
-        if loop.time() > end:
-            raise AssertionError(f"case {view.id} has {kinds(view)}, expected {count} x {kind!r}")
-        await asyncio.sleep(0.02)
+    return await reach_where(
+        handle,
+        lambda view: kinds(view).count(kind) >= count,
+        lambda view: f"case {view.id} has {kinds(view)}, expected {count} x {kind!r}",
+        timeline=True,
+        timeout=timeout,
+    )
 
 
 async def reach_deadline(
@@ -215,33 +236,32 @@ async def reach_deadline(
 
     A status shows a moment before the wait behind it sets its deadline.
     """
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while True:
-        view = await _live(handle)
-        if name in deadline_names(view):
-            return await with_timeline(handle, view)
-        if loop.time() > end:
-            raise AssertionError(f"case {view.id} ({view.status}) has no {name!r} deadline")
-        await asyncio.sleep(0.02)
+    return await reach_where(
+        handle,
+        lambda view: name in deadline_names(view),
+        lambda view: f"case {view.id} ({view.status}) has no {name!r} deadline",
+        timeout=timeout,
+    )
 
 
 async def reach_overdue(
     handle: WorkflowHandle[Any, CaseView], due: Deadline, *, timeout: float = 15
 ) -> CaseView:
     """Wait until the case escalated the breach of `due` and still lists it, now overdue."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while True:
-        view = await state(handle)
+
+    def overdue(view: CaseView) -> bool:
         breached = any(
             e.kind == "escalated" and e.data.get("timer") == due.name for e in view.timeline
         )
-        if breached and due in view.deadlines:
-            return view
-        if loop.time() > end:
-            raise AssertionError(f"case {view.id} never listed {due.name!r} as overdue: {view}")
-        await asyncio.sleep(0.02)
+        return breached and due in view.deadlines
+
+    return await reach_where(
+        handle,
+        overdue,
+        lambda view: f"case {view.id} never listed {due.name!r} as overdue: {view}",
+        timeline=True,
+        timeout=timeout,
+    )
 
 
 def mail_names(mail: MailSink, view: CaseView | CaseInput) -> list[str]:

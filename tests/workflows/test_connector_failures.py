@@ -8,7 +8,6 @@ A message or webhook refused is noted and escalated while the case goes on.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from temporalio.api.common.v1 import WorkflowExecution
@@ -26,10 +25,10 @@ from tests.workflows.helpers import (
     reach,
     reach_deadline,
     reach_kind,
+    reach_where,
     requests_for,
     send_back,
     signal,
-    state,
     stop,
 )
 
@@ -76,12 +75,11 @@ async def escalated_alive(
 
 async def reach_refund(handle: WorkflowHandle[Any, CaseView], status: str) -> CaseView:
     """Wait (in real time) until the case's refund is in `status`."""
-    for _ in range(300):
-        view = await state(handle)
-        if view.refund is not None and view.refund.status == status:
-            return view
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"the refund of {handle.id} never reached {status}: {view.refund}")
+    return await reach_where(
+        handle,
+        lambda view: view.refund is not None and view.refund.status == status,
+        lambda view: f"the refund of {view.id} never reached {status}: {view.refund}",
+    )
 
 
 async def test_a_refused_refund_waits_for_retry_and_pays_once(stack: Stack) -> None:

@@ -20,7 +20,6 @@ from temporalio.api.history.v1 import History
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from api.temporal_calls import update_latest_run
 from domain.actions import AgentAction, IntegrationEvent
 from domain.models import Acted, CaseView
 from store.tables import Notification, TimelineEvent
@@ -41,6 +40,7 @@ from tests.workflows.helpers import (
     reach,
     reach_deadline,
     reach_kind,
+    send_action,
     send_back,
     signal,
     state,
@@ -146,13 +146,9 @@ async def notes(handle: Handle, texts: list[str], *, at_once: int = 10) -> None:
     for at in range(0, len(texts), at_once):
         batch = texts[at : at + at_once]
         answers = await asyncio.gather(
-            *(update_latest_run(handle, "action", _note(text)) for text in batch)
+            *(send_action(handle, "note", message=text) for text in batch)
         )
         assert all(answer.id == handle.id for answer in answers)
-
-
-def _note(text: str) -> AgentAction:
-    return TypeAdapter(AgentAction).validate_python({"action": "note", "message": text})
 
 
 @pytest.fixture
