@@ -16,8 +16,6 @@ CONNECTOR_REJECTED = "ConnectorRejected"
 CONFIGURATION_ERROR = "ConfigurationError"
 # 5xx, timeouts, refused connections: worth retrying with backoff, up to the retry cap.
 CONNECTOR_UNAVAILABLE = "ConnectorUnavailable"
-# The error types a retry can't fix (the retry policy and the workflows both read this).
-NON_RETRYABLE: tuple[str, ...] = (CONNECTOR_REJECTED, CONFIGURATION_ERROR)
 
 # Long enough for a status, a partner's one-line reason and a setting's name; short enough to
 # read on a timeline and to stay far below Temporal's failure size limit.

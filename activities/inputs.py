@@ -6,20 +6,32 @@ from typing import Any
 
 from domain.messages import MessageArgs
 from domain.models import Address, Deadline, ExchangeItem, Item, NumberedEntry
-from domain.names import Message
+from domain.names import Message, status_of_webhook
 
 
 @dataclass
 class WebhookEvent:
     """One storefront webhook event, to be written to the outbox with the projection."""
 
-    event_type: str
-    # `{case_id}:{step}`: the same on every attempt, so the storefront can drop a repeat.
-    event_id: str
+    # `{event_type}.{n}`, unique within the case (`case.resolved.1`): the event's ID is
+    # `{case_id}:{step}`, the same on every attempt, so the storefront can drop a repeat.
+    step: str
     data: dict[str, Any] = field(default_factory=dict)
-    # The status the case was in when the event happened (a status webhook's own status);
-    # None: the status the projection leaves.
-    status: str | None = None
+
+    @property
+    def event_type(self) -> str:
+        """The event's type: its step without the counter."""
+        return self.step.rpartition(".")[0]
+
+    def event_id(self, case_id: str) -> str:
+        """The event's ID, the same on every attempt."""
+        return f"{case_id}:{self.step}"
+
+    @property
+    def status(self) -> str | None:
+        """The status the case was in when the event happened: a status webhook's own
+        status; None for other events (the status the projection leaves)."""
+        return status_of_webhook(self.event_type)
 
 
 @dataclass
@@ -32,7 +44,8 @@ class ProjectCase:
     revision: int
     # The CaseView fields (as JSON) that changed since the run's last projection, or since
     # the API's opening row; the first projection of a case no API opened (a complaint's
-    # child case) or of a continued run carries every field but the timeline.
+    # child case) or of a continued run carries every field but the timeline. `updated_at`
+    # is left out when it is the last new entry's time (the store sets it from the entry).
     changes: dict[str, Any] = field(default_factory=dict)
     # The timeline entries added since the last projection, numbered.
     entries: list[NumberedEntry] = field(default_factory=list)

@@ -67,12 +67,12 @@ class RecordActivities:
                     conn,
                     events=[
                         {
-                            "event_id": event.event_id,
+                            "event_id": event_id,
                             "case_id": input.case_id,
                             "event_type": event.event_type,
                             "payload": webhook_payload(
                                 summary,
-                                event_id=event.event_id,
+                                event_id=event_id,
                                 event_type=event.event_type,
                                 data=event.data,
                                 at=now.isoformat(),
@@ -80,6 +80,7 @@ class RecordActivities:
                             ),
                         }
                         for event in input.webhooks
+                        for event_id in [event.event_id(input.case_id)]
                     ],
                     now=now,
                 )

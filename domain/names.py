@@ -220,6 +220,15 @@ def status_webhook(status: CaseStatus) -> str:
     return f"case.{status.value}"
 
 
+_STATUS_WEBHOOKS = {status_webhook(status): status.value for status in CaseStatus}
+
+
+def status_of_webhook(event_type: str) -> str | None:
+    """The status a status webhook event reports (`case.resolved` -> `resolved`); None for
+    the other events."""
+    return _STATUS_WEBHOOKS.get(event_type)
+
+
 class AgentVerb(StrEnum):
     """The agent actions (`action` of an agent action body)."""
 

@@ -149,6 +149,9 @@ def apply_projection(
     if stored is not None and stored.revision >= revision:
         return None
     fields = {**(stored.view if stored is not None else {}), **changes}
+    if entries and "updated_at" not in changes:
+        # Left out of the changes when it is the last new entry's time.
+        fields["updated_at"] = entries[-1].model_dump(mode="json", include={"at"})["at"]
     fields.pop("timeline", None)  # a view stored before migration 0004 still held one
     if stored is None:
         if token is None or "id" not in fields:

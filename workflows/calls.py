@@ -49,14 +49,15 @@ async def project_case(input: ProjectCase) -> None:
 
 
 def _projection_summary(input: ProjectCase) -> str:
+    # Short: it is in every projection's history event (the workflow is the case already).
     status = input.changes.get("status")
-    parts = [f"project {input.case_id} r{input.revision}"]
+    parts = [f"r{input.revision}"]
     if status:
-        parts.append(f"as {status}")
+        parts.append(str(status))
     if input.entries:
         parts.append(f"+{len(input.entries)} entries")
     if input.webhooks:
-        parts.append("webhook " + ", ".join(w.event_type for w in input.webhooks))
+        parts.append(f"+{len(input.webhooks)} webhooks")
     return " ".join(parts)
 
 

@@ -60,8 +60,10 @@ class Projection:
         # The view's fields as last projected: the first projection of a case the API opened
         # sends only what differs from its opening row; one with no row (None) sends them all.
         self.projected: dict[str, Any] | None = self.stored
-        # Search attribute values as last upserted, by name.
-        self.attributes: dict[str, Any] = {}
+        # Search attribute values as last upserted, by name. A first run starts with these
+        # unset, which reads the same as their default: no upsert until one changes. (A
+        # continued run upserts them all: it may have inherited other values.)
+        self.attributes: dict[str, Any] = dict(search.UNSET_AT_START)
         self.entries: list[NumberedEntry] = []
         self.webhooks: list[WebhookEvent] = []
         self.lock = asyncio.Lock()
@@ -81,24 +83,11 @@ class Projection:
         self.sent[name] = self.sent.get(name, 0) + 1
         return f"{name}.{self.sent[name]}"
 
-    def queue_webhook(
-        self,
-        event_type: str,
-        data: Money | Mapping[str, Any] | None = None,
-        *,
-        status: CaseStatus | None = None,
-    ) -> None:
-        """Queue a storefront webhook event for the next projection's outbox write."""
-        step = self.next_step(event_type)
+    def queue_webhook(self, event_type: str, data: Money | Mapping[str, Any] | None = None) -> None:
+        """Queue a storefront webhook event for the next projection's outbox write (a status
+        webhook reports its own status: `WebhookEvent.status`)."""
         body = data.model_dump(mode="json") if isinstance(data, Money) else dict(data or {})
-        self.webhooks.append(
-            WebhookEvent(
-                event_type=event_type,
-                event_id=f"{self.view.id}:{step}",
-                data=body,
-                status=status.value if status else None,
-            )
-        )
+        self.webhooks.append(WebhookEvent(step=self.next_step(event_type), data=body))
 
     async def sync(self) -> None:
         """Project what changed (and queued webhook events) in one activity; none when
@@ -108,10 +97,10 @@ class Projection:
             if self.last_status is None and self.stored is not None:
                 # The opening status, as the API wrote it: the storefront hears of it too.
                 self.last_status = CaseStatus(self.stored["status"])
-                self.queue_webhook(status_webhook(self.last_status), status=self.last_status)
+                self.queue_webhook(status_webhook(self.last_status))
             if self.view.status != self.last_status:
                 self.last_status = self.view.status
-                self.queue_webhook(status_webhook(self.view.status), status=self.view.status)
+                self.queue_webhook(status_webhook(self.view.status))
             fields = self.view.model_dump(mode="json", exclude={"timeline"})
             last = self.projected
             changes = (
@@ -121,6 +110,9 @@ class Projection:
             )
             if not (changes or self.entries or self.webhooks):
                 return
+            if last is not None and self.entries and self.view.updated_at == self.entries[-1].at:
+                # The last new entry's time: the store sets it from the entry.
+                changes.pop("updated_at", None)
             self._describe()
             self.revision += 1
             projection = ProjectCase(

@@ -107,6 +107,7 @@ class Recorder:
         # Nothing projected in this run yet: the first projection sends every field, and a
         # message first projects (the record is whatever the last run left).
         p.last_status, p.projected, p.stored = state.last_status, None, None
+        p.attributes = {}
         self.failed_webhooks = set(state.failed_webhooks)
 
     # ---- status and timeline ----------------------------------------------------

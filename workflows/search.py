@@ -30,6 +30,14 @@ ALL = (
     NEXT_DEADLINE,
 )
 
+# A new workflow has no search attributes: an unset value reads as these (no case is
+# breached, has a deadline or a reason until the workflow says so).
+UNSET_AT_START: dict[str, Any] = {
+    SLA_BREACHED.name: False,
+    NEXT_DEADLINE.name: None,
+    CASE_REASON.name: None,
+}
+
 
 def updates(view: CaseView) -> list[SearchAttributeUpdate[Any]]:
     """The search attribute values that describe the case now."""

@@ -98,7 +98,9 @@ class Fakes:
     def webhooks(self, case_id: str) -> list[str]:
         """The storefront webhook events a case's projections queued, in order."""
         return [
-            str(w["event_type"]) for i in self.asked("project_case", case_id) for w in i["webhooks"]
+            str(w["step"]).rpartition(".")[0]
+            for i in self.asked("project_case", case_id)
+            for w in i["webhooks"]
         ]
 
     def activities(self) -> list[Any]:
