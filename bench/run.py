@@ -602,8 +602,10 @@ against 144.8 ms (**1.95**), history 14.0 KiB against 7.0 KiB per case (**2.00**
 **0.61**. Since then: the worker's projection, delivery log and outbox write through SQLAlchemy
 Core statements in fewer transactions (a projection is one transaction with its outbox rows;
 the drainer leases the next batch in the transaction that settles the last, and waits 0.1 s
-for more once woken), and the worker freezes what it loaded at start out of the cyclic garbage
-collector's passes."""
+for more once woken), the worker freezes what it loaded at start out of the cyclic garbage
+collector's passes, and activity inputs shed what the activity can work out (a webhook event
+is its step; `updated_at` comes from the last entry; no non-retryable type list in every
+connector call's retry policy; no upsert of search attributes still unset)."""
 
 
 def _median(bench: Bench, scenario: str, value: Callable[[Round], float | None]) -> float | None:
@@ -812,7 +814,9 @@ Where a case's history bytes go (the warm-up case of each scenario, serialized e
   fired, the policy values the shop changed, the holidays of three years), the projections'
   changed fields and timeline entries, the search attributes operators filter on, and the
   summary the Temporal UI shows for every activity. The bare workflow's activities take and
-  return one integer and it has no search attributes, so that data is the gap.
+  return one integer and it has no search attributes, so that data is the gap. Why the
+  service keeps it (DESIGN asks for the explained decision, the search attributes and the
+  summaries) is in docs/decisions.md, "History size".
 """
 
 
