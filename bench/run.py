@@ -25,16 +25,18 @@ from collections import Counter
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-# Only the standard library and temporalio up here: the bare worker (and its workflow sandbox)
-# imports this module, and its RSS must not carry the service's code. The service's modules
-# are imported inside the functions that need them.
-from temporalio import activity, workflow
+# Only the standard library and temporalio up here: the bare worker imports this module, and
+# its RSS must not carry the service's code. The service's modules are imported inside the
+# functions that need them. (The bare workflow's sandbox imports only bench/bare.py.)
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
+
+# The baseline: nothing but Temporal, in a module of its own.
+from bench.bare import BareWorkflow, Shape, noop
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -42,7 +44,6 @@ if TYPE_CHECKING:
 AFTERSALES = "aftersales"
 BARE = "bare"
 SCENARIOS = (AFTERSALES, BARE)
-ACTIVITY_TIMEOUT = timedelta(seconds=60)
 # Default rules, but the two waits after the refund last a second, so a case ends on its own.
 BENCH_TIMERS = {"follow_up": "1s", "survey": "1s"}
 # Histories read after a timed round to see where a case's activity time goes.
@@ -53,46 +54,6 @@ DEFAULT_CASES = 60
 DEFAULT_ROUNDS = 3
 # Enough in flight that the 1 s timers never leave the worker idle at ~5 cases/s.
 DEFAULT_CONCURRENCY = 40
-
-
-# ---- the baseline: nothing but Temporal ------------------------------------------------
-
-
-@activity.defn(name="bench_noop")
-async def noop(step: int) -> int:
-    """Do nothing, so the activity costs only what Temporal charges for one."""
-    return step
-
-
-@dataclass
-class Shape:
-    """The Temporal work in one workflow run: what the bare workflow repeats."""
-
-    activities: int
-    timers: int
-
-
-def _chunks(total: int, parts: int) -> list[int]:
-    """Split `total` into `parts` sizes that differ by at most one."""
-    size, extra = divmod(total, parts)
-    return [size + (1 if i < extra else 0) for i in range(parts)]
-
-
-@workflow.defn(name="BenchBareWorkflow")
-class BareWorkflow:
-    """A case's count of activities and timers, with no service code around them."""
-
-    @workflow.run
-    async def run(self, shape: Shape) -> int:
-        """Run the no-op activities one by one, with the 1 s timers spread between them."""
-        done = 0
-        for chunk, size in enumerate(_chunks(shape.activities, shape.timers + 1)):
-            for _ in range(size):
-                await workflow.execute_activity(noop, done, start_to_close_timeout=ACTIVITY_TIMEOUT)
-                done += 1
-            if chunk < shape.timers:
-                await asyncio.sleep(1)
-        return done
 
 
 # ---- the worker side: one child process per round --------------------------------------
