@@ -36,14 +36,18 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 # The baseline: nothing but Temporal, in a module of its own.
-from bench.bare import BareWorkflow, Shape, noop
+from bench.bare import BareWorkflow, SameWorkflow, Shape, noop
 
 if TYPE_CHECKING:
+    from aftersales.worker import CaseWorker
     from config.settings import Settings
 
 AFTERSALES = "aftersales"
 BARE = "bare"
-SCENARIOS = (AFTERSALES, BARE)
+# The bare workflow running the service's own activities, with one case's inputs each.
+SAME = "same"
+SCENARIOS = (AFTERSALES, BARE, SAME)
+SCRIPTS_FILE = "scripts.json"
 # Default rules, but the two waits after the refund last a second, so a case ends on its own.
 BENCH_TIMERS = {"follow_up": "1s", "survey": "1s"}
 # Histories read after a timed round to see where a case's activity time goes.
@@ -85,9 +89,10 @@ def _settings(address: str, queue: str, data_dir: Path) -> Settings:
 
 
 async def _aftersales_worker(
-    stack: AsyncExitStack, address: str, queue: str, data_dir: Path
-) -> Worker:
-    """The service's own worker, as `aftersales dev` builds it."""
+    stack: AsyncExitStack, address: str, queue: str, data_dir: Path, *, same: bool = False
+) -> CaseWorker:
+    """The service's own worker, as `aftersales dev` builds it; with `same`, its case
+    workflows replaced by the bare one that replays recorded activity calls."""
     from concurrent.futures import ThreadPoolExecutor
 
     from activities.connectors import connectors_from_settings
@@ -103,8 +108,17 @@ async def _aftersales_worker(
     stack.push_async_callback(connectors.aclose)
     executor = stack.enter_context(ThreadPoolExecutor(max_workers=16))  # as `aftersales dev`
     client = await connect(settings)
+    if same:
+        from bench import scripts
+
+        scripts.load(data_dir / SCRIPTS_FILE)
     return build_worker(
-        client, settings=settings, engine=engine, connectors=connectors, executor=executor
+        client,
+        settings=settings,
+        engine=engine,
+        connectors=connectors,
+        executor=executor,
+        workflows=[SameWorkflow] if same else None,
     )
 
 
@@ -118,9 +132,14 @@ async def serve(scenario: str, address: str, queue: str, data_dir: Path) -> None
     """Run one scenario's worker until stdin closes, then print its peak RSS and CPU time."""
     import resource
 
-    build = _aftersales_worker if scenario == AFTERSALES else _bare_worker
     async with AsyncExitStack() as stack:
-        worker = await build(stack, address, queue, data_dir)
+        worker: Worker | CaseWorker
+        if scenario == BARE:
+            worker = await _bare_worker(stack, address, queue, data_dir)
+        else:
+            worker = await _aftersales_worker(
+                stack, address, queue, data_dir, same=scenario == SAME
+            )
         async with worker:
             print("ready", flush=True)
             # Closing stdin is the stop signal; it also arrives if the orchestrator dies.
@@ -261,6 +280,34 @@ def record_openings(data_dir: Path, cases: list[Any]) -> None:
         engine.dispose()
 
 
+def same_jobs(recorded: list[History], index: int, data_dir: Path) -> list[Job]:
+    """The bare workflow replaying each recorded case's activity calls and timers (the
+    scripts go to the worker process in a file, not in the workflows' inputs)."""
+    from bench import scripts
+
+    by_case = {f"case-{i}": history.steps for i, history in enumerate(recorded)}
+    scripts.dump(data_dir / SCRIPTS_FILE, by_case)
+    stamp = f"{os.getpid()}-{index}"
+    jobs = []
+    for key, steps in by_case.items():
+        calls = _calls(steps)
+        jobs.append(Job(SameWorkflow.run, key, f"bench-same-{stamp}-{key}", calls.__eq__))
+    return jobs
+
+
+def _calls(steps: list[tuple[str, Any]]) -> int:
+    return sum(1 for _, payload in steps if payload is not None)
+
+
+def recorded_cases(bench: Bench) -> list[Any]:
+    """The recorded cases' workflow inputs, for their opening rows."""
+    from config.temporal import data_converter
+    from workflows.case import CaseInput
+
+    converter = data_converter.payload_converter
+    return [converter.from_payloads(h.start.payloads, [CaseInput])[0] for h in bench.recorded]
+
+
 def bare_jobs(count: int, shape: Shape, index: int) -> list[Job]:
     """Bare workflows with a case's number of activities and timers."""
     stamp = f"{os.getpid()}-{index}"
@@ -307,6 +354,8 @@ class History:
     inputs: list[tuple[str, Any]] = field(default_factory=list)
     # The workflow's start input payloads (the case's opening row is written from it).
     start: Any = None
+    # The run's steps in order: (activity name, input payload), ("timer", None) for a timer.
+    steps: list[tuple[str, Any]] = field(default_factory=list)
 
 
 def _part(event: Any) -> str:
@@ -355,6 +404,9 @@ async def read_history(handle: WorkflowHandle[Any, Any]) -> History:
             counted.activities += 1
             counted.by_type[name] += 1
             counted.inputs.append((name, event.activity_task_scheduled_event_attributes.input))
+            payloads = event.activity_task_scheduled_event_attributes.input.payloads
+            if len(payloads) == 1:  # every activity takes one input; the no-op's is an int
+                counted.steps.append((name, payloads[0]))
             scheduled[event.event_id] = (name, at)
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
             started[event.activity_task_started_event_attributes.scheduled_event_id] = at
@@ -364,6 +416,7 @@ async def read_history(handle: WorkflowHandle[Any, Any]) -> History:
             counted.timings.setdefault(name, []).append(at - started.get(sid, queued_at))
         elif kind == EventType.EVENT_TYPE_TIMER_STARTED:
             counted.timers += 1
+            counted.steps.append(("timer", None))
         elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
             counted.workflow_tasks += 1
     return counted
@@ -468,6 +521,8 @@ class Bench:
     load: list[tuple[float, float, float]] = field(default_factory=list)
     temporal_cli: str = ""
     activity_cpu: dict[str, list[float]] = field(default_factory=dict)
+    # The first aftersales round's cases, whole: the "same" scenario replays their calls.
+    recorded: list[History] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -480,13 +535,16 @@ async def run_round(
     data_dir.mkdir()
     if scenario == AFTERSALES:
         jobs = aftersales_jobs(bench.cases + 1)
+    elif scenario == SAME:
+        jobs = same_jobs(bench.recorded, index, data_dir)
     else:
         case = bench.shapes[AFTERSALES]
         jobs = bare_jobs(bench.cases + 1, Shape(case.activities, case.timers), index)
     async with WorkerProcess(scenario, address=address, queue=queue, data_dir=data_dir) as worker:
-        if scenario == AFTERSALES:
+        if scenario != BARE:
             # The API's part of an open, outside the timed window (the worker migrated the DB).
-            await asyncio.to_thread(record_openings, data_dir, [job.arg for job in jobs])
+            cases = [job.arg for job in jobs] if scenario == AFTERSALES else recorded_cases(bench)
+            await asyncio.to_thread(record_openings, data_dir, cases)
         # The warm-up pays for imports and first-use caches outside the timed window, and its
         # history is the scenario's shape.
         _, (warm,) = await drive(client, jobs[:1], queue, 1)
@@ -497,8 +555,13 @@ async def run_round(
         cpu_after = worker.cpu_seconds()
     cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
     bench.rounds.append(Round(scenario, index, bench.cases, seconds, cpu, worker.peak_rss_kib))
-    # Histories of the last round of each scenario, read after the clock stopped.
-    bench.samples[scenario] = [await read_history(h) for h in handles[-SAMPLE:]]
+    # Histories of the last round of each scenario, read after the clock stopped; all of the
+    # first aftersales round's, for the "same" scenario to replay.
+    if scenario == AFTERSALES and not bench.recorded:
+        bench.recorded = [await read_history(h) for h in (warm, *handles)]
+        bench.samples[scenario] = bench.recorded[-SAMPLE:]
+    else:
+        bench.samples[scenario] = [await read_history(h) for h in handles[-SAMPLE:]]
     done = bench.rounds[-1]
     print(
         f"  round {index + 1} {scenario:<10} {done.throughput:7.2f} cases/s  "
@@ -598,34 +661,34 @@ def render(bench: Bench) -> str:
     """docs/benchmarks.md for this run."""
     from importlib.metadata import version
 
-    ours, bare = bench.shapes[AFTERSALES], bench.shapes[BARE]
-    rows: list[tuple[str, float | None, float | None, int]] = [
-        (
-            "Throughput (cases/s, median)",
-            _median(bench, AFTERSALES, lambda r: r.throughput),
-            _median(bench, BARE, lambda r: r.throughput),
-            2,
-        ),
+    ours, bare, same = bench.shapes[AFTERSALES], bench.shapes[BARE], bench.shapes[SAME]
+
+    def per_scenario_value(value: Callable[[Round], float | None]) -> list[float | None]:
+        return [_median(bench, scenario, value) for scenario in SCENARIOS]
+
+    def peak(scenario: str) -> float:
+        return max(r.peak_rss_kib for r in bench.rounds if r.scenario == scenario) / 1024
+
+    def shape(value: Callable[[History], float]) -> list[float | None]:
+        return [value(bench.shapes[scenario]) for scenario in SCENARIOS]
+
+    rows: list[tuple[str, list[float | None], int]] = [
+        ("Throughput (cases/s, median)", per_scenario_value(lambda r: r.throughput), 2),
         (
             "Worker CPU per case (ms, median)",
-            _median(bench, AFTERSALES, lambda r: r.cpu_seconds and 1000 * r.cpu_seconds / r.cases),
-            _median(bench, BARE, lambda r: r.cpu_seconds and 1000 * r.cpu_seconds / r.cases),
+            per_scenario_value(lambda r: r.cpu_seconds and 1000 * r.cpu_seconds / r.cases),
             1,
         ),
-        (
-            "Worker peak RSS (MiB, highest round)",
-            max(r.peak_rss_kib for r in bench.rounds if r.scenario == AFTERSALES) / 1024,
-            max(r.peak_rss_kib for r in bench.rounds if r.scenario == BARE) / 1024,
-            1,
-        ),
-        ("Activities per case", ours.activities, bare.activities, 0),
-        ("Timers per case", ours.timers, bare.timers, 0),
-        ("Workflow tasks per case", ours.workflow_tasks, bare.workflow_tasks, 0),
-        ("History events per case", ours.events, bare.events, 0),
-        ("History size per case (KiB)", ours.size / 1024, bare.size / 1024, 1),
+        ("Worker peak RSS (MiB, highest round)", [peak(s) for s in SCENARIOS], 1),
+        ("Activities per case", shape(lambda h: h.activities), 0),
+        ("Timers per case", shape(lambda h: h.timers), 0),
+        ("Workflow tasks per case", shape(lambda h: h.workflow_tasks), 0),
+        ("History events per case", shape(lambda h: h.events), 0),
+        ("History size per case (KiB)", shape(lambda h: h.size / 1024), 1),
     ]
     table = "\n".join(
-        f"| {name} | {_fmt(a, d)} | {_fmt(b, d)} | {_ratio(a, b)} |" for name, a, b, d in rows
+        f"| {name} | {_fmt(a, d)} | {_fmt(b, d)} | {_ratio(a, b)} | {_fmt(c, d)} | {_ratio(a, c)} |"
+        for name, (a, b, c), d in rows
     )
     per_round = "\n".join(
         f"| {r.index + 1} | {r.scenario} | {r.seconds:.1f} | {r.throughput:.2f} "
@@ -648,14 +711,17 @@ def render(bench: Bench) -> str:
     all_cpu = sum(counts[name] * per_call[name] for name in ours.by_type)
     activity_rows += f"\n| all aftersales activities | {ours.activities} | | {all_cpu:.1f} | |"
     parts = sorted(
-        {*ours.parts, *bare.parts}, key=lambda part: -(ours.parts[part] - bare.parts[part])
+        {*ours.parts, *bare.parts, *same.parts},
+        key=lambda part: -(ours.parts[part] - bare.parts[part]),
     )
     part_rows = "\n".join(
         f"| {part} | {ours.parts[part]:,} | {bare.parts[part]:,} "
-        f"| {ours.parts[part] - bare.parts[part]:+,} |"
+        f"| {ours.parts[part] - bare.parts[part]:+,} | {same.parts[part]:,} |"
         for part in parts
     )
-    part_rows += f"\n| all | {ours.size:,} | {bare.size:,} | {ours.size - bare.size:+,} |"
+    part_rows += (
+        f"\n| all | {ours.size:,} | {bare.size:,} | {ours.size - bare.size:+,} | {same.size:,} |"
+    )
     load_before, load_after = bench.load[0], bench.load[-1]
 
     def spread(value: Callable[[Round], float | None]) -> str:
@@ -675,24 +741,34 @@ the code, while two numbers taken side by side share the same noise.
 ## What is measured
 
 One Temporal dev server (`temporal server start-dev` via `WorkflowEnvironment.start_local`,
-in-memory) serves two scenarios, run in alternating rounds (A B, B A, ...) so that a drift in
-the machine's load hits both alike:
+in-memory) serves three scenarios, run in alternating rounds (A B C, C B A, ...) so that a
+drift in the machine's load hits them alike:
 
 - **aftersales**: {bench.cases} returnless return cases (a defective item worth 150.00 with a
   photo: approved, refunded, followed up, surveyed, closed) run to completion through the
   real worker (`aftersales.worker.build_worker`): sandbox connectors (no network), SQLite in
   a temp dir, no SMTP, and a policy whose `follow_up` and `survey` timers are 1 s.
-- **bare SDK**: {bench.cases} runs of a minimal workflow (`bench/run.py`) on a plain `Worker`
-  with the SDK's defaults, executing as many no-op activities and 1 s timers as one
-  aftersales case does (counted from a case's history: `ActivityTaskScheduled` and
-  `TimerStarted` events). This is what Temporal itself costs for that much work.
+- **bare SDK, no-op activities**: {bench.cases} runs of a minimal workflow (`bench/bare.py`,
+  a module of its own: the default sandbox imports a workflow's module afresh for every run)
+  on a plain `Worker` with the SDK's defaults, executing as many no-op activities and 1 s
+  timers as one aftersales case does (counted from a case's history: `ActivityTaskScheduled`
+  and `TimerStarted` events). This is what Temporal itself costs for that much work.
+- **bare SDK, the service's activities**: {bench.cases} runs of a minimal workflow
+  (`bench/bare.py`, `SameWorkflow`) that calls the service's own activities with the inputs
+  one case of the first aftersales round sent them, in the same order, with the same 1 s
+  timers, on the service's worker with its case workflows swapped for this one (the same
+  activities, outbox drainer, thread pool, DB and data converter; each case's opening row
+  written first). The inputs reach the worker process in a file, not in the workflow's own
+  history, and pass through unconverted. The ratio against it is what the case workflows
+  themselves (the kernel, the contracts, search attributes, summaries and the start input)
+  cost on top of the same side effects.
 
 In each round the scenario's worker runs in a fresh child process
 (`python -m bench.run --worker-only`); one warm-up workflow runs first, then the timed
 workflows start with at most {bench.concurrency} in flight. Throughput is cases divided by the
 wall time from the first start to the last result. Worker CPU is the child's user+system
 time during that window (from `/proc`); peak RSS is the child's `ru_maxrss` when it exits.
-Server and client costs are shared by both scenarios and not broken out.
+Server and client costs are shared by all scenarios and not broken out.
 
 ## How to run
 
@@ -716,8 +792,8 @@ Machine: {os.cpu_count()} CPUs (`nproc`), {platform.platform()}, Python
 Load average (1/5/15 min) {" / ".join(f"{x:.2f}" for x in load_before)} before and
 {" / ".join(f"{x:.2f}" for x in load_after)} after.
 
-| | aftersales | bare SDK | ratio aftersales / bare |
-|---|---:|---:|---:|
+| | aftersales | bare SDK, no-op activities | ratio | bare SDK, the service's activities | ratio |
+|---|---:|---:|---:|---:|---:|
 {table}
 
 {BEFORE}
@@ -742,14 +818,24 @@ which under full load is mostly waiting for the worker's busy event loop:
 |---|---:|---:|---:|---:|
 {activity_rows}
 
-Where a case's history bytes go (the warm-up case of each scenario, serialized event sizes):
+Where a case's history bytes go (the warm-up case of each scenario, serialized event sizes
+in bytes):
 
-| Part of the history | aftersales (bytes) | bare SDK (bytes) | difference |
-|---|---:|---:|---:|
+| Part of the history | aftersales | bare, no-ops | difference | bare, the same activities |
+|---|---:|---:|---:|---:|
 {part_rows}
 
 ## How to read the ratios
 
+- **Two baselines.** Against the bare workflow with **no-op activities**, a ratio counts
+  everything the service does for a case: its activities' own work (projecting to SQLite,
+  rendering and logging messages, the outbox) and its workflow code. Against the bare
+  workflow running **the service's activities** with the same inputs, the side effects are
+  the same on both sides, so the ratio is what the case workflows themselves cost: the
+  kernel, the payload conversion, the start input, search attributes and summaries. Issue 9
+  sets its CPU (1.3x) and history (1.5x) targets against "the bare SDK running the same
+  activities and timers"; both ratios are reported, and docs/decisions.md ("History size")
+  says why the first stays above those figures.
 - **Throughput ratio** (aftersales / bare, below 1): the share of Temporal's own case rate
   the service keeps for the same number of activities and timers. `0.5` means the service's
   code (the case workflow's own logic and pydantic payloads, projecting the case to SQLite,
