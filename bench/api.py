@@ -62,7 +62,12 @@ def _env(
 ) -> dict[str, str]:
     """The service's environment for one bench process: sandbox connectors, no SMTP."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AFTERSALES_")}
+    # The `aftersales` script imports the package the venv installed, which may be another
+    # checkout (an editable install of the main worktree): this tree's code goes first, so
+    # the bench measures the code it was run from.
+    paths = [str(_root()), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
     env.update(
+        PYTHONPATH=os.pathsep.join(paths),
         AFTERSALES_TEMPORAL_ADDRESS=address,
         AFTERSALES_DATABASE_URL=database_url,
         AFTERSALES_DATA_DIR=str(data_dir),
