@@ -16,9 +16,9 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Response
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
@@ -28,11 +28,13 @@ from api import temporal_calls
 from api.deps import (
     CUSTOMER,
     EngineDep,
-    PolicyDep,
     Principal,
     SessionDep,
-    SettingsDep,
     TemporalDep,
+    app_engine,
+    app_policy,
+    app_settings,
+    app_temporal,
     require,
 )
 from api.errors import (
@@ -114,10 +116,10 @@ def check_request(request: CaseRequest) -> None:
         raise validation_problem(errors)
 
 
-def decide(session: SessionDep, *, request: CaseRequest, policy: Policy, now: datetime) -> Decision:
+def decide(db: service.Db, *, request: CaseRequest, policy: Policy, now: datetime) -> Decision:
     """Evaluate the policy for a would-be case, counting the customer's recent cases."""
     prior = service.recent_case_count(
-        session, customer_id=request.customer.id, types=RISK_TYPES, since=now - RISK_WINDOW
+        db, customer_id=request.customer.id, types=RISK_TYPES, since=now - RISK_WINDOW
     )
     return evaluate(request, policy=policy, now=now, prior_cases=prior)
 
@@ -212,13 +214,16 @@ def record_open(
     same key waits on the key and then replays the winner's case.
     """
     skus = {item.sku for item in request.items}
-    with Session(engine, expire_on_commit=False) as session:
-        for _ in range(OPEN_ATTEMPTS):
+    # A Core connection: the reads are two or three statements, and a session's bookkeeping
+    # cost more than they do. The rarer answers (a replay, a duplicate) read rows through a
+    # session on it.
+    with engine.connect() as conn:
+        for attempt in range(OPEN_ATTEMPTS):
             reuse_id = None
             if key:
-                seen = service.get_idempotency(session, key=key)
+                seen = service.get_idempotency(conn, key=key)
                 if seen is not None:
-                    replay = _replay(session, seen.case_id, seen.request_hash, body_hash)
+                    replay = _replay(conn, seen.case_id, seen.request_hash, body_hash)
                     if replay is not None:
                         return replay
                     # A key stored before the API wrote cases at open, whose case was never
@@ -226,23 +231,29 @@ def record_open(
                     # leading to that one case (a workflow already running under the ID is
                     # found at start and left be).
                     reuse_id = seen.case_id
-            holder = service.claim_holder(
-                session, type=request.type.value, order_id=request.order.id, skus=skus
+            # The first try writes without looking for a holder of the items: the claim's
+            # unique key refuses a duplicate atomically anyway, and a look first cost every
+            # open a statement for the rare one it finds. After a refused write, look.
+            holder = (
+                service.claim_holder(
+                    conn, type=request.type.value, order_id=request.order.id, skus=skus
+                )
+                if attempt
+                else None
             )
             if holder is not None:
                 if key and reuse_id is None:
                     # A same-key open may have committed between the key's look-up and the
                     # claim's: look again with a fresh snapshot, so it answers as a replay.
-                    session.rollback()
-                    seen = service.get_idempotency(session, key=key)
+                    conn.rollback()
+                    seen = service.get_idempotency(conn, key=key)
                     if seen is not None:
-                        replay = _replay(session, seen.case_id, seen.request_hash, body_hash)
+                        replay = _replay(conn, seen.case_id, seen.request_hash, body_hash)
                         if replay is not None:
                             return replay
-                return _duplicate(session, holder, request.order.id)
+                return _duplicate(conn, holder, request.order.id)
             now = datetime.now(UTC)
-            decision = decide(session, request=request, policy=policy, now=now)
-            session.rollback()  # the reads end here: the writes below take the locks
+            decision = decide(conn, request=request, policy=policy, now=now)
             start = _new_start(request, decision, policy, public_url, now, case_id=reuse_id or None)
             view = _initial_view(start)
             writes = partial(
@@ -257,9 +268,12 @@ def record_open(
                 restart_input=temporal_calls.CASE_INPUT.dump_python(start.input, mode="json"),
             )
             try:
-                db.write(engine, writes)
+                # The reads end here (on SQLite: the writes take the database's lock; on
+                # PostgreSQL they follow in the reads' transaction).
+                db.write(engine, writes, reads=conn)
             except IntegrityError:
-                # Another open won a race (same key, same item): look again at what it wrote.
+                # Another open holds the item, or won a race (same key, same item): look
+                # again at what it wrote.
                 continue
             return Opened(view=view, start=start)
     raise RuntimeError(f"could not open a case for order {request.order.id} after retries")
@@ -294,7 +308,7 @@ def _write_open(
     )
 
 
-def _replay(session: Session, case_id: str, stored_hash: str, body_hash: str) -> Opened | None:
+def _replay(conn: Connection, case_id: str, stored_hash: str, body_hash: str) -> Opened | None:
     if stored_hash != body_hash:
         raise Problem(
             422,
@@ -302,17 +316,19 @@ def _replay(session: Session, case_id: str, stored_hash: str, body_hash: str) ->
             "This Idempotency-Key was used with another body.",
             f"The key opened {case_id} with a different request.",
         )
-    row = service.get_case(session, case_id=case_id)
-    if row is None:
-        return None
-    view = service.case_view(session, row)
-    return Opened(view=view, start=_pending_start(session, row), replayed=True)
+    with Session(bind=conn) as session:
+        row = service.get_case(session, case_id=case_id)
+        if row is None:
+            return None
+        view = service.case_view(session, row)
+        return Opened(view=view, start=_pending_start(session, row), replayed=True)
 
 
-def _duplicate(session: Session, case_id: str, order_id: str) -> Duplicate:
-    row = service.get_case(session, case_id=case_id)
-    start = _pending_start(session, row) if row is not None else None
-    return Duplicate(case_id=case_id, order_id=order_id, start=start)
+def _duplicate(conn: Connection, case_id: str, order_id: str) -> Duplicate:
+    with Session(bind=conn) as session:
+        row = service.get_case(session, case_id=case_id)
+        start = _pending_start(session, row) if row is not None else None
+        return Duplicate(case_id=case_id, order_id=order_id, start=start)
 
 
 def _new_start(
@@ -361,17 +377,23 @@ def _initial_view(start: Start) -> CaseView:
     )
 
 
+def view_response(view: CaseView, status_code: int) -> Response:
+    """The case as a JSON answer, serialized once.
+
+    A route returning the model would have FastAPI validate it again against the response
+    model and then serialize it: a second pass over every field of a case the route built and
+    validated itself. The response model stays on the route for the OpenAPI schema.
+    """
+    return Response(view.model_dump_json(), status_code=status_code, media_type="application/json")
+
+
 @router.post("/cases", status_code=201, response_model=CaseView)
 async def open_case(
     request: CaseRequest,
-    response: Response,
-    engine: EngineDep,
-    settings: SettingsDep,
-    policy: PolicyDep,
-    client: TemporalDep,
+    http: Request,
     _: Annotated[Principal, Depends(require("storefront", "agent"))],
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> CaseView:
+) -> Response:
     """Open a case: 201 with the case as written (status `open`), its workflow started.
 
     The same Idempotency-Key and body answer 200 with the same case, and start its workflow
@@ -379,8 +401,13 @@ async def open_case(
     open case covers the item; 503 `temporal-unavailable` when the workflow can't be started
     now (the case is written: a retry with the same key finishes it).
     """
+    # The hottest route: what other routes take as dependencies (engine, settings, policy,
+    # client) it reads from the app's state, four dependency resolutions less per open.
+    engine, settings, client = app_engine(http), app_settings(http), app_temporal(http)
+    policy = app_policy(http)
     check_request(request)
-    body_hash = _request_hash(request.model_dump(mode="json"))
+    # Only a stored key's hash is ever compared with it: no key, nothing to hash.
+    body_hash = _request_hash(request.model_dump(mode="json")) if idempotency_key else ""
     outcome = await run_in_threadpool(
         record_open,
         engine,
@@ -401,9 +428,7 @@ async def open_case(
         raise _duplicate_problem(outcome)
     if outcome.start is not None:
         await temporal_calls.start_case(client, outcome.start, task_queue=settings.task_queue)
-    if outcome.replayed:
-        response.status_code = 200
-    return outcome.view
+    return view_response(outcome.view, 200 if outcome.replayed else 201)
 
 
 def _queue(request: CaseRequest, policy: Policy) -> str:

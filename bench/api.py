@@ -62,7 +62,12 @@ def _env(
 ) -> dict[str, str]:
     """The service's environment for one bench process: sandbox connectors, no SMTP."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AFTERSALES_")}
+    # The `aftersales` script imports the package the venv installed, which may be another
+    # checkout (an editable install of the main worktree): this tree's code goes first, so
+    # the bench measures the code it was run from.
+    paths = [str(_root()), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
     env.update(
+        PYTHONPATH=os.pathsep.join(paths),
         AFTERSALES_TEMPORAL_ADDRESS=address,
         AFTERSALES_DATABASE_URL=database_url,
         AFTERSALES_DATA_DIR=str(data_dir),
@@ -281,20 +286,50 @@ async def api_opens(url: str, count: int, in_flight: int) -> Opens:
     return result
 
 
-async def bare_opens(client: Any, queue: str, count: int, in_flight: int) -> Opens:
-    """`count` bare `start_workflow` calls of the same workflow and input the API would start."""
+AS_API = "bare start_workflow, as the API starts"
+
+
+async def bare_opens(
+    client: Any, queue: str, count: int, in_flight: int, *, as_api: bool = False
+) -> Opens:
+    """`count` bare `start_workflow` calls of the same workflow and input the API would start.
+
+    `as_api`: with everything else the API's start sends (docs/architecture.md): the static
+    summary and details the Temporal UI lists, REJECT_DUPLICATE, and an input that says the
+    case's row is written (`recorded`, so the worker's first write sends only what changed).
+    """
+    from dataclasses import replace
+
+    from temporalio.common import WorkflowIDReusePolicy
+
+    from domain import opening
     from tests.support.factory import case_input
     from workflows.returns import ReturnWorkflow
 
-    result = Opens("bare start_workflow", in_flight)
+    result = Opens(AS_API if as_api else "bare start_workflow", in_flight)
     now = datetime.now(UTC)
     inputs = [case_input(now=now) for _ in range(count)]
+    extras: list[dict[str, Any]] = [{} for _ in inputs]
+    if as_api:
+        inputs = [replace(case, recorded=True) for case in inputs]
+        extras = [
+            {
+                "id_reuse_policy": WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                "static_summary": opening.summary(case.case_id, case.request, case.decision),
+                "static_details": opening.details(case.case_id, case.request, case.decision),
+            }
+            for case in inputs
+        ]
 
     async def one(index: int) -> None:
         started = time.perf_counter()
         try:
             await client.start_workflow(
-                ReturnWorkflow.run, inputs[index], id=inputs[index].case_id, task_queue=queue
+                ReturnWorkflow.run,
+                inputs[index],
+                id=inputs[index].case_id,
+                task_queue=queue,
+                **extras[index],
             )
         except Exception as err:  # a bench reports every failure; none is expected
             result.errors.append(type(err).__name__)
@@ -457,11 +492,14 @@ async def opens_rounds(
     await until_quiet(groups["worker"] + groups["temporal"])
     for in_flight in (4, 50):
         for index in range(rounds):
-            pair = [
+            sides = [
                 lambda f=in_flight: measured(api_opens(url, opens_per_round, f)),
                 lambda f=in_flight: measured(bare_opens(client, queue, opens_per_round, f)),
+                lambda f=in_flight: measured(
+                    bare_opens(client, queue, opens_per_round, f, as_api=True)
+                ),
             ]
-            for measure in pair if index % 2 == 0 else pair[::-1]:
+            for measure in sides if index % 2 == 0 else sides[::-1]:
                 bench.opens.append(await measure())
 
 
@@ -617,21 +655,29 @@ def render(bench: ApiBench) -> str:
         "and outbox (shorter holds of SQLite's write lock), a bench client of 0.5 ms per open, "
         "rounds that start once the worker is quiet, and PostgreSQL rows.",
         "",
+        "A third side starts the same way with everything else the API's start sends "
+        f"({AS_API}: the static summary and details, REJECT_DUPLICATE, `recorded=True`), to "
+        "tell what the API costs from what its start asks of Temporal.",
+        "",
         "| database | in flight | API opens/s | bare starts/s | ratio API / bare "
+        "| bare as the API starts/s | ratio API / that "
         "| API p50 / p99 ms | bare p50 / p99 ms | API errors | API CPU ms per open |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for database, in_flight in _settings(bench):
         here = [o for o in bench.opens if (o.database, o.in_flight) == (database, in_flight)]
         api = [o for o in here if o.label == "API"]
-        bare = [o for o in here if o.label != "API"]
+        bare = [o for o in here if o.label == "bare start_workflow"]
+        as_api = [o for o in here if o.label == AS_API]
         api_rate = statistics.median(o.per_second for o in api)
         bare_rate = statistics.median(o.per_second for o in bare)
+        as_api_rate = statistics.median(o.per_second for o in as_api) if as_api else float("nan")
         api_lat = [x for o in api for x in o.latencies]
         bare_lat = [x for o in bare for x in o.latencies]
         lines.append(
             f"| {database} | {in_flight} | {api_rate:.1f} | {bare_rate:.1f} "
             f"| **{api_rate / bare_rate:.2f}** "
+            f"| {as_api_rate:.1f} | {api_rate / as_api_rate:.2f} "
             f"| {_ms(_pct(api_lat, 0.5))} / {_ms(_pct(api_lat, 0.99))} "
             f"| {_ms(_pct(bare_lat, 0.5))} / {_ms(_pct(bare_lat, 0.99))} "
             f"| {sum(len(o.errors) for o in api)} | {_ms(_cpu_per_open(api, 'api'))} |"
@@ -647,7 +693,7 @@ def render(bench: ApiBench) -> str:
         "|---|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for database, in_flight in _settings(bench):
-        for label in ("API", "bare start_workflow"):
+        for label in ("API", "bare start_workflow", AS_API):
             side = [
                 o
                 for o in bench.opens

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Connection, Engine, event, text
 from sqlmodel import Session, create_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -131,6 +131,11 @@ class GroupWriter:
     IMMEDIATE), runs every queued write in a savepoint of its own, and commits them all.
     A write that fails (a unique key another open holds) rolls back alone and raises in
     the thread that queued it; the others commit.
+
+    Only the thread holding the turn writes, so the writer keeps one connection of its own
+    for it, with SQLite's busy handler off for good (the lock is polled here): a pooled
+    connection cost each batch a checkout, a reset and two PRAGMAs to turn the handler off
+    and on again, half the CPU of a batch of one open.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -138,6 +143,7 @@ class GroupWriter:
         self._queued: list[tuple[Job[Any], Future[Any]]] = []
         self._guard = threading.Lock()
         self._turn = threading.Lock()
+        self._conn: Connection | None = None
 
     def write(self, job: Job[T]) -> T:
         """Run `job` in a committed write transaction (blocking); answers what it returns."""
@@ -151,11 +157,31 @@ class GroupWriter:
                 self._commit(batch)
         return done.result()
 
+    def _connection(self) -> Connection:
+        """The writer's own connection (with the turn held), opened on first use or after a
+        failed batch dropped it."""
+        if self._conn is None or self._conn.closed or self._conn.invalidated:
+            self._conn = self.engine.connect()
+            _driver(self._conn).execute("PRAGMA busy_timeout=0")
+        return self._conn
+
+    def close(self) -> None:
+        """Close the writer's connection once no batch is being written."""
+        with self._turn:
+            self._drop_connection()
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # it is being given up: a failure to close it too
+                conn.close()
+
     def _commit(self, batch: list[tuple[Job[Any], Future[Any]]]) -> None:
         results: list[tuple[Future[Any], Any]] = []
         try:
-            with Session(self.engine, expire_on_commit=False) as session:
-                _begin_immediate(session)
+            conn = self._connection()
+            _begin_immediate(_driver(conn))
+            with Session(bind=conn, expire_on_commit=False) as session:
                 # Alone in its transaction, a write needs no savepoint of its own (two
                 # statements less while the lock is held): if it fails, nothing commits.
                 alone = len(batch) == 1
@@ -170,6 +196,8 @@ class GroupWriter:
                             return
                 session.commit()
         except BaseException as err:  # the transaction failed: none of its writes happened
+            # A connection left in an unknown state is not reused: the next batch opens one.
+            self._drop_connection()
             # Every queued write hears of it, or its thread would wait for an answer forever.
             failure = err if isinstance(err, Exception) else RuntimeError(f"write aborted: {err!r}")
             for _, done in batch:
@@ -182,6 +210,13 @@ class GroupWriter:
             done.set_result(result)
 
 
+def _driver(conn: Connection) -> sqlite3.Connection:
+    raw = conn.connection.driver_connection
+    if not isinstance(raw, sqlite3.Connection):  # only SQLite engines write through here
+        raise TypeError(f"not a SQLite connection: {type(raw).__name__}")
+    return raw
+
+
 # SQLite's own busy handler sleeps up to 100 ms between tries. The worker's many short write
 # transactions keep taking the lock in those gaps, so a sleeping writer could wait seconds;
 # polling from 1 ms, doubling up to 10 ms, finds the gaps between them without spinning.
@@ -190,45 +225,63 @@ LOCK_POLL_MAX_SECONDS = 0.01
 LOCK_WAIT_SECONDS = 30.0
 
 
-def _begin_immediate(session: Session) -> None:
-    """Take SQLite's write lock for the session's transaction, polling for it briskly."""
-    # The session's own connection, pinned for the transaction: the settings below are per
-    # connection, and must be back to normal before it returns to the pool.
-    raw = session.connection().connection.driver_connection
-    if not isinstance(raw, sqlite3.Connection):  # only SQLite engines write through here
-        raise TypeError(f"not a SQLite connection: {type(raw).__name__}")
-    raw.execute("PRAGMA busy_timeout=0")
+def _begin_immediate(raw: sqlite3.Connection) -> None:
+    """Take SQLite's write lock on a connection whose busy handler is off, polling briskly."""
+    if raw.in_transaction:  # a transaction an earlier failure left open: not ours to commit
+        raw.rollback()
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
     pause = LOCK_POLL_SECONDS
-    try:
-        while True:
-            try:
-                raw.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as err:
-                if "locked" not in str(err) or time.monotonic() > deadline:
-                    raise
-                time.sleep(pause)
-                pause = min(pause * 2, LOCK_POLL_MAX_SECONDS)
-    finally:
-        raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    while True:
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, LOCK_POLL_MAX_SECONDS)
 
 
 _WRITERS: weakref.WeakKeyDictionary[Engine, GroupWriter] = weakref.WeakKeyDictionary()
 _WRITERS_GUARD = threading.Lock()
 
 
-def write(engine: Engine, job: Job[T]) -> T:
+def write(engine: Engine, job: Job[T], *, reads: Connection | None = None) -> T:
     """Run `job(session)` in a write transaction of its own and commit it; answers its result.
 
     On SQLite the process's concurrent writes share one transaction (GroupWriter); on
-    PostgreSQL, which locks rows and not the database, each runs in its own.
+    PostgreSQL, which locks rows and not the database, each runs in its own. `reads`, a
+    connection the caller read on first: on PostgreSQL the job runs in its transaction,
+    so the reads and writes of one request take one connection (a checkout, a ping and a
+    BEGIN less); on SQLite its read transaction ends here, and the group writes.
     """
     if engine.dialect.name != "sqlite":
-        with session_scope(engine) as session:
-            return job(session)
+        if reads is None:
+            with session_scope(engine) as session:
+                return job(session)
+        if not reads.in_transaction():
+            reads.begin()  # the job's writes join it; a session would roll its own back
+        try:
+            with Session(bind=reads, expire_on_commit=False) as session:
+                result = job(session)
+            reads.commit()
+        except BaseException:
+            reads.rollback()
+            raise
+        return result
+    if reads is not None:
+        reads.rollback()
     with _WRITERS_GUARD:
         writer = _WRITERS.get(engine)
         if writer is None:
             writer = _WRITERS[engine] = GroupWriter(engine)
+            event.listen(engine, "engine_disposed", _forget_writer)
     return writer.write(job)
+
+
+def _forget_writer(engine: Engine) -> None:
+    """Close the engine's writer connection as the engine is disposed."""
+    with _WRITERS_GUARD:
+        writer = _WRITERS.pop(engine, None)
+    if writer is not None:
+        writer.close()
