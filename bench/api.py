@@ -655,6 +655,16 @@ def render(bench: ApiBench) -> str:
         "and outbox (shorter holds of SQLite's write lock), a bench client of 0.5 ms per open, "
         "rounds that start once the worker is quiet, and PostgreSQL rows.",
         "",
+        "Before this round (61c886e, run of 2026-12-02 00:31 UTC): opens 0.65x at 4 and 0.58x "
+        "at 50 on SQLite, 0.65x and 0.63x on PostgreSQL; list p99 805 ms on PostgreSQL. Those "
+        "runs measured the checkout the venv's editable install points at, which was this one; "
+        "the bench now puts its own tree first on PYTHONPATH for the processes it starts. "
+        "Since then: an open writes before it looks for a duplicate, SQLite's group writer "
+        "keeps a connection of its own, an open's reads run on a Core connection, the open "
+        "route answers with the case serialized once and reads its app state directly (API "
+        "CPU per open 10.5-11.7 -> 9.7-10.7 ms at 4 in flight, 9.3-10.5 -> 8.1-9.0 at 50, "
+        "on a busy machine), and the seeded table is vacuumed and analysed before the reads.",
+        "",
         "A third side starts the same way with everything else the API's start sends "
         f"({AS_API}: the static summary and details, REJECT_DUPLICATE, `recorded=True`), to "
         "tell what the API costs from what its start asks of Temporal.",
