@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from typing import Any
 
 from tests.api.conftest import Api, assert_problem, token_of
@@ -117,3 +118,25 @@ async def test_repeated_event_id_is_accepted_and_ignored(api: Api) -> None:
     assert "carrier.in_transit" not in kinds
     assert kinds.count("warehouse.received") == 1
     assert len(api.peers.refunds_for(case_id)) == 1
+
+
+async def test_updated_at_is_the_time_of_the_latest_timeline_entry(api: Api) -> None:
+    # A projection leaves `updated_at` out of its changes when it is the time of its last new
+    # entry; the store sets it from that entry, so the record moves with every entry.
+    case = await api.open(items=OPENED_MUG)
+    await api.reach(case["id"], "awaiting_review", recorded=True)
+    reviewed = await api.case(case["id"])
+    updated = _at(reviewed["updated_at"])
+    assert updated > _at(case["updated_at"])
+    assert updated == max(_at(e["at"]) for e in reviewed["timeline"])
+
+    noted = await _act(api, case["id"], {"action": "note", "message": "Customer called"})
+    assert noted.status_code == 200, noted.text
+    stored = await api.case(case["id"])
+    note = stored["timeline"][-1]
+    assert note["kind"] == "note"
+    assert _at(stored["updated_at"]) == _at(note["at"]) > updated
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
