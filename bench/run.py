@@ -1,11 +1,13 @@
-"""The benchmark: aftersales return cases against a bare-SDK workflow of the same shape.
+"""The benchmark: aftersales return cases against bare-SDK workflows of the same shape.
 
-`python -m bench.run` starts one Temporal dev server and alternates rounds of two scenarios
-on it: "aftersales" runs returnless return cases through the real worker, "bare" runs a
-workflow with as many no-op activities and 1 s timers as a case has. Each round's worker
-lives in a child process of its own (`python -m bench.run --worker-only ...`) so its peak
-RSS and CPU time belong to that scenario alone. Results go to docs/benchmarks.md as ratios,
-because on a shared machine only numbers taken side by side in one run compare.
+`python -m bench.run` starts one Temporal dev server and alternates rounds of three
+scenarios on it: "aftersales" runs returnless return cases through the real worker, "bare"
+runs a workflow with as many no-op activities and 1 s timers as a case has, and "same" runs
+a bare workflow that calls the service's own activities with one recorded case's inputs and
+timers (bench/bare.py). Each round's worker lives in a child process of its own
+(`python -m bench.run --worker-only ...`) so its peak RSS and CPU time belong to that
+scenario alone. Results go to docs/benchmarks.md as ratios, because on a shared machine only
+numbers taken side by side in one run compare.
 """
 
 from __future__ import annotations
