@@ -82,6 +82,11 @@ class BusinessCalendar:
         self._holidays_by_year: dict[int, frozenset[date]] = {
             year: frozenset(days) for year, days in (known_holidays or {}).items()
         }
+        # A calendar handed its holidays never looks any up: in a workflow the lookup would
+        # fail its task on every retry (a case still open after the years it carries, or a
+        # business-day wait crossing into the year after them). Such a year counts weekends
+        # only, the same on every replay.
+        self._looks_up = known_holidays is None
 
     @classmethod
     def from_policy(
@@ -105,7 +110,8 @@ class BusinessCalendar:
     def _year(self, year: int) -> frozenset[date]:
         found = self._holidays_by_year.get(year)
         if found is None:
-            found = _country_year(self.country, year) if self.country else frozenset()
+            looked_up = self.country and self._looks_up
+            found = _country_year(self.country, year) if looked_up else frozenset()
             self._holidays_by_year[year] = found
         return found
 

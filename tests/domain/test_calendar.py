@@ -214,3 +214,20 @@ def test_a_case_carries_the_holidays_from_the_day_before_it_opened() -> None:
     assert min(table[2026]) == date(2026, 10, 9)  # the day before: the local date may lag
     assert date(2026, 1, 1) not in table[2026]
     assert date(2027, 1, 1) in table[2027] and date(2028, 12, 25) in table[2028]
+
+
+def test_a_calendar_handed_its_holidays_counts_weekends_only_past_them() -> None:
+    # A workflow's calendar can't look holidays up (the sandbox forbids the package's locale
+    # reads, and the task would fail on every retry): past the years a case carries, a day
+    # is a business day unless it falls on a weekend.
+    carried = BusinessCalendar.from_policy(
+        Policy(holidays="TW"), case_holidays(Policy(holidays="TW"), at("2026-10-10T02:00Z"))
+    )
+    assert carried.is_holiday(date(2027, 1, 1))  # carried
+    assert not carried.is_holiday(date(2030, 1, 1))  # past the table: not looked up
+    assert TAIPEI.is_holiday(date(2030, 1, 1))  # a calendar with no table looks it up
+    # Monday 2029-12-31 18:00 + 1 business day: Tuesday 2030-01-01 (New Year's Day counts
+    # only when looked up: Wednesday 2030-01-02).
+    start = at("2029-12-31T18:00+08:00")
+    assert carried.add(start, "1bd").date() == date(2030, 1, 1)
+    assert TAIPEI.add(start, "1bd").date() == date(2030, 1, 2)
