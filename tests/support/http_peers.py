@@ -50,6 +50,9 @@ class _Failure:
     status: int
     times: int
     body: Json
+    # Only calls whose JSON body names this case: on a stack shared by many tests, another
+    # test's case (a webhook still on its way) must not take a failure meant for this one.
+    case_id: str | None = None
 
 
 @dataclass
@@ -225,9 +228,16 @@ class Peers:
             self._refund_status = value
 
     def fail_next(
-        self, path: str, status: int, times: int = 1, *, detail: str | None = None
+        self,
+        path: str,
+        status: int,
+        times: int = 1,
+        *,
+        detail: str | None = None,
+        case_id: str | None = None,
     ) -> None:
-        """Answer the next `times` signed calls to `path` with `status`, doing nothing else."""
+        """Answer the next `times` signed calls to `path` (about `case_id`, if given) with
+        `status`, doing nothing else."""
         body = {
             "title": "injected failure",
             "status": status,
@@ -235,7 +245,7 @@ class Peers:
         }
         with self._lock:
             self._failures.setdefault(_normalize(path), deque()).append(
-                _Failure(status, times, body)
+                _Failure(status, times, body, case_id)
             )
 
     def stall_next(self, path: str, seconds: float, times: int = 1) -> None:
@@ -375,7 +385,7 @@ class Peers:
         with self._lock:
             if path == "/refunds":
                 self._refund_calls += 1
-            failure = self._take(self._failures, path)
+            failure = self._take(self._failures, path, payload)
             if failure is not None:
                 record(failure.status)
                 return failure.status, dict(failure.body)
@@ -389,11 +399,16 @@ class Peers:
             return status, answer
 
     @staticmethod
-    def _take(queue: dict[str, deque[Any]], path: str) -> Any:
+    def _take(queue: dict[str, deque[Any]], path: str, payload: Any = None) -> Any:
         pending = queue.get(path)
         if not pending:
             return None
         head = pending[0]
+        wanted = getattr(head, "case_id", None)
+        if wanted is not None and not (
+            isinstance(payload, dict) and payload.get("case_id") == wanted
+        ):
+            return None
         head.times -= 1
         if head.times <= 0:
             pending.popleft()

@@ -167,7 +167,7 @@ async def test_an_interception_settled_by_the_carrier_needs_no_retry(stack: Stac
 
 async def test_a_refused_webhook_is_escalated_and_the_case_goes_on(stack: Stack) -> None:
     case = case_input(now=await stack.now())
-    stack.peers.fail_next("/webhook", 422, detail="unknown event type")
+    stack.peers.fail_next("/webhook", 422, detail="unknown event type", case_id=case.case_id)
     handle = await stack.start(case)
     await escalated_alive(stack, handle, "storefront", "unknown event type")
     view = await reach(handle, "awaiting_shipment")
@@ -177,7 +177,7 @@ async def test_a_refused_webhook_is_escalated_and_the_case_goes_on(stack: Stack)
 
 async def test_a_refused_sms_is_escalated_and_the_case_goes_on(stack: Stack) -> None:
     case = case_input(now=await stack.now(), customer={"channel": "sms"})
-    stack.peers.fail_next("/sms", 422, detail="number blocked")
+    stack.peers.fail_next("/sms", 422, detail="number blocked", case_id=case.case_id)
     handle = await stack.start(case)
     view = await escalated_alive(stack, handle, "messaging", "case_received")
     await reach(handle, "awaiting_shipment")
