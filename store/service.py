@@ -46,11 +46,12 @@ def _columns(view: CaseView, revision: int) -> dict[str, Any]:
 # The open path's statements, built once: an open runs them as Core statements, on a Core
 # connection of its own or a session's. The ORM's unit of work (identity map, flush ordering,
 # instance state) cost an open about 6 ms of CPU for five rows it never reads back.
-_CASE = core_table(Case)
+# The case tables are the ones the worker's projection writes (store.projection).
+_CASE = projection.CASE
 _INSERT_CASE = insert(_CASE)
-_INSERT_TRACKING_NUMBER = insert(core_table(TrackingNumber))
-_INSERT_CLAIM = insert(core_table(CaseClaim))
-_INSERT_OPENING = insert(core_table(CaseOpening))
+_INSERT_TRACKING_NUMBER = insert(projection.TRACKING)
+_INSERT_CLAIM = insert(projection.CLAIMS)
+_INSERT_OPENING = insert(projection.OPENINGS)
 _IDEMPOTENCY = core_table(IdempotencyKey)
 _INSERT_IDEMPOTENCY = insert(_IDEMPOTENCY)
 # What the open path's functions run on: a Core connection (the API's open, without a
@@ -164,7 +165,7 @@ def claim_items(db: Db, *, case_id: str, type: str, order_id: str, skus: set[str
     )
 
 
-_CLAIM = core_table(CaseClaim)
+_CLAIM = projection.CLAIMS
 _CLAIM_HOLDER = (
     select(_CLAIM.c.case_id)
     .where(
