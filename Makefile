@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: dev test lint bench demo clean
+.PHONY: dev test lint bench demo screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -32,6 +32,10 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.api
+
+# The console's screenshots in docs/console.md, taken by its browser tests.
+screenshots: $(STAMP)
+	AFTERSALES_SCREENSHOTS=docs/console $(BIN)/pytest tests/test_console_browser.py
 
 clean:
 	rm -rf $(VENV) .aftersales .pytest_cache .mypy_cache .ruff_cache

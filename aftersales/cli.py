@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from aftersales.agents import agents_app
 from config.settings import Settings
 
 app = typer.Typer(help="Every after-sales case of an online shop as a durable Temporal workflow.")
@@ -148,6 +149,8 @@ def demo(
 
     asyncio.run(play(api_url=api_url, cases=cases, settings=Settings()))
 
+
+app.add_typer(agents_app, name="agents")
 
 notifications_app = typer.Typer(help="Customer and operations messages.")
 app.add_typer(notifications_app, name="notifications")

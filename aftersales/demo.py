@@ -496,5 +496,6 @@ def _summary(opened: list[Case], chosen: list[Scenario], api_url: str, settings:
         f"  (another port if `aftersales dev --ui-port` said so)\n"
         f"Or from the CLI: temporal workflow list --query 'CaseStatus=\"awaiting_review\"'\n"
         f"The API lists them too: "
-        f"curl -H 'Authorization: Bearer <operator key>' {api_url}/v1/cases"
+        f"curl -H 'Authorization: Bearer <operator key>' {api_url}/v1/cases\n"
+        f"Agents find the cases left for them in the console: {api_url}/console"
     )

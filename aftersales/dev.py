@@ -23,9 +23,12 @@ from types import FrameType
 from typing import IO, Any
 
 import httpx
+from sqlalchemy import Engine
+from sqlmodel import Session
 
 from aftersales.binaries import find
 from config.settings import Settings
+from domain.names import AgentRole
 
 # The API and the worker get this long to finish in-flight work after SIGTERM, then Temporal
 # gets TEMPORAL_GRACE; SIGKILL follows each. Together they stay well under the 10 s we promise.
@@ -78,12 +81,37 @@ def child_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+# The dev stack's own console login: a supervisor, so every console action can be tried.
+DEV_AGENT_EMAIL = "dev-agent@localhost"
+DEV_AGENT_PASSWORD = "dev-agent-password"
+
+
+def ensure_dev_agent(engine: Engine) -> None:
+    """Add the dev agent if the database has none of that email (a dev database only)."""
+    from store import accounts
+
+    with Session(engine) as session:
+        if accounts.get_agent(session, email=DEV_AGENT_EMAIL) is None:
+            accounts.add_agent(
+                session,
+                email=DEV_AGENT_EMAIL,
+                name="Dev Agent",
+                role=AgentRole.SUPERVISOR,
+                password=DEV_AGENT_PASSWORD,
+                queues=["customer_service"],
+                locale="en",
+            )
+            session.commit()
+
+
 def banner(settings: Settings) -> str:
-    """What the dev stack prints: where everything is and the dev keys."""
+    """What the dev stack prints: where everything is, the dev keys and the console login."""
     keys = "\n".join(f"    {role:<12} {key}" for key, role in settings.keys_by_token().items())
+    api = f"http://{settings.api_host}:{settings.api_port}"
     return (
         "\naftersales dev stack is up\n"
-        f"  API          http://{settings.api_host}:{settings.api_port}  (docs: /docs)\n"
+        f"  API          {api}  (docs: /docs)\n"
+        f"  Console      {api}/console  sign in as {DEV_AGENT_EMAIL} / {DEV_AGENT_PASSWORD}\n"
         f"  Temporal UI  http://localhost:{settings.dev_ui_port}\n"
         f"  Temporal     {settings.temporal_address}  namespace {settings.temporal_namespace}\n"
         f"  Data         {settings.data_dir.resolve()}\n"
@@ -272,6 +300,7 @@ def run_dev(settings: Settings) -> int:
             engine = make_engine(settings.database_url)
             try:
                 migrate(engine)
+                ensure_dev_agent(engine)
             finally:
                 engine.dispose()
             stack.start_child(

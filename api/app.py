@@ -13,7 +13,16 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
-from api import cases, health, notifications, policy, status_page, temporal_calls, webhooks
+from api import (
+    cases,
+    console,
+    health,
+    notifications,
+    policy,
+    status_page,
+    temporal_calls,
+    webhooks,
+)
 from api.errors import install, too_large
 from config.settings import Settings
 from config.temporal import connect
@@ -119,4 +128,5 @@ def create_app(
     app.include_router(notifications.router)
     app.include_router(webhooks.router)
     app.include_router(status_page.router)
+    console.install(app)
     return app

@@ -42,6 +42,7 @@ from api.errors import (
     CASE_NOT_FOUND,
     DUPLICATE_CASE,
     IDEMPOTENCY_KEY_REUSED,
+    SUPERVISOR_ONLY,
     TRACKING_NUMBER_TAKEN,
     Problem,
     field_errors,
@@ -49,7 +50,13 @@ from api.errors import (
 )
 from api.temporal_calls import Start
 from domain import opening
-from domain.actions import AgentAction, CustomerAction, IntegrationEvent, ProvideTracking
+from domain.actions import (
+    AgentAction,
+    Assign,
+    CustomerAction,
+    IntegrationEvent,
+    ProvideTracking,
+)
 from domain.calendar import case_holidays
 from domain.complaints import opening_priority
 from domain.models import (
@@ -487,16 +494,46 @@ def _exists(engine: Engine, case_id: str) -> None:
         stored_case(session, case_id)
 
 
+def _assignee(engine: Engine, case_id: str) -> str | None:
+    """The case's assignee as last recorded; 404 if there is no such case."""
+    with Session(engine) as session:
+        return stored_case(session, case_id).assignee
+
+
+def check_reassign(principal: Principal, action: AgentAction, held_by: str | None) -> None:
+    """403 when an agent's own account assigns a case another agent holds: only a
+    supervisor reassigns. An agent takes an unassigned case, or hands on their own."""
+    if principal.agent is None or principal.supervisor or not isinstance(action, Assign):
+        return
+    if held_by is not None and held_by != principal.agent.email:
+        raise Problem(
+            403,
+            SUPERVISOR_ONLY,
+            "Only a supervisor can reassign a case another agent holds.",
+            f"The case is assigned to {held_by}.",
+        )
+
+
 @router.post("/cases/{case_id}/actions", response_model=CaseView)
 async def act(
     case_id: str,
     action: Annotated[AgentAction, Body()],
     engine: EngineDep,
     client: TemporalDep,
-    _: Annotated[Principal, Depends(require("agent"))],
+    principal: Annotated[Principal, Depends(require("agent"))],
 ) -> CaseView:
-    """An agent action; 409 `action-not-allowed` when the case can't take it now."""
-    await run_in_threadpool(_exists, engine, case_id)
+    """An agent action, recorded as the caller's (an `actor` in the body is ignored); 409
+    `action-not-allowed` when the case can't take it now, 403 when only a supervisor may."""
+    return await take_agent_action(engine, client, principal, case_id, action)
+
+
+async def take_agent_action(
+    engine: Engine, client: Client, principal: Principal, case_id: str, action: AgentAction
+) -> CaseView:
+    """Send an agent action as the principal's own, and answer with the case it left."""
+    held_by = await run_in_threadpool(_assignee, engine, case_id)
+    check_reassign(principal, action, held_by)
+    action = action.model_copy(update={"actor": principal.actor})
     acted = await temporal_calls.update(client, case_id, temporal_calls.UPDATE_ACTION, action)
     return await as_updated(engine, acted)
 

@@ -16,7 +16,8 @@ from temporalio.client import Client
 from api.errors import FORBIDDEN, UNAUTHORIZED, Problem, validation_problem
 from config.settings import Settings
 from domain.policy import Policy
-from store import service
+from store import accounts, service
+from store.accounts import SignedIn
 
 # The dependencies that only read app.state are `async def`: FastAPI runs a plain `def`
 # dependency on its threadpool, and four of them cost each request four trips through it
@@ -90,15 +91,25 @@ TemporalDep = Annotated[Client, Depends(get_temporal)]
 _bearer = HTTPBearer(auto_error=False)
 # The role of a case's own token; customer actions are recorded with it as their actor.
 CUSTOMER = "customer"
+# The role of an agent's own account (token or console session), supervisors included.
+AGENT = "agent"
 TOKEN_MAX = 64  # store.tables.Case.token: a longer key is no customer token
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a role, and for a customer the one case their token opens."""
+    """Who is calling: a role, the name their actions are recorded under, and for a customer
+    the one case their token opens, for an agent account the agent."""
 
     role: str
+    actor: str = ""
     case_id: str | None = None
+    agent: SignedIn | None = None
+
+    @property
+    def supervisor(self) -> bool:
+        """Whether the caller is a supervisor's account."""
+        return self.agent is not None and self.agent.supervisor
 
 
 async def get_principal(
@@ -122,15 +133,25 @@ async def get_principal(
     if credentials is None or not credentials.credentials:
         raise unauthorized
     key = credentials.credentials
-    role = app_settings(request).keys_by_token().get(key)
-    if role:
-        return Principal(role=role)
+    api_key = app_settings(request).api_keys_by_token().get(key)
+    if api_key is not None:
+        return Principal(role=api_key.role, actor=api_key.name)
+    if key.startswith(accounts.TOKEN_PREFIX):
+        agent = await run_in_threadpool(_token_agent, app_engine(request), key)
+        if agent is None:
+            raise unauthorized
+        return Principal(role=AGENT, actor=agent.email, agent=agent)
     if len(key) > TOKEN_MAX:
         raise unauthorized
     case_id = await run_in_threadpool(_token_case, app_engine(request), key)
     if case_id is None:
         raise unauthorized
-    return Principal(role=CUSTOMER, case_id=case_id)
+    return Principal(role=CUSTOMER, actor=CUSTOMER, case_id=case_id)
+
+
+def _token_agent(engine: Engine, token: str) -> SignedIn | None:
+    with Session(engine) as session:
+        return accounts.agent_for_token(session, token=token)
 
 
 def _token_case(engine: Engine, token: str) -> str | None:

@@ -17,6 +17,8 @@ PROBLEM_JSON = "application/problem+json"
 UNAUTHORIZED = "unauthorized"
 BAD_SIGNATURE = "bad-signature"
 FORBIDDEN = "forbidden"
+# An agent's account tried what only a supervisor may (reassign a case another agent holds).
+SUPERVISOR_ONLY = "supervisor-only"
 VALIDATION_ERROR = "validation-error"
 BODY_UNREADABLE = "body-unreadable"
 TOO_LARGE = "too-large"

@@ -544,12 +544,11 @@ async def run(
                 )  # fmt: skip
                 for in_flight in (50, 200):
                     bench.bursts.append(await api_opens(url, max(2 * in_flight, 200), in_flight))
-            if not with_reads:
-                return bench
-            # Reads: the worker is gone, so no workflow cache holds these cases.
-            seed(sqlite_url, seeded)
-            bench.seeded["SQLite"] = seeded
-            bench.reads["SQLite"] = await _read_bench(sqlite_url, data, address, queue, samples)
+            if with_reads:
+                # Reads: the worker is gone, so no workflow cache holds these cases.
+                seed(sqlite_url, seeded)
+                bench.seeded["SQLite"] = seeded
+                bench.reads["SQLite"] = await _read_bench(sqlite_url, data, address, queue, samples)
             bin_dir = find_bin_dir()
             if bin_dir is not None:
                 with PostgresServer(bin_dir) as pg:
@@ -564,10 +563,12 @@ async def run(
                     ):
                         await _until_ready(pg_url)
                         await opens_rounds(
-                            bench, env.client, url=pg_url, queue=f"{queue}-pg", rounds=1,
+                            bench, env.client, url=pg_url, queue=f"{queue}-pg", rounds=rounds,
                             opens_per_round=opens_per_round, database="PostgreSQL",
                             api_pid=a.pid, worker_pid=w.pid,
                         )  # fmt: skip
+                    if not with_reads:
+                        return bench
                     port = _free_port()
                     pg_env = _env(database_url=pg.url, port=port, **common)
                     async with process([_script(), "api"], pg_env, data / "api-pg.log"):
@@ -628,8 +629,8 @@ def render(bench: ApiBench) -> str:
         + ".",
         "",
         "One Temporal dev server; the service's worker and API run as their own processes "
-        "(`aftersales worker`, `aftersales api`) on SQLite, then on PostgreSQL (one round "
-        "per side there). Each round opens "
+        "(`aftersales worker`, `aftersales api`) on SQLite, then on PostgreSQL. Each round "
+        "opens "
         f"{OPENS_PER_ROUND} returns either through `POST /v1/cases` or with a bare "
         "`client.start_workflow` of the same workflow and input; rounds alternate, and the "
         "worker runs the cases of both. A round starts once the worker and Temporal are quiet "

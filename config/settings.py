@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -9,6 +10,36 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROLES = ("storefront", "agent", "integration", "operator")
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A role key: its role, and the name its actions are recorded under."""
+
+    role: str
+    name: str
+
+
+def _parse_keys(value: str) -> dict[str, ApiKey]:
+    """`role:key` or `role@name:key` pairs, comma-separated; ValueError naming a bad pair."""
+    keys: dict[str, ApiKey] = {}
+    for pair in filter(None, (p.strip() for p in value.split(","))):
+        who, sep, key = pair.partition(":")
+        role, _, name = who.partition("@")
+        if not sep or not key or role not in ROLES:
+            raise ValueError(
+                f"{pair!r} is not role:key or role@name:key with a role of {', '.join(ROLES)}"
+            )
+        # Without a name, a key is recorded as what it is: `agent-key` never passes for an
+        # agent's own name.
+        keys[key] = ApiKey(role=role, name=name.strip() or f"{role}-key")
+    return keys
+
+
+@lru_cache(maxsize=8)
+def _keys(value: str) -> dict[str, ApiKey]:
+    # Parsed once per value: the bearer check of every request reads it.
+    return _parse_keys(value)
 
 
 class Settings(BaseSettings):
@@ -29,7 +60,8 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     public_url: str = "http://localhost:8000"
-    # role:key pairs; the dev stack prints its defaults so nobody has to guess them.
+    # role:key (or role@name:key) pairs; the dev stack prints its defaults so nobody has to
+    # guess them. A key's actions are recorded under its name (`<role>-key` without one).
     api_keys: str = ",".join(f"{role}:dev-{role}" for role in ROLES)
 
     payment_url: str | None = None
@@ -48,20 +80,23 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".aftersales")
     dev_temporal_port: int = 7233
     dev_ui_port: int = 8233
+    # Where operators open the Temporal UI (the console links each case's workflow page);
+    # the dev stack's own UI when unset.
+    temporal_ui_url: str | None = None
 
     @field_validator("api_keys")
     @classmethod
     def _role_key_pairs(cls, value: str) -> str:
-        for pair in filter(None, (p.strip() for p in value.split(","))):
-            role, sep, key = pair.partition(":")
-            if not sep or not key or role not in ROLES:
-                raise ValueError(f"{pair!r} is not role:key with a role of {', '.join(ROLES)}")
+        _parse_keys(value)
         return value
+
+    def api_keys_by_token(self) -> dict[str, ApiKey]:
+        """Map each API key to its role and name."""
+        return _keys(self.api_keys)
 
     def keys_by_token(self) -> dict[str, str]:
         """Map each API key to its role."""
-        pairs = (p.strip().partition(":") for p in self.api_keys.split(",") if p.strip())
-        return {key: role for role, _, key in pairs}
+        return {key: api_key.role for key, api_key in self.api_keys_by_token().items()}
 
 
 @lru_cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -61,7 +62,7 @@ class RecordInspection(_Action):
 class RecordDiagnosis(_Action):
     action: Literal["record_diagnosis"]
     repairable: bool
-    cost: Amount = 0  # type: ignore[assignment]
+    cost: Amount = Decimal(0)
     parts: list[ShortText] = []
     notes: Notes = ""
 
@@ -198,7 +199,7 @@ class ReplacementShippedData(_EventData):
 class DiagnosisData(_EventData):
     repairable: bool
     parts: list[ShortText] = []
-    cost: Amount = 0  # type: ignore[assignment]
+    cost: Amount = Decimal(0)
     notes: Notes = ""
 
 

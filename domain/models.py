@@ -367,6 +367,8 @@ class CaseView(BaseModel):
     malicious: bool = False
     # What the customer can send now (customer_action names), for the status page's forms.
     customer_actions: list[str] = []
+    # What an agent can send now (agent action names), for the console's forms.
+    agent_actions: list[str] = []
     status_url: str
     # When the case first reached `resolved`: it delivered its outcome (a child case tells its
     # parent so through its result, which carries no timeline).

@@ -248,6 +248,22 @@ class AgentVerb(StrEnum):
     RETRY = "retry"
 
 
+# The actions that move a case on an agent's decision: a case taking one of them now waits
+# on an agent (the console's queue). Notes, assignment, escalation and cancel never wait.
+AGENT_DECISIONS = frozenset(
+    {
+        AgentVerb.APPROVE,
+        AgentVerb.REJECT,
+        AgentVerb.REQUEST_INFO,
+        AgentVerb.RESPOND,
+        AgentVerb.PROPOSE,
+        AgentVerb.RECORD_INSPECTION,
+        AgentVerb.RECORD_DIAGNOSIS,
+        AgentVerb.RETRY,
+    }
+)
+
+
 class CustomerVerb(StrEnum):
     """The customer actions (`action` of a customer action body)."""
 
@@ -257,3 +273,10 @@ class CustomerVerb(StrEnum):
     DECLINE = "decline"
     RATE = "rate"
     CANCEL = "cancel"
+
+
+class AgentRole(StrEnum):
+    """What an agent account may do: a supervisor does all an agent does, and reassigns."""
+
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Executable, Table, bindparam, delete, insert,
 from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.models import TERMINAL_STATUSES, NumberedEntry
+from domain.names import AGENT_DECISIONS
 from store.tables import (
     Case,
     CaseClaim,
@@ -81,11 +82,13 @@ def row_values(fields: Mapping[str, Any], revision: int) -> dict[str, Any]:
         "status": fields["status"],
         "order_id": fields["order"]["id"],
         "customer_id": fields["customer"]["id"],
+        "customer_email": (fields["customer"].get("email") or "").lower() or None,
         "reason": fields.get("reason"),
         "queue": fields["queue"],
         "assignee": fields.get("assignee"),
         "priority": fields["priority"],
         "sla_breached": bool(fields.get("sla_breached")),
+        "needs_agent": needs_agent(fields),
         "parent_case_id": fields.get("parent_case_id"),
         "next_deadline": due,
         # The timeline lives in its own rows (timeline_event), never in the stored view.
@@ -93,6 +96,15 @@ def row_values(fields: Mapping[str, Any], revision: int) -> dict[str, Any]:
         "revision": revision,
         "updated_at": _time(fields["updated_at"]),
     }
+
+
+def needs_agent(fields: Mapping[str, Any]) -> bool:
+    """Whether the case waits on an agent: it takes one of their decisions now, or it missed
+    a deadline and was escalated to a person, until it ends."""
+    if fields["status"] in TERMINAL:
+        return False
+    takes_decision = not AGENT_DECISIONS.isdisjoint(fields.get("agent_actions") or ())
+    return takes_decision or bool(fields.get("sla_breached"))
 
 
 def carrier_numbers(found: Iterable[object]) -> set[str]:

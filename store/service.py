@@ -385,11 +385,12 @@ def list_views(
     )
     rows = session.execute(query).all()
     page, more = rows[:limit], len(rows) > limit
-    views = [_view_from_json(text) for text, _, _ in page]
+    views = [case_view_from_json(text) for text, _, _ in page]
     return views, _encode_cursor(page[-1][1], page[-1][2]) if more and page else None
 
 
-def _view_from_json(text: str) -> CaseView:
+def case_view_from_json(text: str) -> CaseView:
+    """A stored view JSON text as a case (its timeline left empty)."""
     view = CaseView.model_validate_json(text)
     view.timeline = []  # a view stored before migration 0004 still held one
     return view

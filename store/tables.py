@@ -37,6 +37,10 @@ class CaseBase(SQLModel):
     assignee: str | None = Field(default=None, max_length=200)
     priority: str = Field(max_length=16)
     sla_breached: bool = False
+    # An agent must act for the case to move (domain.names.AGENT_DECISIONS): the console's queue.
+    needs_agent: bool = False
+    # Lowercased, for the console's search by the customer's email.
+    customer_email: str | None = Field(default=None, index=True, max_length=320)
     parent_case_id: str | None = Field(default=None, index=True, max_length=32)
 
 
@@ -56,6 +60,8 @@ class Case(CaseBase, table=True):
             Index(f"ix_case_{first}_{second}_created", first, second, "created_at", "id")
             for first, second in LIST_PAIRS
         ),
+        # The agents' queue: cases waiting on an agent, soonest deadline (so overdue) first.
+        Index("ix_case_needs_agent_deadline", "needs_agent", "next_deadline", "id"),
     )
 
     id: str = Field(primary_key=True, max_length=32)
@@ -183,3 +189,62 @@ class OutboxEvent(SQLModel, table=True):
     error: str | None = None
     created_at: datetime = _at(nullable=False)
     updated_at: datetime = _at(nullable=False)
+
+
+class Agent(SQLModel, table=True):
+    """A person of the after-sales team: signs in to the console, may hold API tokens.
+
+    `email` (lowercased) is the agent's identity everywhere a case names them: the actor of
+    their actions and notes, and the assignee of the cases they hold.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True, max_length=320)
+    name: str = Field(max_length=200)
+    role: str = Field(max_length=16)  # domain.names.AgentRole
+    queues: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    locale: str = Field(max_length=16)
+    password_hash: str = Field(max_length=200)
+    disabled: bool = False
+    created_at: datetime = _at(nullable=False)
+    updated_at: datetime = _at(nullable=False)
+
+
+class AgentToken(SQLModel, table=True):
+    """A personal API token of an agent; only its SHA-256 is kept."""
+
+    __tablename__ = "agent_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: int = Field(index=True)
+    name: str = Field(max_length=200)
+    token_hash: str = Field(unique=True, max_length=64)
+    created_at: datetime = _at(nullable=False)
+    revoked_at: datetime | None = _at(nullable=True)
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A signed-in console session: the cookie's SHA-256, its agent and its CSRF token."""
+
+    __tablename__ = "console_session"
+
+    id: str = Field(primary_key=True, max_length=64)
+    agent_id: int = Field(index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = _at(nullable=False)
+    expires_at: datetime = _at(nullable=False)
+
+
+class LoginFailure(SQLModel, table=True):
+    """A failed console sign-in, kept for a while to throttle guessing (by email and by address)."""
+
+    __tablename__ = "login_failure"
+    __table_args__ = (
+        Index("ix_login_failure_email_at", "email", "at"),
+        Index("ix_login_failure_address_at", "address", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320)
+    address: str = Field(max_length=64)
+    at: datetime = _at(nullable=False)

@@ -35,6 +35,22 @@ SECRET = "test-webhook-secret"
 OPS_EMAIL = "ops@shop.example"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes() -> Iterator[None]:
+    """argon2id with its smallest cost for the suite's in-process accounts: the same hashing
+    and checks, at a thousandth of the time (the defaults cost ~0.1-0.3 s per hash here)."""
+    from argon2 import PasswordHasher
+
+    from store import accounts
+
+    default = accounts._hasher
+    accounts._hasher = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+    try:
+        yield
+    finally:
+        accounts._hasher = default
+
+
 @pytest.fixture(scope="session")
 def http_peers() -> Iterator[Peers]:
     """One real HTTP server playing payment, carrier, webhook and SMS for the whole run."""

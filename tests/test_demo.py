@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from aftersales.dev import DEV_AGENT_EMAIL, DEV_AGENT_PASSWORD
+from tests.support.console import signed_in_client
 from tests.support.dev_stack import BIN, Ports, clean_env, dev_stack
 
 OPERATOR = {"Authorization": "Bearer dev-operator"}
@@ -67,6 +69,10 @@ def test_demo_plays_every_story_and_cases_survive_a_restart(tmp_path: Path) -> N
         waiting = next(case_id for case_id, status in left.items() if status == "awaiting_review")
         view = httpx.get(f"{ports.api_url}/v1/cases/{waiting}", headers=OPERATOR, timeout=10).json()
         assert [d["name"] for d in view["deadlines"]] == ["review"]
+        # It waits in the console's queue, for the dev stack's agent.
+        console = f"{ports.api_url}/console"
+        with signed_in_client(console, DEV_AGENT_EMAIL, DEV_AGENT_PASSWORD) as browser:
+            assert f'id="row-{waiting}"' in browser.get(console, params={"q": waiting}).text
 
     with dev_stack(data_dir, ports, log):
         assert list_cases(ports.api_url) == left

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import subprocess
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.console import signed_in_client
 from tests.support.dev_stack import (
     BIN,
     STOP_BUDGET,
@@ -91,8 +93,25 @@ def test_a_killed_stack_takes_its_children_along_and_starts_again(tmp_path: Path
     # The ports are free, so the next start works, on the same data.
     with dev_stack(data_dir, ports, log):
         assert httpx.get(f"{ports.api_url}/readyz", timeout=5).status_code == 200
+        _the_printed_console_login_signs_in(log, ports)
         # (Reusing this stack's Temporal saves a third start-up in this file.)
         _status_tokens_never_reach_the_access_log(tmp_path, data_dir, ports)
+
+
+def _the_printed_console_login_signs_in(log: Path, ports: Ports) -> None:
+    """The banner names the console and a login; that login opens the console."""
+    deadline = time.monotonic() + 10
+    # The banner follows the API's readiness by a moment.
+    while not (lines := [x for x in log.read_text().splitlines() if "  Console  " in x]):
+        assert time.monotonic() < deadline, log.read_text()[-2000:]
+        time.sleep(0.1)
+    line = lines[-1]
+    found = re.search(r"(http://\S+/console)\s+sign in as (\S+) / (\S+)", line)
+    assert found, line
+    url, email, password = found.groups()
+    with signed_in_client(url, email, password) as browser:
+        queue = browser.get(url)
+        assert queue.status_code == 200 and "Cases waiting on an agent" in queue.text
 
 
 def _status_tokens_never_reach_the_access_log(tmp_path: Path, data_dir: Path, ports: Ports) -> None:

@@ -203,6 +203,15 @@ class Inbox:
             names.add(CustomerVerb.CANCEL.value)
         return sorted(names)
 
+    def agent_actions(self, *, cancellable: bool) -> list[str]:
+        """The agent actions the case takes now, sorted; the validator admits the same."""
+        names = {str(name) for a in self.live() for name in a.agent}
+        names |= {str(name) for name in ANYTIME_ACTIONS}
+        names.discard(AgentVerb.CANCEL)
+        if cancellable:
+            names.add(AgentVerb.CANCEL.value)
+        return sorted(names)
+
 
 def refusal(status: CaseStatus, name: str) -> str:
     """Why a case refuses an action now."""

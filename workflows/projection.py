@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
 _UNSET = object()
 # View fields no message template reads (notifications/templates read `case.*` only for the
 # others): a change to these alone doesn't need projecting before a message goes out.
-NOT_IN_MESSAGES = {"timeline", "deadlines", "updated_at", "customer_actions"}
+NOT_IN_MESSAGES = {"timeline", "deadlines", "updated_at", "customer_actions", "agent_actions"}
 
 
 class Projection:

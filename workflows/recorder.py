@@ -143,6 +143,10 @@ class Recorder:
         """What the customer may send now (none once the case ended)."""
         return [] if self.ended else self.inbox.customer_actions(cancellable=self.cancellable())
 
+    def agent_actions(self) -> list[str]:
+        """What an agent may send now (none once the case ended)."""
+        return [] if self.ended else self.inbox.agent_actions(cancellable=self.cancellable())
+
     def waiting_on(self) -> str:
         """Who must act for the case to move."""
         return "nobody" if self.ended else self.inbox.waiting_on(self.view.queue)
@@ -156,6 +160,7 @@ class Recorder:
 
     def _refresh(self) -> None:
         self.view.customer_actions = self.customer_actions()
+        self.view.agent_actions = self.agent_actions()
 
     def _details(self) -> str:
         nxt = self.view.next_deadline

@@ -16,6 +16,7 @@ async def _act(api: Api, case_id: str, body: dict[str, Any]) -> Any:
 
 
 async def test_agent_approves_a_case_in_review(api: Api) -> None:
+    # The shared agent key acts under its own name; the `actor` the body claims is ignored.
     case = await api.open(items=OPENED_MUG)
     assert case["decision"]["review"] == "manual"
     await api.reach(case["id"], "awaiting_review", recorded=True)
@@ -28,7 +29,7 @@ async def test_agent_approves_a_case_in_review(api: Api) -> None:
     assert view["id"] == case["id"]
     assert view["status"] == "awaiting_shipment"
     assert any(
-        e["kind"] == "approved" and e["actor"] == "amy" and e["message"] == "Looks fine"
+        e["kind"] == "approved" and e["actor"] == "agent-key" and e["message"] == "Looks fine"
         for e in view["timeline"]
     )
     assert {d["name"] for d in view["deadlines"]} >= {"customer_shipment"}

@@ -1,0 +1,27 @@
+"""The agent console (`/console`): sign-in, the queue, case pages and their actions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+
+from api.console import auth, pages
+from api.console.auth import SignInRequired, sign_in_redirect
+
+STATIC = Path(__file__).parent / "static"
+
+
+def install(app: FastAPI) -> None:
+    """Add the console's routes, its static files and its sign-in redirect to the app."""
+    app.include_router(auth.router)
+    app.include_router(pages.router)
+    # Scripts and styles come from the app itself, never a CDN: the console works offline
+    # and runs only code this repository pins.
+    app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
+
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(request: Request, exc: SignInRequired) -> Response:
+        return sign_in_redirect(request, exc.next_path)

@@ -1,0 +1,195 @@
+"""Agents work in the console in a real browser: sign in, the queue, a case, bulk, languages.
+
+Headless Chromium (Debian's `chromium`, driven by Playwright, as in tests/test_temporal_ui.py)
+against the whole API stack of tests/api/conftest.py, on SQLite. Screenshots of the queue and
+a case page go to $AFTERSALES_SCREENSHOTS when it is set (`make screenshots` sets it to
+docs/console, for docs/console.md), else to the test's temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+# The API stack's fixtures, shared with this module (importing them is how pytest shares them).
+from tests.api.conftest import Api, api, dev_server, postgres_url, token_of  # noqa: F401
+from tests.api.test_actions import OPENED_MUG
+from tests.api.test_console import PASSWORD, add_agent, open_overdue
+from tests.test_temporal_ui import CHROMIUM, CHROMIUM_ARGS, UI_TIMEOUT_MS
+
+pytestmark = pytest.mark.parametrize("api", ["sqlite"], indirect=True)
+
+
+@pytest.fixture
+async def chromium() -> AsyncIterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"Chromium is not installed at {CHROMIUM}; these tests drive the console with it. "
+            "Install it (Debian: apt-get install chromium; .ci/run does this).",
+            pytrace=False,
+        )
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+def _shots(tmp_path: Path) -> Path:
+    where = Path(os.environ.get("AFTERSALES_SCREENSHOTS") or tmp_path)
+    where.mkdir(parents=True, exist_ok=True)
+    return where
+
+
+async def _signed_in(
+    browser: Browser,
+    api: Api,  # noqa: F811
+    email: str,
+    *,
+    width: int = 1280,
+    locale: str = "en-US",
+) -> Page:
+    context = await browser.new_context(viewport={"width": width, "height": 900}, locale=locale)
+    page = await context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    await page.goto(f"{api.url}/console")
+    # No session yet: the console asks for one, and comes back after.
+    await page.wait_for_url(f"{api.url}/console/login?next=/console")
+    await page.fill("input[name=email]", email)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.locator("form button[type=submit]").click()
+    await page.wait_for_url(f"{api.url}/console")
+    return page
+
+
+async def test_an_agent_signs_in_takes_the_overdue_case_first_and_sees_it_move(
+    api: Api,  # noqa: F811
+    chromium: Browser,
+    tmp_path: Path,
+) -> None:
+    email = add_agent(api)
+    customer = f"C-browser-{secrets.token_hex(4)}"
+    review = await api.open(customer_id=customer, items=OPENED_MUG)
+    await api.reach(review["id"], "awaiting_review", recorded=True)
+    late = await open_overdue(api, customer)
+    page = await _signed_in(chromium, api, email)
+
+    await page.fill("input[name=q]", customer)
+    await page.get_by_role("button", name="Filter").click()
+    rows = page.locator("#queue-rows tr")
+    await expect(rows).to_have_count(2)
+    await expect(rows.first).to_have_id(f"row-{late['id']}")
+    await expect(rows.first.locator("time.countdown")).to_contain_text("overdue by")
+    await page.screenshot(path=str(_shots(tmp_path) / "queue.png"), full_page=True)
+
+    await page.get_by_role("link", name=review["id"]).click()
+    await page.wait_for_url(f"{api.url}/console/cases/{review['id']}")
+    await expect(page.locator("#case-status")).to_have_text("Awaiting review")
+    approve = page.locator('form[data-action="approve"]')
+    await approve.locator("textarea[name=notes]").fill("Photos match the description.")
+    await approve.get_by_role("button", name="Approve").click()
+    await page.wait_for_url(f"{api.url}/console/cases/{review['id']}")
+    await expect(page.locator("#case-status")).to_have_text("Awaiting shipment")
+    await expect(page.locator(".timeline")).to_contain_text(email)
+    await page.screenshot(path=str(_shots(tmp_path) / "case.png"), full_page=True)
+
+    # From here the page is not reloaded: the customer ships, the carrier scans the parcel,
+    # and the page follows the case by itself.
+    await page.evaluate("window.stayedOnThisPage = true")
+    shipped = await api.request(
+        "POST",
+        f"/v1/cases/{review['id']}/customer-actions",
+        token_of(review),
+        json={"action": "provide_tracking", "carrier": "Black Cat",
+              "tracking_number": f"BC{secrets.token_hex(5)}"},
+    )  # fmt: skip
+    assert shipped.status_code == 200, shipped.text
+    number = shipped.json()["shipments"][0]["tracking_number"]
+    await api.event(review["id"], "carrier.picked_up", tracking_number=number)
+    await expect(page.locator("#case-status")).to_have_text("In transit")
+    assert await page.evaluate("window.stayedOnThisPage") is True
+
+
+async def test_another_agents_session_acts_as_that_agent_and_needs_its_csrf_token(
+    api: Api,  # noqa: F811
+    chromium: Browser,
+) -> None:
+    first, second = add_agent(api), add_agent(api)
+    case = await api.open(items=OPENED_MUG)
+    await api.reach(case["id"], "awaiting_review", recorded=True)
+    await _signed_in(chromium, api, first)
+    page = await _signed_in(chromium, api, second)
+    await page.goto(f"{api.url}/console/cases/{case['id']}")
+    # A post from this session without the page's token: refused, nothing reaches the case.
+    refused = await page.request.post(
+        f"{api.url}/console/cases/{case['id']}/actions",
+        form={"action": "note", "message": "no token"},
+    )
+    assert refused.status == 403
+    # With the token but naming the other agent: recorded as this session's agent.
+    token = await page.locator("input[name=csrf_token]").first.get_attribute("value")
+    assert token
+    posted = await page.request.post(
+        f"{api.url}/console/cases/{case['id']}/actions",
+        form={"csrf_token": token, "action": "note", "message": "mine", "actor": first},
+    )
+    assert posted.ok
+    notes = [e for e in (await api.case(case["id"]))["timeline"] if e["kind"] == "note"]
+    assert [(n["actor"], n["message"]) for n in notes] == [(second, "mine")]
+
+
+async def test_bulk_assigning_three_cases_reports_each(
+    api: Api,  # noqa: F811
+    chromium: Browser,
+) -> None:
+    email = add_agent(api)
+    customer = f"C-bulk-{secrets.token_hex(4)}"
+    cases = [await api.open(customer_id=customer, items=OPENED_MUG) for _ in range(3)]
+    for case in cases:
+        await api.reach(case["id"], "awaiting_review", recorded=True)
+    page = await _signed_in(chromium, api, email)
+    await page.goto(f"{api.url}/console?q={customer}")
+    for case in cases:
+        await page.locator(f"input[name=case_id][value={case['id']}]").check()
+    await page.select_option("select[name=action]", "assign")
+    await page.fill(".bulk-bar input[name=agent]", "lee@shop.example")
+    await page.get_by_role("button", name="Apply").click()
+    await page.wait_for_url(f"{api.url}/console/bulk")
+    for case in cases:
+        row = page.locator(f'tr[data-case="{case["id"]}"]')
+        await expect(row).to_have_class("ok")
+        await expect(row).to_contain_text("Done")
+    for case in cases:
+        assert (await api.case(case["id"]))["assignee"] == "lee@shop.example"
+
+
+async def test_a_zh_tw_agent_works_in_zh_tw_on_a_phone(
+    api: Api,  # noqa: F811
+    chromium: Browser,
+) -> None:
+    email = add_agent(api, locale="zh-TW")
+    case = await api.open(items=OPENED_MUG)
+    await api.reach(case["id"], "awaiting_review", recorded=True)
+    # The browser says English; the agent's own preference wins.
+    page = await _signed_in(chromium, api, email, width=390)
+    assert await page.locator("html").get_attribute("lang") == "zh-TW"
+    await expect(page.locator("h1")).to_contain_text("等待客服處理的案件")
+    await page.goto(f"{api.url}/console/cases/{case['id']}")
+    await expect(page.locator("#case-status")).to_have_text("待審核")
+    await expect(page.locator('form[data-action="approve"] button')).to_have_text("核准")
+    # Nothing is cut off at a phone's width: the page never scrolls sideways.
+    wide = await page.evaluate(
+        """Array.from(document.querySelectorAll('body *'))
+             .filter(e => e.getBoundingClientRect().right > 391)
+             .map(e => e.tagName + '.' + e.className).slice(0, 8)"""
+    )
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, wide
