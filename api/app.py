@@ -23,6 +23,7 @@ from api import (
     temporal_calls,
     webhooks,
 )
+from api.console.canned import load_canned
 from api.errors import install, too_large
 from config.settings import Settings
 from config.temporal import connect
@@ -128,5 +129,5 @@ def create_app(
     app.include_router(notifications.router)
     app.include_router(webhooks.router)
     app.include_router(status_page.router)
-    console.install(app)
+    console.install(app, canned=load_canned(settings.canned_replies))
     return app

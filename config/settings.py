@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     mail_from: str = "aftersales@localhost"
     ops_email: str | None = None
     templates_dir: Path | None = None
+    # Agents' ready-made replies (api/console/canned_replies.toml when unset).
+    canned_replies: Path | None = None
 
     data_dir: Path = Path(".aftersales")
     dev_temporal_port: int = 7233

@@ -182,6 +182,7 @@ async def test_a_zh_tw_agent_works_in_zh_tw_on_a_phone(
     page = await _signed_in(chromium, api, email, width=390)
     assert await page.locator("html").get_attribute("lang") == "zh-TW"
     await expect(page.locator("h1")).to_contain_text("等待客服處理的案件")
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
     await page.goto(f"{api.url}/console/cases/{case['id']}")
     await expect(page.locator("#case-status")).to_have_text("待審核")
     await expect(page.locator('form[data-action="approve"] button')).to_have_text("核准")
@@ -193,3 +194,27 @@ async def test_a_zh_tw_agent_works_in_zh_tw_on_a_phone(
     )
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, wide
+
+
+async def test_a_canned_reply_comes_in_the_customers_language_and_is_edited_before_sending(
+    api: Api,  # noqa: F811
+    chromium: Browser,
+) -> None:
+    email = add_agent(api)
+    case = await api.open(items=OPENED_MUG, customer={"locale": "zh-TW"})
+    await api.reach(case["id"], "awaiting_review", recorded=True)
+    page = await _signed_in(chromium, api, email)
+    await page.goto(f"{api.url}/console/cases/{case['id']}")
+    form = page.locator('form[data-action="request_info"]')
+    await page.locator("summary", has_text="Ask the customer").click()
+    await form.locator("select[data-canned]").select_option(label="Ask for a photo")
+    question = form.locator("textarea[name=question]")
+    await expect(question).to_have_value(
+        f"能否請您提供商品與包裝的照片？這能幫助我們盡快處理案件 {case['id']}。"
+    )
+    await question.press("End")
+    await question.type(" 謝謝！")
+    await form.get_by_role("button", name="Ask the customer").click()
+    await expect(page.locator("#case-status")).to_have_text("Awaiting customer")
+    asked = await api.case(case["id"])
+    assert any(e["message"].endswith("謝謝！") for e in asked["timeline"]), asked["timeline"]

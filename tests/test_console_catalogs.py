@@ -33,5 +33,5 @@ def test_a_page_renders_in_each_language() -> None:
         html = render("login.html.j2", locale, {"csrf_token": "t", "next": "/console"})
         assert f'<html lang="{locale.value}">' in html and f"<h1>{title}</h1>" in html
     assert translations(Locale.ZH_TW).gettext("Page %(page)s of %(pages)s") == (
-        "第 %(page)s 頁，共 %(pages)s 頁"  # noqa: RUF001
+        "第 %(page)s 頁，共 %(pages)s 頁"
     )

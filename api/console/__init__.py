@@ -10,12 +10,14 @@ from fastapi.staticfiles import StaticFiles
 
 from api.console import auth, pages
 from api.console.auth import SignInRequired, sign_in_redirect
+from api.console.canned import CannedReply
 
 STATIC = Path(__file__).parent / "static"
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, *, canned: list[CannedReply]) -> None:
     """Add the console's routes, its static files and its sign-in redirect to the app."""
+    app.state.canned = canned
     app.include_router(auth.router)
     app.include_router(pages.router)
     # Scripts and styles come from the app itself, never a CDN: the console works offline

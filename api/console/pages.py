@@ -23,12 +23,13 @@ from temporalio.client import Client
 
 from api.cases import stored_case, take_agent_action
 from api.console.auth import PAGE_HEADERS, CheckedAgentDep, ConsoleAgent, ConsoleAgentDep
+from api.console.canned import TEXT_FIELDS, CannedReply, choices
 from api.console.forms import FormRefused, form_fields, parse_action
 from api.console.i18n import render
 from api.deps import AGENT, Principal, app_engine, app_settings, app_temporal
 from api.errors import Problem
 from domain.actions import Approve, Assign
-from domain.models import CaseStatus, CaseType, CaseView, Priority
+from domain.models import CaseStatus, CaseType, CaseView, Locale, Priority
 from domain.names import AGENT_DECISIONS
 from store import service
 from store.queue import QueueFilters, QueuePage, overdue, queue_page
@@ -140,8 +141,14 @@ def _temporal_link(request: Request, case_id: str) -> str:
     return f"{base.rstrip('/')}/namespaces/{settings.temporal_namespace}/workflows/{case_id}"
 
 
+def _canned(request: Request, action: str, view: CaseView, agent_locale: Locale) -> list[Any]:
+    replies: list[CannedReply] = request.app.state.canned
+    return choices(replies, action, agent=agent_locale, case=view)
+
+
 def _case_context(
     request: Request,
+    signed_in: ConsoleAgent,
     view: CaseView,
     deliveries: list[Any],
     revision: int,
@@ -156,7 +163,15 @@ def _case_context(
         "case": view,
         "revision": revision,
         "deliveries": deliveries,
-        "actions": [{"name": a, "fields": form_fields(a)} for a in actions],
+        "actions": [
+            {
+                "name": a,
+                "fields": form_fields(a),
+                "canned": _canned(request, a, view, signed_in.locale),
+                "canned_field": TEXT_FIELDS.get(a),
+            }
+            for a in actions
+        ],
         "decisions": [a for a in actions if a in AGENT_DECISIONS],
         "temporal_url": _temporal_link(request, view.id),
         "overdue": overdue(view, utcnow()),
@@ -184,7 +199,7 @@ async def case_page(
     view, deliveries, revision = await run_in_threadpool(
         _read_case_page, app_engine(request), case_id
     )
-    context = _case_context(request, view, deliveries, revision)
+    context = _case_context(request, signed_in, view, deliveries, revision)
     return _page("case_main.html.j2" if fragment else "case.html.j2", signed_in, context)
 
 
@@ -252,7 +267,7 @@ async def _refused_page(
     for item in errors or []:
         by_field.setdefault(item["field"], []).append(item)
     context = _case_context(
-        request, view, deliveries, revision,
+        request, signed_in, view, deliveries, revision,
         errors=by_field, error=error, values=values, chosen=chosen,
     )  # fmt: skip
     return _page("case.html.j2", signed_in, context, status)

@@ -122,7 +122,7 @@ async def test_send_email_delivers_both_parts_with_the_message_id(
     assert lines(html.get_content()) == lines(rendered.html)
     assert STATUS_URL in text.get_content()
     if locale == "zh-TW":
-        assert mail["Subject"] == "我們已收到您的退貨申請（R-7Q2K9MXA）"  # noqa: RUF001
+        assert mail["Subject"] == "我們已收到您的退貨申請（R-7Q2K9MXA）"
 
 
 async def test_recipient_refused_with_5xx_is_permanent() -> None:

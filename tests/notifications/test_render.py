@@ -295,7 +295,7 @@ def test_templates_dir_overrides_one_template(tmp_path: Path) -> None:
     (tmp_path / "zh-TW").mkdir()
     (tmp_path / "zh-TW" / "case_received.j2").write_text(
         "{% block subject %}\n  小店已收到 {{ case.id }}\n  的申請\n{% endblock %}\n"
-        "{% block text %}收到了：{{ status_url }}{% endblock %}\n"  # noqa: RUF001
+        "{% block text %}收到了：{{ status_url }}{% endblock %}\n"
         "{% block html %}<p>{{ case.description }}</p>{% endblock %}\n",
         encoding="utf-8",
     )
@@ -304,7 +304,7 @@ def test_templates_dir_overrides_one_template(tmp_path: Path) -> None:
 
     overridden = render_message("case_received", "zh-TW", values, templates_dir=tmp_path)
     assert overridden.subject == "小店已收到 R-7Q2K9MXA 的申請"
-    assert "收到了：" + STATUS_URL in overridden.text  # noqa: RUF001
+    assert "收到了：" + STATUS_URL in overridden.text
     assert "<p>&lt;b&gt;too small&lt;/b&gt;</p>" in overridden.html
     # The shop's message still gets the built-in chrome.
     assert "客服中心 敬上" in overridden.text
@@ -390,7 +390,7 @@ def test_zh_cn_is_found_and_is_simplified() -> None:
     for part in (rendered.subject, rendered.text, rendered.html):
         assert "退货" in part
         assert "退貨" not in part
-    assert rendered.subject == "我们已收到您的退货申请（R-7Q2K9MXA）"  # noqa: RUF001
+    assert rendered.subject == "我们已收到您的退货申请（R-7Q2K9MXA）"
     # Mainland wording, not the Taiwan one character by character.
     approved = render("case_approved", "zh-CN", shipping_payer="customer")
     assert "快递单号" in approved.text and "物流單號" not in approved.text

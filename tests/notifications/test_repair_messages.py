@@ -76,7 +76,7 @@ def test_repair_done_gives_the_report_and_the_repair_warranty(locale: str) -> No
         assert "2027-02-28" in part
         assert "Replaced the left driver and resoldered its cable" in part
         assert "Left driver unit" in part
-    passed = "Quality check: passed" if locale == "en" else "品質檢驗：通過"  # noqa: RUF001
+    passed = "Quality check: passed" if locale == "en" else "品質檢驗：通過"
     assert passed in rendered.text
 
 
