@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
@@ -11,8 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from api.console import auth, pages
 from api.console.auth import SignInRequired, sign_in_redirect
 from api.console.canned import CannedReply
-
-STATIC = Path(__file__).parent / "static"
+from api.console.i18n import STATIC
 
 
 def install(app: FastAPI, *, canned: list[CannedReply]) -> None:

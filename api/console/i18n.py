@@ -7,6 +7,7 @@ installed, so rendering never swaps translations under a concurrent request.
 
 from __future__ import annotations
 
+import hashlib
 import io
 from functools import cache
 from pathlib import Path
@@ -21,6 +22,7 @@ from domain.models import Locale
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
 LOCALES = HERE / "locales"
 # The console's languages: English is the templates' own text; the others have a catalog.
 CONSOLE_LOCALES = (Locale.EN, Locale.ZH_TW, Locale.ZH_CN)
@@ -55,7 +57,15 @@ def environment(locale: Locale) -> Environment:
         lstrip_blocks=True,
     )
     env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
+    env.globals["asset"] = asset
     return env
+
+
+@cache
+def asset(name: str) -> str:
+    """A static file's URL, named by its content: a browser never keeps a stale script."""
+    digest = hashlib.sha256((STATIC / name).read_bytes()).hexdigest()[:12]
+    return f"/console/static/{name}?v={digest}"
 
 
 def render(name: str, locale: Locale, context: dict[str, Any]) -> str:

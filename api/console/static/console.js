@@ -12,7 +12,8 @@
     const mins = minutes % 60;
     if (days > 0) return days + "d " + hours + "h";
     if (hours > 0) return hours + "h " + mins + "m";
-    return mins + "m";
+    if (mins > 0) return mins + "m";
+    return Math.floor(Math.abs(ms) / 1000) + "s";
   }
 
   function tick() {
