@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from activities.errors import short
+from activities.metrics import CONNECTOR_CALLS, CallResult
 from activities.signing import HEADER as SIGNATURE_HEADER
 from activities.signing import sign
 from config.settings import Settings
@@ -195,7 +196,32 @@ class Connector:
     async def post(
         self, path: str, payload: dict[str, Any], *, idempotency_key: str
     ) -> dict[str, Any]:
-        """POST `payload` as signed JSON once; return the JSON object answered ({} if none)."""
+        """POST `payload` as signed JSON once; return the JSON object answered ({} if none).
+
+        Each call is counted and timed by partner and result (activities.metrics).
+        """
+        started = time.perf_counter()
+        result = CallResult.OK if self.base_url else CallResult.SANDBOX
+        try:
+            return await self._post(path, payload, idempotency_key=idempotency_key)
+        except ConnectorMisconfigured:
+            result = CallResult.MISCONFIGURED
+            raise
+        except ConnectorRejected:
+            result = CallResult.REJECTED
+            raise
+        except ConnectorRetryable:
+            result = CallResult.RETRYABLE
+            raise
+        except BaseException:
+            result = CallResult.ERROR
+            raise
+        finally:
+            CONNECTOR_CALLS.labels(self.name, result.value).observe(time.perf_counter() - started)
+
+    async def _post(
+        self, path: str, payload: dict[str, Any], *, idempotency_key: str
+    ) -> dict[str, Any]:
         if not idempotency_key:
             raise ValueError("an Idempotency-Key is required on every connector call")
         # Encoded even in the sandbox so an unserializable payload fails the same way everywhere.

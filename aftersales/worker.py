@@ -155,7 +155,8 @@ HARD_STOP_SECONDS = 4.0
 async def run_worker(settings: Settings, *, ready_file: Path | None = None) -> None:
     """Run a worker until SIGINT or SIGTERM, then shut it down; touch `ready_file` once polling."""
     from activities.connectors import connectors_from_settings
-    from config.temporal import connect_patiently
+    from activities.metrics import serve_metrics
+    from config.temporal import connect_patiently, runtime
     from store.db import WORKER_THREADS, make_engine, migrate
 
     stop = asyncio.Event()
@@ -171,7 +172,9 @@ async def run_worker(settings: Settings, *, ready_file: Path | None = None) -> N
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal)
-    client = await connect_patiently(settings)
+    if settings.worker_metrics_address:
+        serve_metrics(settings.worker_metrics_address)
+    client = await connect_patiently(settings, with_runtime=runtime(settings))
     # Its own process: connections for its activity threads only (store.db).
     engine = make_engine(settings.database_url, pool_size=WORKER_THREADS)
     migrate(engine)

@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     # Agents' ready-made replies (api/console/canned_replies.toml when unset).
     canned_replies: Path | None = None
 
+    # Where the worker serves Prometheus metrics (host:port; off when unset): its own (partner
+    # calls by result and latency), and the Temporal SDK's (task latencies, slots, polls).
+    worker_metrics_address: str | None = None
+    temporal_metrics_address: str | None = None
+
     data_dir: Path = Path(".aftersales")
     dev_temporal_port: int = 7233
     dev_ui_port: int = 8233

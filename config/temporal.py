@@ -18,6 +18,7 @@ from temporalio.converter import (
     DefaultPayloadConverter,
     JSONPlainPayloadConverter,
 )
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from config.settings import Settings
 
@@ -87,7 +88,19 @@ class CasePayloadConverter(CompositePayloadConverter):
 data_converter = DataConverter(payload_converter_class=CasePayloadConverter)
 
 
-async def connect(settings: Settings) -> Client:
+def runtime(settings: Settings) -> Runtime | None:
+    """A Temporal runtime exporting the SDK's metrics to Prometheus at the configured
+    address; None (the SDK's default runtime) when none is configured."""
+    if not settings.temporal_metrics_address:
+        return None
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(bind_address=settings.temporal_metrics_address)
+        )
+    )
+
+
+async def connect(settings: Settings, *, with_runtime: Runtime | None = None) -> Client:
     """A client for the configured cluster, with TLS or an API key when set."""
     tls: TLSConfig | bool = False
     ca = settings.temporal_tls_ca.read_bytes() if settings.temporal_tls_ca else None
@@ -107,15 +120,18 @@ async def connect(settings: Settings) -> Client:
         api_key=settings.temporal_api_key,
         tls=tls,
         data_converter=data_converter,
+        runtime=with_runtime,
     )
 
 
-async def connect_patiently(settings: Settings, *, seconds: float = 15.0) -> Client:
+async def connect_patiently(
+    settings: Settings, *, seconds: float = 15.0, with_runtime: Runtime | None = None
+) -> Client:
     """`connect`, retried while the server is still coming up (its port open, not yet serving)."""
     deadline = asyncio.get_running_loop().time() + seconds
     while True:
         try:
-            return await connect(settings)
+            return await connect(settings, with_runtime=with_runtime)
         except RuntimeError:
             if asyncio.get_running_loop().time() > deadline:
                 raise
