@@ -25,6 +25,7 @@ from api import (
 )
 from api.console.canned import load_canned
 from api.errors import install, too_large
+from api.metrics import business_registry
 from config.settings import Settings
 from config.temporal import connect
 from domain.policy import Policy, load_policy
@@ -107,6 +108,7 @@ def create_app(
         if engine is None:
             migrate(app.state.engine)
         app.state.temporal = client or await connect(settings)
+        app.state.business_metrics = business_registry(app.state.engine)
         if own_process:
             settle_heap()
         yield
