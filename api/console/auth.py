@@ -36,7 +36,16 @@ CSRF_HEADER = "x-csrf-token"
 HOME = "/console"
 LOGIN = "/console/login"
 # Pages the browser must not keep: they show customers' data to whoever signed in.
-PAGE_HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY"}
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    # Only the app's own script and styles run; evidence images may come from anywhere.
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' https: http: data:; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "Referrer-Policy": "same-origin",
+}
 
 
 class SignInRequired(Exception):

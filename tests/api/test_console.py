@@ -77,6 +77,8 @@ async def test_sign_in_sets_a_safe_cookie_and_sign_out_ends_the_session(
     queue = await browser.get("/console")
     assert (queue.status_code == 200 and email in queue.text) or "Agent" in queue.text
     assert queue.headers["cache-control"] == "no-store"
+    assert "script-src" not in queue.headers["content-security-policy"]  # default-src 'self'
+    assert "default-src 'self'" in queue.headers["content-security-policy"]
 
     # Signing out needs the session's CSRF token.
     refused = await browser.post("/console/logout")
