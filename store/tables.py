@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Table, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Table, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -42,6 +42,21 @@ class CaseBase(SQLModel):
     # Lowercased, for the console's search by the customer's email.
     customer_email: str | None = Field(default=None, index=True, max_length=320)
     parent_case_id: str | None = Field(default=None, index=True, max_length=32)
+    # What reports read (store/reports.py), derived by the projection from the view and its
+    # timeline. Money is in hundredths (every `Amount` has two decimal places): integers sum
+    # exactly on both databases, where SQLite would sum NUMERIC as floats.
+    currency: str | None = Field(default=None, max_length=3)
+    payment_method: str | None = Field(default=None, max_length=40)
+    items_cents: int | None = Field(default=None, sa_type=BigInteger)
+    refund_cents: int | None = Field(default=None, sa_type=BigInteger)
+    refund_status: str | None = Field(default=None, max_length=16)
+    outcome: str | None = Field(default=None, max_length=16)  # domain.names.Outcome
+    rating: int | None = None
+    # Durations from the open in whole seconds, so medians sort plain integers on both
+    # databases (no dialect's date arithmetic).
+    first_response_seconds: int | None = None
+    refund_seconds: int | None = None
+    resolution_seconds: int | None = None
 
 
 # Lists filter on one column and page newest first by (created_at, id): one index per filter,
@@ -50,6 +65,25 @@ LIST_FILTERS = ("type", "status", "queue", "assignee", "order_id", "customer_id"
 # Filters agents combine: a queue's cases in one status (its work list). With one index per
 # column PostgreSQL ANDed two bitmaps and sorted thousands of rows (30 ms at 100k cases).
 LIST_PAIRS = (("queue", "status"),)
+# The report index: the period and filters first, then every column a report figure reads.
+REPORT_COLUMNS = (
+    "created_at",
+    "type",
+    "queue",
+    "status",
+    "reason",
+    "outcome",
+    "refund_status",
+    "currency",
+    "payment_method",
+    "refund_cents",
+    "items_cents",
+    "rating",
+    "first_response_seconds",
+    "refund_seconds",
+    "resolution_seconds",
+    "id",
+)
 
 
 class Case(CaseBase, table=True):
@@ -62,6 +96,10 @@ class Case(CaseBase, table=True):
         ),
         # The agents' queue: cases waiting on an agent, soonest deadline (so overdue) first.
         Index("ix_case_needs_agent_deadline", "needs_agent", "next_deadline", "id"),
+        # Reports read the cases opened in a period from this index alone: on SQLite the
+        # columns added after `view` sit behind its overflow pages, and a scan reading them
+        # from the rows took seconds at 100k cases.
+        Index("ix_case_report", *REPORT_COLUMNS),
     )
 
     id: str = Field(primary_key=True, max_length=32)
@@ -73,6 +111,9 @@ class Case(CaseBase, table=True):
     revision: int = 0
     created_at: datetime = _at(nullable=False)
     updated_at: datetime = _at(nullable=False)
+    first_response_at: datetime | None = _at(nullable=True)
+    refunded_at: datetime | None = _at(nullable=True)
+    resolved_at: datetime | None = _at(nullable=True)
 
 
 class TimelineEvent(SQLModel, table=True):
@@ -248,3 +289,44 @@ class LoginFailure(SQLModel, table=True):
     email: str = Field(max_length=320)
     address: str = Field(max_length=64)
     at: datetime = _at(nullable=False)
+
+
+class DeadlineOutcomeRow(SQLModel, table=True):
+    """How one listed deadline of a case ended (domain.names.DeadlineOutcome), for reports.
+
+    Written by the projection when a deadline leaves the case's list (met before its due time,
+    breached after) or a breach of it is escalated. The case's type and open time are copied
+    here (neither ever changes), so the SLA figures of a period read this table alone.
+    """
+
+    __tablename__ = "deadline_outcome"
+    __table_args__ = (
+        Index("ix_deadline_outcome_report", "created_at", "type", "timer", "outcome"),
+    )
+
+    case_id: str = Field(primary_key=True, max_length=32)
+    timer: str = Field(primary_key=True, max_length=64)
+    due_at: datetime = Field(sa_column=Column(DateTime(timezone=True), primary_key=True))
+    outcome: str = Field(max_length=16)
+    settled_at: datetime = _at(nullable=False)
+    type: str = Field(max_length=16)
+    created_at: datetime = _at(nullable=False)
+
+
+class RefundItem(SQLModel, table=True):
+    """A refunded case's refund, shared over its items by their line totals, for reports.
+
+    Written once, when the case's refund first succeeds; the case's type, reason and open
+    time are copied here (none ever changes).
+    """
+
+    __tablename__ = "refund_item"
+    __table_args__ = (Index("ix_refund_item_report", "created_at", "type", "sku"),)
+
+    case_id: str = Field(primary_key=True, max_length=32)
+    sku: str = Field(primary_key=True, max_length=200)
+    cents: int = Field(sa_type=BigInteger)
+    currency: str = Field(max_length=3)
+    reason: str | None = Field(default=None, max_length=32)
+    type: str = Field(max_length=16)
+    created_at: datetime = _at(nullable=False)
