@@ -65,6 +65,11 @@ _RELEASE = (
     delete(TRACKING_CLAIMS).where(TRACKING_CLAIMS.c.case_id == bindparam("key")),
 )
 _INSERT_NEW: dict[tuple[str, str], Executable] = {}
+# An agent moved the case to another queue: its report rows follow (store.tables).
+_MOVE_QUEUE = tuple(
+    update(table).where(table.c.case_id == bindparam("key")).values(queue=bindparam("queue"))
+    for table in (DEADLINE_OUTCOMES, REFUND_ITEMS)
+)
 
 
 class ProjectionGap(Exception):
@@ -209,6 +214,7 @@ def deadline_outcomes(
             "outcome": result.value,
             "settled_at": at,
             "type": after["type"],
+            "queue": after["queue"],
             "created_at": _time(after["created_at"]),
         }
         for name, due, result, at in settled
@@ -238,6 +244,7 @@ def refund_items(fields: Mapping[str, Any]) -> list[dict[str, Any]]:
             "currency": refund.get("currency") or fields["order"]["currency"],
             "reason": fields.get("reason"),
             "type": fields["type"],
+            "queue": fields["queue"],
             "created_at": _time(fields["created_at"]),
         }
         for sku, share in shares.items()
@@ -349,6 +356,10 @@ def apply_projection(
         numbers = sorted(tracking_numbers_in(fields))
         insert_new(conn, TRACKING, [{"tracking_number": n, "case_id": case_id} for n in numbers])
     add_timeline(conn, case_id=case_id, entries=entries)
+    if stored is not None and fields["queue"] != stored.view.get("queue"):
+        # Rare (an agent's reassignment), and never at a case's first projections.
+        for statement in _MOVE_QUEUE:
+            conn.execute(statement, {"key": case_id, "queue": fields["queue"]})
     if stored is not None and ("deadlines" in changes or entries):
         # Only where deadlines moved or a breach may be among the entries: most projections
         # settle none and add no statement.

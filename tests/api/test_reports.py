@@ -18,7 +18,7 @@ from store import reports
 from store.db import migrate
 from tests.api.conftest import Api, assert_problem
 from tests.api.test_tracking_migration import engine  # noqa: F401  (fixture)
-from tests.support.report_cases import seed
+from tests.support.report_cases import DAY, Story, seed
 
 MARCH = datetime(2026, 3, 1, tzinfo=UTC)
 APRIL = datetime(2026, 4, 1, tzinfo=UTC)
@@ -125,6 +125,24 @@ def test_summary_filters_by_type_and_queue(engine: Engine) -> None:  # noqa: F81
     assert other.top_skus == [] and other.refunds.totals == []
     assert empty.cases == 0 and empty.csat.average is None and empty.sla.timers == []
     assert all(o.share is None for o in empty.outcomes.shares)
+
+
+def test_a_case_moved_to_another_queue_takes_its_figures_along(engine: Engine) -> None:  # noqa: F811
+    migrate(engine)
+    ids = seed(engine, start=MARCH, queue="q-main", other_queue="q-other")
+    Story(engine, ids["A"], MARCH, revision=5).step(7 * DAY, queue="q-moved")
+    with engine.connect() as conn:
+        moved = reports.summary(conn, start=MARCH, end=APRIL, queue="q-moved")
+        main = reports.summary(conn, start=MARCH, end=APRIL, queue="q-main")
+    assert moved.cases == 1
+    assert {t.timer: t.met for t in moved.sla.timers} == {"review": 1, "customer_shipment": 1}
+    assert [(k.sku, k.refunded) for k in moved.top_skus] == [("SKU-A", Decimal("1000.00"))]
+    # SKU-A keeps C's 300 and G's 800 share; SKU-B (B 800, G's 400) now leads.
+    assert [(k.sku, k.refunded) for k in main.top_skus] == [
+        ("SKU-B", Decimal("1200.00")),
+        ("SKU-A", Decimal("1100.00")),
+        ("SKU-E", Decimal("100.00")),
+    ]
 
 
 # ---- over HTTP ------------------------------------------------------------------------------

@@ -27,23 +27,24 @@ ESCALATED = "escalated"
 INT_COLUMNS = ("items_cents", "refund_cents")
 PLAIN_INT_COLUMNS = ("rating", "first_response_seconds", "refund_seconds", "resolution_seconds")
 REPORT_COLUMNS = (
-    "created_at",
     "type",
-    "queue",
     "status",
     "reason",
     "outcome",
     "refund_status",
     "currency",
     "payment_method",
+    "rating",
+    "created_at",
+    "queue",
     "refund_cents",
     "items_cents",
-    "rating",
     "first_response_seconds",
     "refund_seconds",
     "resolution_seconds",
     "id",
 )
+MEASURES = ("first_response", "refund", "resolution")
 
 
 def _string(length: int | None = None) -> sa.types.TypeEngine[str]:
@@ -67,6 +68,12 @@ def upgrade() -> None:
         for name in ("first_response_at", "refunded_at", "resolved_at"):
             batch_op.add_column(_at(name, nullable=True))
         batch_op.create_index("ix_case_report", list(REPORT_COLUMNS), unique=False)
+        for m in MEASURES:
+            batch_op.create_index(
+                f"ix_case_{m}_seconds",
+                [f"{m}_seconds", "created_at", "type", "queue"],
+                unique=False,
+            )
     op.create_table(
         "deadline_outcome",
         sa.Column("case_id", _string(32), nullable=False),
@@ -75,13 +82,20 @@ def upgrade() -> None:
         sa.Column("outcome", _string(16), nullable=False),
         _at("settled_at"),
         sa.Column("type", _string(16), nullable=False),
+        sa.Column("queue", _string(200), nullable=False),
         _at("created_at"),
         sa.PrimaryKeyConstraint("case_id", "timer", "due_at"),
     )
     op.create_index(
         "ix_deadline_outcome_report",
         "deadline_outcome",
-        ["created_at", "type", "timer", "outcome"],
+        ["timer", "outcome", "created_at", "type", "queue"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_deadline_outcome_recent",
+        "deadline_outcome",
+        ["outcome", "due_at", "created_at", "type", "queue"],
         unique=False,
     )
     op.create_table(
@@ -92,11 +106,15 @@ def upgrade() -> None:
         sa.Column("currency", _string(3), nullable=False),
         sa.Column("reason", _string(32), nullable=True),
         sa.Column("type", _string(16), nullable=False),
+        sa.Column("queue", _string(200), nullable=False),
         _at("created_at"),
         sa.PrimaryKeyConstraint("case_id", "sku"),
     )
     op.create_index(
-        "ix_refund_item_report", "refund_item", ["created_at", "type", "sku"], unique=False
+        "ix_refund_item_report",
+        "refund_item",
+        ["currency", "sku", "created_at", "type", "queue", "reason", "cents"],
+        unique=False,
     )
     _backfill()
 
@@ -104,9 +122,12 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_refund_item_report", table_name="refund_item")
     op.drop_table("refund_item")
+    op.drop_index("ix_deadline_outcome_recent", table_name="deadline_outcome")
     op.drop_index("ix_deadline_outcome_report", table_name="deadline_outcome")
     op.drop_table("deadline_outcome")
     with op.batch_alter_table("case", schema=None) as batch_op:
+        for m in MEASURES:
+            batch_op.drop_index(f"ix_case_{m}_seconds")
         batch_op.drop_index("ix_case_report")
         for name in (
             "resolved_at",
@@ -226,6 +247,7 @@ def _backfill() -> None:
         sa.column("id", sa.String),
         sa.column("type", sa.String),
         sa.column("reason", sa.String),
+        sa.column("queue", sa.String),
         sa.column("view", sa.JSON),
         sa.column("created_at", sa.DateTime(timezone=True)),
         *(sa.column(name, sa.String) for name in ("currency", "payment_method")),
@@ -241,8 +263,15 @@ def _backfill() -> None:
     breaches = _breaches(bind)
     refund_items: list[dict[str, Any]] = []
     outcomes: list[dict[str, Any]] = []
-    for case_id, type_, reason, raw, created in bind.execute(
-        sa.select(cases.c.id, cases.c.type, cases.c.reason, cases.c.view, cases.c.created_at)
+    for case_id, type_, reason, queue, raw, created in bind.execute(
+        sa.select(
+            cases.c.id,
+            cases.c.type,
+            cases.c.reason,
+            cases.c.queue,
+            cases.c.view,
+            cases.c.created_at,
+        )
     ).all():
         view = _json(raw)
         opened = _utc(created)
@@ -291,6 +320,7 @@ def _backfill() -> None:
                     "currency": (refund.get("currency") or currency or "")[:3],
                     "reason": reason,
                     "type": type_,
+                    "queue": queue,
                     "created_at": opened,
                 }
                 for sku, share in shares.items()
@@ -316,6 +346,7 @@ def _backfill() -> None:
                     "outcome": "breached",
                     "settled_at": at,
                     "type": type_,
+                    "queue": queue,
                     "created_at": opened,
                 }
             )
@@ -329,6 +360,7 @@ def _backfill() -> None:
                 sa.column("currency", sa.String),
                 sa.column("reason", sa.String),
                 sa.column("type", sa.String),
+                sa.column("queue", sa.String),
                 sa.column("created_at", sa.DateTime(timezone=True)),
             ),
             refund_items,
@@ -343,6 +375,7 @@ def _backfill() -> None:
                 sa.column("outcome", sa.String),
                 sa.column("settled_at", sa.DateTime(timezone=True)),
                 sa.column("type", sa.String),
+                sa.column("queue", sa.String),
                 sa.column("created_at", sa.DateTime(timezone=True)),
             ),
             outcomes,
