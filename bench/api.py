@@ -866,7 +866,8 @@ def render(bench: ApiBench) -> str:
         "",
         "Reads with the case table seeded to "
         + ", ".join(f"{n:,} rows on {db}" for db, n in _totals(bench).items())
-        + " (clones of a real opened case with spread statuses, queues and deadlines), "
+        + " (clones of a real opened case with spread types, statuses, queues, deadlines and"
+        " report figures: first responses, refunds, outcomes, ratings, deadline outcomes), "
         "through a fresh API process, the worker stopped:",
         "",
         "| database | read | samples | p50 ms | p99 ms |",

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from domain.models import CaseRequest, NumberedEntry, Priority
+from domain.models import CASE_ID_PREFIX, CaseRequest, CaseType, NumberedEntry, Priority
 from domain.names import Kind
 from domain.opening import initial_view
 from domain.policy import Policy
@@ -99,7 +99,7 @@ def open_case(
     request = CaseRequest.model_validate(body)
     decision = evaluate(request, policy=Policy(), now=opened, prior_cases=0)
     decision = decision.model_copy(update={"returnless": returnless})
-    case_id = f"{type[0].upper()}-{secrets.token_hex(4).upper()}"
+    case_id = f"{CASE_ID_PREFIX[CaseType(type)]}-{secrets.token_hex(4).upper()}"
     view = initial_view(
         case_id=case_id,
         request=request,
