@@ -19,6 +19,7 @@ from api import (
     health,
     notifications,
     policy,
+    reports,
     status_page,
     temporal_calls,
     webhooks,
@@ -128,6 +129,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(policy.router)
     app.include_router(cases.router)
+    app.include_router(reports.router)
     app.include_router(notifications.router)
     app.include_router(webhooks.router)
     app.include_router(status_page.router)

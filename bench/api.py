@@ -348,10 +348,13 @@ def seed(database_url: str, total: int) -> int:
     from sqlalchemy import func, insert, select
 
     from store.db import make_engine
+    from store.projection import DEADLINE_OUTCOMES, REFUND_ITEMS
     from store.tables import Case
 
     engine = make_engine(database_url)
     table = Case.__table__  # type: ignore[attr-defined]
+    deadlines: list[dict[str, Any]] = []
+    refunds: list[dict[str, Any]] = []
     with engine.begin() as conn:
         have = conn.execute(select(func.count()).select_from(table)).scalar_one()
         template = conn.execute(select(table).limit(1)).mappings().first()
@@ -361,7 +364,7 @@ def seed(database_url: str, total: int) -> int:
         statuses = ["open", "awaiting_review", "awaiting_shipment", "in_transit", "inspecting",
                     "refund_pending", "resolved", "closed", "rejected"]  # fmt: skip
         queues = ["customer_service", "quality", "logistics", "finance", "operations"]
-        start = datetime.now(UTC) - timedelta(days=400)
+        start = datetime.now(UTC) - timedelta(days=SEED_DAYS)
         rng = random.Random(7411)
         rows: list[dict[str, Any]] = []
         added = 0
@@ -379,21 +382,136 @@ def seed(database_url: str, total: int) -> int:
                 updated_at=created,
                 next_deadline=created + timedelta(days=rng.randint(1, 30)),
             )
+            row.update(_report_columns(rng, row, deadlines, refunds))
             rows.append(row)
             if len(rows) == 5000:
                 conn.execute(insert(table), rows)
+                conn.execute(insert(DEADLINE_OUTCOMES), deadlines)
+                if refunds:
+                    conn.execute(insert(REFUND_ITEMS), refunds)
                 added += len(rows)
-                rows = []
+                rows, deadlines[:], refunds[:] = [], [], []
         if rows:
             conn.execute(insert(table), rows)
+            conn.execute(insert(DEADLINE_OUTCOMES), deadlines)
+            if refunds:
+                conn.execute(insert(REFUND_ITEMS), refunds)
             added += len(rows)
     # A table that grew to 100k cases over months has been vacuumed and analysed by then; one
     # bulk insert ago it has not, and PostgreSQL's autovacuum would start on it in the middle
     # of the reads (a run with the list p99 at 805 ms on PostgreSQL had no such pass first).
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE" if conn.dialect.name == "postgresql" else "ANALYZE")
+        # The reports read the case table's indexes alone (index-only scans), which needs its
+        # pages marked all-visible; a first VACUUM right after the bulk insert at times left
+        # the case table unmarked (relallvisible 0) while marking the others, and the summary
+        # then read the 160 MB table. A table months old has been vacuumed many times.
+        for _ in range(3 if conn.dialect.name == "postgresql" else 0):
+            visible, pages = conn.exec_driver_sql(
+                "SELECT relallvisible, relpages FROM pg_class WHERE relname = 'case'"
+            ).one()
+            if visible >= pages * 0.9:
+                break
+            conn.exec_driver_sql('VACUUM "case"')
     engine.dispose()
     return added
+
+
+# A shop's spread of cases, for the report columns of the seeded rows.
+SEED_TYPES = ["return"] * 12 + ["exchange"] * 3 + ["refund"] * 2 + ["repair"] * 2 + ["complaint"]
+SEED_REASONS = ["defective", "damaged_in_transit", "wrong_item", "not_as_described",
+                "changed_mind", "size_fit", "size_fit", "changed_mind", "other"]  # fmt: skip
+SEED_METHODS = ["card"] * 6 + ["line_pay"] * 2 + ["atm", "cod"]
+SEED_LATER_TIMERS = ["customer_shipment", "carrier_pickup", "transit", "inspection", "refund"]
+ENDED = frozenset({"resolved", "closed"})
+
+
+def _report_columns(
+    rng: random.Random,
+    row: dict[str, Any],
+    deadlines: list[dict[str, Any]],
+    refunds: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Report columns with a realistic spread for one seeded case, and its deadline outcomes
+    and refunded SKUs (appended to `deadlines` and `refunds`)."""
+    created: datetime = row["created_at"]
+    type_ = rng.choice(SEED_TYPES)
+    reason = None if type_ == "complaint" else rng.choice(SEED_REASONS)
+    currency = "USD" if rng.random() < 0.05 else "TWD"
+    items = rng.randint(2, 500) * 1000
+    ended = row["status"] in ENDED
+    refunded = ended and type_ in ("return", "refund") and rng.random() < 0.85
+    # Minutes to days, most within hours: what agents and the policy's auto-approvals give.
+    first = int(rng.lognormvariate(8.5, 1.6)) if row["status"] != "open" else None
+    refund_cents = items if rng.random() < 0.8 else items // 2
+    refund_seconds = int(rng.uniform(0.5, 12) * 86400) if refunded else None
+    resolution = (refund_seconds or int(rng.uniform(1, 20) * 86400)) if ended else None
+    outcome = None
+    if refunded:
+        outcome = "kept_item" if rng.random() < 0.1 else "refund"
+    elif ended and type_ in ("exchange", "repair"):
+        outcome = type_
+    for index, timer in enumerate(("review", rng.choice(SEED_LATER_TIMERS))):
+        due = created + timedelta(days=1 + 3 * index)
+        if row["status"] == "open" or (index and row["status"] == "awaiting_review"):
+            break
+        met = rng.random() < (0.92 if index == 0 else 0.85)
+        deadlines.append(
+            {
+                "case_id": row["id"],
+                "timer": timer,
+                "due_at": due,
+                "outcome": "met" if met else "breached",
+                "settled_at": due - timedelta(hours=3) if met else due,
+                "type": type_,
+                "queue": row["queue"],
+                "created_at": created,
+            }
+        )
+    if refunded:
+        refunds.append(
+            {
+                "case_id": row["id"],
+                "sku": f"SKU-{int(rng.paretovariate(1.2)) % 800:04d}",
+                "cents": refund_cents,
+                "currency": currency,
+                "reason": reason,
+                "type": type_,
+                "queue": row["queue"],
+                "created_at": created,
+            }
+        )
+    return {
+        "type": type_,
+        "reason": reason,
+        "currency": currency,
+        "payment_method": rng.choice(SEED_METHODS),
+        "items_cents": items,
+        "refund_cents": refund_cents if refunded else None,
+        "refund_status": "succeeded" if refunded else None,
+        "outcome": outcome,
+        "rating": rng.choice([1, 2, 3, 4, 4, 5, 5, 5]) if ended and rng.random() < 0.4 else None,
+        "first_response_seconds": first,
+        "first_response_at": created + timedelta(seconds=first) if first is not None else None,
+        "refund_seconds": refund_seconds,
+        "refunded_at": created + timedelta(seconds=refund_seconds) if refund_seconds else None,
+        "resolution_seconds": resolution,
+        "resolved_at": created + timedelta(seconds=resolution) if resolution else None,
+    }
+
+
+# The seeded cases' period: they open every 300 s from 400 days ago (`seed`), so a year and a
+# day from then covers all 100k of them.
+SEED_DAYS = 400
+
+
+def _summary_paths() -> list[str]:
+    start = (datetime.now(UTC) - timedelta(days=SEED_DAYS)).date()
+    period = f"from={start.isoformat()}&to={(start + timedelta(days=365)).isoformat()}"
+    return [
+        f"/v1/reports/summary?{period}",
+        f"/v1/reports/summary?{period}&type=return&queue=logistics",
+    ]
 
 
 @dataclass
@@ -406,10 +524,17 @@ class Reads:
 
 
 async def reads(url: str, ids: list[str], *, samples: int) -> list[Reads]:
-    """GET a case, and list pages by the filters agents use, `samples` times each."""
+    """GET a case, and list pages by the filters agents use, `samples` times each; the
+    reports' summary of the whole seeded year, and of one type in one queue, a twentieth as
+    often (each reads every case of its period)."""
     rng = random.Random(42)
     get = Reads("`GET /v1/cases/{id}`")
     lists = Reads("`GET /v1/cases?status=…&limit=50` (and by queue, overdue, type)")
+    whole, filtered = _summary_paths()
+    summaries = [
+        (Reads("`GET /v1/reports/summary` (a year: every seeded case)"), whole),
+        (Reads("`GET /v1/reports/summary?type=return&queue=logistics` (a year)"), filtered),
+    ]
     filters = ["status=awaiting_shipment", "queue=logistics", "overdue=true", "type=return",
                "status=inspecting&queue=quality"]  # fmt: skip
     headers = {"Authorization": f"Bearer {OPERATOR}"}
@@ -428,7 +553,15 @@ async def reads(url: str, ids: list[str], *, samples: int) -> list[Reads]:
                     kind.latencies.append(elapsed)
                 else:
                     kind.errors.append(str(answer.status_code))
-    return [get, lists]
+            for kind, path in summaries if index % 20 == 0 else ():
+                started = time.perf_counter()
+                answer = await http.get(path)
+                elapsed = time.perf_counter() - started
+                if answer.status_code == 200:
+                    kind.latencies.append(elapsed)
+                else:
+                    kind.errors.append(str(answer.status_code))
+    return [get, lists, *(kind for kind, _ in summaries)]
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -733,7 +866,8 @@ def render(bench: ApiBench) -> str:
         "",
         "Reads with the case table seeded to "
         + ", ".join(f"{n:,} rows on {db}" for db, n in _totals(bench).items())
-        + " (clones of a real opened case with spread statuses, queues and deadlines), "
+        + " (clones of a real opened case with spread types, statuses, queues, deadlines and"
+        " report figures: first responses, refunds, outcomes, ratings, deadline outcomes), "
         "through a fresh API process, the worker stopped:",
         "",
         "| database | read | samples | p50 ms | p99 ms |",

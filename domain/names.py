@@ -280,3 +280,30 @@ class AgentRole(StrEnum):
 
     AGENT = "agent"
     SUPERVISOR = "supervisor"
+
+
+# The first answer a case gives the customer after it opened, agent's or automatic: a decision
+# (approved, rejected, more information asked) or an agent's reply or offer (a complaint).
+# Reports time the first response to the first of these (docs/decisions.md, "Reports").
+FIRST_RESPONSE_KINDS = frozenset(
+    {Kind.APPROVED, Kind.REJECTED, Kind.INFO_REQUESTED, Kind.RESPONDED, Kind.OFFER_MADE}
+)
+
+
+class Outcome(StrEnum):
+    """What a case gave the customer, as reports count it (docs/decisions.md, "Reports")."""
+
+    EXCHANGE = "exchange"
+    REFUND = "refund"
+    # No case gives store credit yet: reports list it at 0.
+    STORE_CREDIT = "store_credit"
+    REPAIR = "repair"
+    # Refunded, and the item stayed with the customer (a returnless case).
+    KEPT_ITEM = "kept_item"
+
+
+class DeadlineOutcome(StrEnum):
+    """How a listed deadline ended: cleared before its due time, or it came due."""
+
+    MET = "met"
+    BREACHED = "breached"

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
+from sqlalchemy.sql.expression import FromClause
 from sqlmodel import Session, create_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -33,6 +35,14 @@ WORKER_THREADS = 32
 # connection another thread sits on, and the pool never opens more than the threads can use.
 POOL_SIZE = API_THREADS + WORKER_THREADS
 POOL_OVERFLOW = 8  # a margin for anything else sharing the engine (migrations, the CLI)
+
+
+class _HintingSQLiteCompiler(SQLiteCompiler):
+    """SQLite's compiler, rendering the table hints SQLAlchemy's own drops: a statement's
+    `with_hint(table, "INDEXED BY <index>", dialect_name="sqlite")` (store/reports.py)."""
+
+    def get_from_hint_text(self, table: FromClause, text: str | None) -> str | None:
+        return text
 
 
 def make_engine(url: str, *, pool_size: int = POOL_SIZE) -> Engine:
@@ -59,6 +69,7 @@ def make_engine(url: str, *, pool_size: int = POOL_SIZE) -> Engine:
             cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             cursor.close()
 
+        engine.dialect.statement_compiler = _HintingSQLiteCompiler
         return engine
     if url.startswith("postgresql://"):
         # psycopg 3 is the driver we ship; spare users the "+psycopg" spelling.

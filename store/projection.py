@@ -13,18 +13,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Executable, Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from domain.models import TERMINAL_STATUSES, NumberedEntry
-from domain.names import AGENT_DECISIONS
+from domain.models import TERMINAL_STATUSES, CaseStatus, CaseType, NumberedEntry
+from domain.names import AGENT_DECISIONS, FIRST_RESPONSE_KINDS, DeadlineOutcome, Kind, Outcome
 from store.tables import (
     Case,
     CaseClaim,
     CaseOpening,
+    DeadlineOutcomeRow,
     OutboxEvent,
+    RefundItem,
     TimelineEvent,
     TrackingClaim,
     TrackingNumber,
@@ -43,10 +46,14 @@ TRACKING = core_table(TrackingNumber)
 CLAIMS = core_table(CaseClaim)
 TRACKING_CLAIMS = core_table(TrackingClaim)
 OPENINGS = core_table(CaseOpening)
+DEADLINE_OUTCOMES = core_table(DeadlineOutcomeRow)
+REFUND_ITEMS = core_table(RefundItem)
 
 # The statements, built once: building a statement (and its cache key) on every call cost
 # more CPU than running it. Each takes the case's ID as `key`.
-_READ = select(CASE.c.revision, CASE.c.view).where(CASE.c.id == bindparam("key"))
+_READ = select(CASE.c.revision, CASE.c.view, CASE.c.first_response_at, CASE.c.refunded_at).where(
+    CASE.c.id == bindparam("key")
+)
 _READ_VIEW = select(CASE.c.view).where(CASE.c.id == bindparam("key"))
 # The SET clause is the columns in the parameters. Of two attempts of one projection racing,
 # only one changes the row.
@@ -58,6 +65,11 @@ _RELEASE = (
     delete(TRACKING_CLAIMS).where(TRACKING_CLAIMS.c.case_id == bindparam("key")),
 )
 _INSERT_NEW: dict[tuple[str, str], Executable] = {}
+# An agent moved the case to another queue: its report rows follow (store.tables).
+_MOVE_QUEUE = tuple(
+    update(table).where(table.c.case_id == bindparam("key")).values(queue=bindparam("queue"))
+    for table in (DEADLINE_OUTCOMES, REFUND_ITEMS)
+)
 
 
 class ProjectionGap(Exception):
@@ -91,11 +103,152 @@ def row_values(fields: Mapping[str, Any], revision: int) -> dict[str, Any]:
         "needs_agent": needs_agent(fields),
         "parent_case_id": fields.get("parent_case_id"),
         "next_deadline": due,
+        **report_values(fields),
         # The timeline lives in its own rows (timeline_event), never in the stored view.
         "view": dict(fields),
         "revision": revision,
         "updated_at": _time(fields["updated_at"]),
     }
+
+
+def cents(amount: object) -> int:
+    """An amount (a decimal string in the view's JSON) in hundredths."""
+    return int((Decimal(str(amount)) * 100).to_integral_value())
+
+
+def seconds(start: datetime, end: datetime) -> int:
+    """Whole seconds from `start` to `end`, never below 0 (clocks of two processes)."""
+    return max(0, int((end - start).total_seconds()))
+
+
+def outcome(fields: Mapping[str, Any]) -> Outcome | None:
+    """What the case gave the customer so far (docs/decisions.md, "Reports"); None for nothing
+    (yet): rejected, cancelled, still open, or a complaint settled by an apology or a coupon."""
+    refund = fields.get("refund") or {}
+    if refund.get("status") == "succeeded":
+        returnless = bool((fields.get("decision") or {}).get("returnless"))
+        return Outcome.KEPT_ITEM if returnless else Outcome.REFUND
+    if fields["type"] == CaseType.EXCHANGE and fields.get("resolved_at"):
+        return Outcome.EXCHANGE
+    repair = fields.get("repair") or {}
+    if fields["type"] == CaseType.REPAIR and repair.get("outcome") in ("repaired", "replaced"):
+        return Outcome.REPAIR
+    return None
+
+
+def report_values(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The report columns the view's JSON fields alone decide (the timeline's in `firsts`)."""
+    refund = fields.get("refund") or {}
+    order = fields["order"]
+    resolved = _time(fields["resolved_at"]) if fields.get("resolved_at") else None
+    rating = fields.get("rating")
+    return {
+        "currency": order.get("currency"),
+        "payment_method": order.get("payment_method"),
+        "items_cents": sum(
+            cents(item["unit_price"]) * int(item.get("quantity") or 1)
+            for item in fields.get("items") or ()
+        ),
+        "refund_cents": cents(refund["amount"]) if refund else None,
+        "refund_status": refund.get("status"),
+        "outcome": outcome(fields),
+        "rating": rating if isinstance(rating, int) else None,
+        "resolved_at": resolved,
+        "resolution_seconds": seconds(_time(fields["created_at"]), resolved) if resolved else None,
+    }
+
+
+def firsts(
+    fields: Mapping[str, Any],
+    entries: Sequence[NumberedEntry],
+    *,
+    first_response_at: datetime | None,
+    refunded_at: datetime | None,
+) -> dict[str, Any]:
+    """The first response and the refund's success, when this projection brings them first
+    (only the columns to set: a time once stored stays)."""
+    values: dict[str, Any] = {}
+    opened = _time(fields["created_at"])
+    if first_response_at is None:
+        at = next((e.at for e in entries if e.kind in FIRST_RESPONSE_KINDS), None)
+        if at is not None:
+            values["first_response_at"] = utc(at)
+            values["first_response_seconds"] = seconds(opened, utc(at))
+    if refunded_at is None and (fields.get("refund") or {}).get("status") == "succeeded":
+        at = next((e.at for e in entries if e.kind == Kind.REFUND_SUCCEEDED), None)
+        done = utc(at) if at is not None else _time(fields["updated_at"])
+        values["refunded_at"] = done
+        values["refund_seconds"] = seconds(opened, done)
+    return values
+
+
+def _deadlines(fields: Mapping[str, Any]) -> set[tuple[str, datetime]]:
+    return {(d["name"], _time(d["due_at"])) for d in fields.get("deadlines") or ()}
+
+
+def deadline_outcomes(
+    before: Mapping[str, Any], after: Mapping[str, Any], entries: Sequence[NumberedEntry]
+) -> list[dict[str, Any]]:
+    """The deadlines this projection settles: each one that left the list (met before its
+    due time, breached after), and each one whose breach an entry escalates."""
+    now = _time(after["updated_at"])
+    listed = _deadlines(after)
+    settled: list[tuple[str, datetime, DeadlineOutcome, datetime]] = []
+    for name, due in _deadlines(before) - listed:
+        if now >= due:
+            settled.append((name, due, DeadlineOutcome.BREACHED, now))
+        elif after["status"] != CaseStatus.CANCELLED:
+            # Cancelled meanwhile: nobody had to beat that deadline any more.
+            settled.append((name, due, DeadlineOutcome.MET, now))
+    for entry in entries:
+        timer = entry.data.get("timer") if entry.kind == Kind.ESCALATED else None
+        # A breach lists its deadline again, overdue, until the wait under it ends.
+        due_at = max((due for name, due in listed if name == timer), default=None)
+        if due_at is not None:
+            settled.append((str(timer), due_at, DeadlineOutcome.BREACHED, utc(entry.at)))
+    return [
+        {
+            "case_id": after["id"],
+            "timer": name,
+            "due_at": due,
+            "outcome": result.value,
+            "settled_at": at,
+            "type": after["type"],
+            "queue": after["queue"],
+            "created_at": _time(after["created_at"]),
+        }
+        for name, due, result, at in settled
+    ]
+
+
+def refund_items(fields: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The case's refund shared over its SKUs by their line totals, in hundredths (the
+    remainder of the division goes to the last SKU, so the shares add up to the refund)."""
+    refund = fields["refund"]
+    total = cents(refund["amount"])
+    lines: dict[str, int] = {}
+    for item in fields.get("items") or ():
+        lines[item["sku"]] = lines.get(item["sku"], 0) + cents(item["unit_price"]) * int(
+            item.get("quantity") or 1
+        )
+    whole = sum(lines.values())
+    shares = {sku: (total * line // whole if whole else 0) for sku, line in lines.items()}
+    if shares:
+        last = list(shares)[-1]
+        shares[last] += total - sum(shares.values())
+    return [
+        {
+            "case_id": fields["id"],
+            "sku": sku,
+            "cents": share,
+            "currency": refund.get("currency") or fields["order"]["currency"],
+            "reason": fields.get("reason"),
+            "type": fields["type"],
+            "queue": fields["queue"],
+            "created_at": _time(fields["created_at"]),
+        }
+        for sku, share in shares.items()
+    ]
 
 
 def needs_agent(fields: Mapping[str, Any]) -> bool:
@@ -168,7 +321,8 @@ def apply_projection(
     if stored is None:
         if token is None or "id" not in fields:
             raise ProjectionGap(f"case {case_id} has no stored row for revision {revision}")
-        values = row_values(fields, revision)
+        reached = firsts(fields, entries, first_response_at=None, refunded_at=None)
+        values = {**row_values(fields, revision), **reached}
         conn.execute(
             _INSERT,
             {"id": case_id, "token": token, "created_at": _time(fields["created_at"]), **values},
@@ -177,8 +331,15 @@ def apply_projection(
             # Opened by a workflow (a complaint's child case), not through the API.
             _claim_unheld_items(conn, case_id=case_id, fields=fields)
     else:
+        reached = firsts(
+            fields,
+            entries,
+            first_response_at=stored.first_response_at,
+            refunded_at=stored.refunded_at,
+        )
         changed = conn.execute(
-            _UPDATE, {"key": case_id, "newer": revision, **row_values(fields, revision)}
+            _UPDATE,
+            {"key": case_id, "newer": revision, **row_values(fields, revision), **reached},
         )
         if changed.rowcount == 0:
             return None
@@ -195,6 +356,16 @@ def apply_projection(
         numbers = sorted(tracking_numbers_in(fields))
         insert_new(conn, TRACKING, [{"tracking_number": n, "case_id": case_id} for n in numbers])
     add_timeline(conn, case_id=case_id, entries=entries)
+    if stored is not None and fields["queue"] != stored.view.get("queue"):
+        # Rare (an agent's reassignment), and never at a case's first projections.
+        for statement in _MOVE_QUEUE:
+            conn.execute(statement, {"key": case_id, "queue": fields["queue"]})
+    if stored is not None and ("deadlines" in changes or entries):
+        # Only where deadlines moved or a breach may be among the entries: most projections
+        # settle none and add no statement.
+        insert_new(conn, DEADLINE_OUTCOMES, deadline_outcomes(stored.view, fields, entries))
+    if "refunded_at" in reached:
+        insert_new(conn, REFUND_ITEMS, refund_items(fields))
     return fields
 
 

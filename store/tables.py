@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Table, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Table, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -42,6 +42,21 @@ class CaseBase(SQLModel):
     # Lowercased, for the console's search by the customer's email.
     customer_email: str | None = Field(default=None, index=True, max_length=320)
     parent_case_id: str | None = Field(default=None, index=True, max_length=32)
+    # What reports read (store/reports.py), derived by the projection from the view and its
+    # timeline. Money is in hundredths (every `Amount` has two decimal places): integers sum
+    # exactly on both databases, where SQLite would sum NUMERIC as floats.
+    currency: str | None = Field(default=None, max_length=3)
+    payment_method: str | None = Field(default=None, max_length=40)
+    items_cents: int | None = Field(default=None, sa_type=BigInteger)
+    refund_cents: int | None = Field(default=None, sa_type=BigInteger)
+    refund_status: str | None = Field(default=None, max_length=16)
+    outcome: str | None = Field(default=None, max_length=16)  # domain.names.Outcome
+    rating: int | None = None
+    # Durations from the open in whole seconds, so medians sort plain integers on both
+    # databases (no dialect's date arithmetic).
+    first_response_seconds: int | None = None
+    refund_seconds: int | None = None
+    resolution_seconds: int | None = None
 
 
 # Lists filter on one column and page newest first by (created_at, id): one index per filter,
@@ -50,6 +65,31 @@ LIST_FILTERS = ("type", "status", "queue", "assignee", "order_id", "customer_id"
 # Filters agents combine: a queue's cases in one status (its work list). With one index per
 # column PostgreSQL ANDed two bitmaps and sorted thousands of rows (30 ms at 100k cases).
 LIST_PAIRS = (("queue", "status"),)
+# The report index: the keys reports group the cases by first, so a grouped scan walks it in
+# their order without sorting (SQLite sorts 100k rows to group them in 200 ms), then the
+# filters and the sums. It reads the whole table, not the period's range: at 100k cases that
+# is some 30 ms, and no case row (with its view's overflow pages) is read.
+REPORT_COLUMNS = (
+    "type",
+    "status",
+    "reason",
+    "outcome",
+    "refund_status",
+    "currency",
+    "payment_method",
+    "rating",
+    "created_at",
+    "queue",
+    "refund_cents",
+    "items_cents",
+    "first_response_seconds",
+    "refund_seconds",
+    "resolution_seconds",
+    "id",
+)
+# Each timed measure's values in order, with the filters: a median reads up to its rank and
+# stops, without sorting.
+REPORT_MEASURES = ("first_response", "refund", "resolution")
 
 
 class Case(CaseBase, table=True):
@@ -62,6 +102,13 @@ class Case(CaseBase, table=True):
         ),
         # The agents' queue: cases waiting on an agent, soonest deadline (so overdue) first.
         Index("ix_case_needs_agent_deadline", "needs_agent", "next_deadline", "id"),
+        # Reports read the cases from these indexes alone: on SQLite the columns added after
+        # `view` sit behind its overflow pages, and reading them from the rows is slow.
+        Index("ix_case_report", *REPORT_COLUMNS),
+        *(
+            Index(f"ix_case_{m}_seconds", f"{m}_seconds", "created_at", "type", "queue")
+            for m in REPORT_MEASURES
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=32)
@@ -73,6 +120,9 @@ class Case(CaseBase, table=True):
     revision: int = 0
     created_at: datetime = _at(nullable=False)
     updated_at: datetime = _at(nullable=False)
+    first_response_at: datetime | None = _at(nullable=True)
+    refunded_at: datetime | None = _at(nullable=True)
+    resolved_at: datetime | None = _at(nullable=True)
 
 
 class TimelineEvent(SQLModel, table=True):
@@ -248,3 +298,61 @@ class LoginFailure(SQLModel, table=True):
     email: str = Field(max_length=320)
     address: str = Field(max_length=64)
     at: datetime = _at(nullable=False)
+
+
+class DeadlineOutcomeRow(SQLModel, table=True):
+    """How one listed deadline of a case ended (domain.names.DeadlineOutcome), for reports.
+
+    Written by the projection when a deadline leaves the case's list (met before its due time,
+    breached after) or a breach of it is escalated. The case's type, open time and queue are
+    copied here, so the SLA figures of a period read this table alone (joining each case of a
+    queue to its rows took 200-400 ms at 100k cases); the projection moves a case's rows when
+    an agent moves the case to another queue.
+    """
+
+    __tablename__ = "deadline_outcome"
+    __table_args__ = (
+        # Counts per timer and outcome walk this in order; the latest breaches the next.
+        Index("ix_deadline_outcome_report", "timer", "outcome", "created_at", "type", "queue"),
+        Index("ix_deadline_outcome_recent", "outcome", "due_at", "created_at", "type", "queue"),
+    )
+
+    case_id: str = Field(primary_key=True, max_length=32)
+    timer: str = Field(primary_key=True, max_length=64)
+    due_at: datetime = Field(sa_column=Column(DateTime(timezone=True), primary_key=True))
+    outcome: str = Field(max_length=16)
+    settled_at: datetime = _at(nullable=False)
+    type: str = Field(max_length=16)
+    queue: str = Field(max_length=200)
+    created_at: datetime = _at(nullable=False)
+
+
+class RefundItem(SQLModel, table=True):
+    """A refunded case's refund, shared over its items by their line totals, for reports.
+
+    Written once, when the case's refund first succeeds; the case's type, reason, open time
+    and queue are copied here (the queue follows the case, as in `deadline_outcome`).
+    """
+
+    __tablename__ = "refund_item"
+    __table_args__ = (
+        Index(
+            "ix_refund_item_report",
+            "currency",
+            "sku",
+            "created_at",
+            "type",
+            "queue",
+            "reason",
+            "cents",
+        ),
+    )
+
+    case_id: str = Field(primary_key=True, max_length=32)
+    sku: str = Field(primary_key=True, max_length=200)
+    cents: int = Field(sa_type=BigInteger)
+    currency: str = Field(max_length=3)
+    reason: str | None = Field(default=None, max_length=32)
+    type: str = Field(max_length=16)
+    queue: str = Field(max_length=200)
+    created_at: datetime = _at(nullable=False)

@@ -102,6 +102,14 @@ def _health(answer: Any, _: Targets) -> None:
     assert answer["status"] in ("ok", "ready")
 
 
+def _summary(answer: Any, _: Targets) -> None:
+    assert isinstance(answer["cases"], int) and answer["period"]["from"]
+
+
+def _csv(answer: Any, _: Targets) -> None:
+    assert answer.splitlines()[0] == "timer,met,breached,met_pct"
+
+
 ROUTES = (
     Route(
         "POST",
@@ -156,6 +164,15 @@ ROUTES = (
         },
         _tracked,
     ),
+    Route("GET", "/v1/reports/summary", frozenset({"operator", "agent"}), 200, None, _summary),
+    Route(
+        "GET",
+        "/v1/reports/summary.csv?table=sla",
+        frozenset({"operator", "agent"}),
+        200,
+        None,
+        _csv,
+    ),
     Route("GET", "/healthz", EVERYONE, 200, None, _health),
     Route("GET", "/readyz", EVERYONE, 200, None, _health),
     Route("GET", "/metrics", EVERYONE, 200),
@@ -191,7 +208,8 @@ async def test_route_admits_only_its_roles(
     if caller in allowed:
         assert response.status_code == route.success, response.text
         if route.check is not None:
-            route.check(response.json(), targets)
+            csv = response.headers["content-type"].startswith("text/csv")
+            route.check(response.text if csv else response.json(), targets)
         else:
             assert "text/plain" in response.headers["content-type"]
             assert "python_info" in response.text or "# HELP" in response.text
