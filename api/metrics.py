@@ -84,7 +84,27 @@ class BusinessCollector(Collector):
         )
         for (channel, status), count in sorted(found.notifications.items()):
             notifications.add_metric([channel, status], count)
-        yield from (waiting, breached, notifications)
+        breaches = GaugeMetricFamily(
+            "aftersales_sla_breaches",
+            "Deadlines that came due unmet, by timer (each escalated once).",
+            labels=["timer"],
+        )
+        for timer, count in sorted(found.breaches.items()):
+            breaches.add_metric([timer], count)
+        refunds = GaugeMetricFamily(
+            "aftersales_refunds",
+            "Cases' refunds by status (requested, pending, succeeded, failed) and currency.",
+            labels=["status", "currency"],
+        )
+        amounts = GaugeMetricFamily(
+            "aftersales_refund_amount",
+            "The amount of cases' refunds by status, in the currency's units.",
+            labels=["status", "currency"],
+        )
+        for (status, currency), (count, cents) in sorted(found.refunds.items()):
+            refunds.add_metric([status, currency], count)
+            amounts.add_metric([status, currency], cents / 100)
+        yield from (waiting, breached, notifications, breaches, refunds, amounts)
 
 
 def business_registry(engine: Engine) -> CollectorRegistry:

@@ -112,7 +112,12 @@ def summary_csv(
     queue: Queue = None,
 ) -> Response:
     """One table of the summary as CSV, with a header row."""
-    columns, rows = _summary(session, from_, to, type, queue).table(table)
+    return csv_response(table, _summary(session, from_, to, type, queue))
+
+
+def csv_response(table: ReportTable, found: Summary) -> Response:
+    """One table of a summary as a CSV download, with a header row."""
+    columns, rows = found.table(table)
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()

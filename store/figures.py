@@ -10,10 +10,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, select
 
-from store.tables import Case, Notification, core_table
+from domain.names import DeadlineOutcome
+from store.tables import Case, DeadlineOutcomeRow, Notification, core_table
 
 _CASE = core_table(Case)
 _NOTIFICATION = core_table(Notification)
+_DEADLINES = core_table(DeadlineOutcomeRow)
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,10 @@ class Figures:
     breached_open: dict[str, int]
     # (channel, status) -> notifications (one per case, step and channel)
     notifications: dict[tuple[str, str], int]
+    # timer -> deadlines that came due unmet (store.projection's deadline outcomes)
+    breaches: dict[str, int]
+    # (status, currency) -> (refunds, amount in minor units)
+    refunds: dict[tuple[str, str], tuple[int, int]]
 
 
 def figures(conn: Connection) -> Figures:
@@ -50,9 +56,26 @@ def figures(conn: Connection) -> Figures:
             _NOTIFICATION.c.channel, _NOTIFICATION.c.status
         )
     ).all()
+    breaches = conn.execute(
+        select(_DEADLINES.c.timer, func.count())
+        .where(_DEADLINES.c.outcome == DeadlineOutcome.BREACHED.value)
+        .group_by(_DEADLINES.c.timer)
+    ).all()
+    refunds = conn.execute(
+        select(
+            _CASE.c.refund_status,
+            _CASE.c.currency,
+            func.count(),
+            func.coalesce(func.sum(_CASE.c.refund_cents), 0),
+        )
+        .where(_CASE.c.refund_status.is_not(None))
+        .group_by(_CASE.c.refund_status, _CASE.c.currency)
+    ).all()
     return Figures(
         cases={(t, s): n for t, s, n in cases},
         waiting_on_agent={q: n for q, n in waiting},
         breached_open={t: n for t, n in breached},
         notifications={(c, s): n for c, s, n in notifications},
+        breaches={timer: n for timer, n in breaches},
+        refunds={(s, c or ""): (n, int(cents)) for s, c, n, cents in refunds},
     )

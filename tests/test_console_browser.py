@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -20,9 +22,11 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from tests.api.conftest import Api, api, dev_server, postgres_url, token_of  # noqa: F401
 from tests.api.test_actions import OPENED_MUG
 from tests.api.test_console import PASSWORD, add_agent, open_overdue
+from tests.support.report_cases import seed
 from tests.test_temporal_ui import CHROMIUM, CHROMIUM_ARGS, UI_TIMEOUT_MS
 
 pytestmark = pytest.mark.parametrize("api", ["sqlite"], indirect=True)
+MAY_2025 = datetime(2025, 5, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -218,3 +222,50 @@ async def test_a_canned_reply_comes_in_the_customers_language_and_is_edited_befo
     await expect(page.locator("#case-status")).to_have_text("Awaiting customer")
     asked = await api.case(case["id"])
     assert any(e["message"].endswith("謝謝！") for e in asked["timeline"]), asked["timeline"]
+
+
+async def test_the_reports_page_shows_the_figures_the_api_gives(
+    api: Api,  # noqa: F811
+    chromium: Browser,
+    tmp_path: Path,
+) -> None:
+    # A month of its own, long before the suite's other cases: its figures are known
+    # (tests/api/test_reports.py works them out by hand).
+    tag = secrets.token_hex(4)
+    seed(api.engine, start=MAY_2025, queue=f"q-{tag}", other_queue=f"q-{tag}-other")
+    period = {"from": "2025-05-01", "to": "2025-05-31"}
+    summary = (await api.request("GET", "/v1/reports/summary", "operator", params=period)).json()
+    page = await _signed_in(chromium, api, add_agent(api))
+    await page.get_by_role("link", name="Reports").click()
+    await page.wait_for_url(f"{api.url}/console/reports")
+    await page.fill("input[name=from]", period["from"])
+    await page.fill("input[name=to]", period["to"])
+    await page.get_by_role("button", name="Show").click()
+    await page.wait_for_url(f"{api.url}/console/reports?**")
+    shown: dict[str, str] = await page.evaluate(
+        """Object.fromEntries(Array.from(document.querySelectorAll('[data-figure]'))
+             .map(e => [e.dataset.figure, e.textContent.trim()]))"""
+    )
+    assert shown["cases"] == str(summary["cases"]) == "8"
+    for name in ("by_type", "by_status", "by_reason"):
+        for count in summary["volumes"][name]:
+            assert shown[f"{name}.{count['key']}"] == str(count["count"]), name
+    assert shown["by_type.return"] == "5"
+    for timer in summary["sla"]["timers"]:
+        assert shown[f"sla.{timer['timer']}.met"] == str(timer["met"])
+        assert shown[f"sla.{timer['timer']}.breached"] == str(timer["breached"])
+    assert (shown["sla.review.met"], shown["sla.review.breached"]) == ("5", "1")
+    assert shown["breaches"] == str(summary["sla"]["breaches"]) == "2"
+    for total in summary["refunds"]["totals"]:
+        assert shown[f"refunds.{total['currency']}.count"] == str(total["count"])
+        assert Decimal(shown[f"refunds.{total['currency']}.total"]) == Decimal(total["total"])
+    assert Decimal(shown["refunds.TWD.total"]) == Decimal("3300.00")
+    assert shown["csat.count"] == str(summary["csat"]["count"])
+    assert float(shown["csat.average"]) == pytest.approx(summary["csat"]["average"], abs=0.005)
+    # Every table downloads as CSV, with the figures the page shows.
+    async with page.expect_download() as download_info:
+        await page.locator("a.csv").first.click()
+    download = await download_info.value
+    rows = (Path(await download.path())).read_text().splitlines()
+    assert rows[0] == "type,cases" and "return,5" in rows
+    await page.screenshot(path=str(_shots(tmp_path) / "reports.png"), full_page=True)

@@ -10,7 +10,7 @@ from markupsafe import Markup, escape
 
 BAR_HEIGHT = 22
 GAP = 6
-LABEL_WIDTH = 150
+LABEL_WIDTH = 190
 BAR_WIDTH = 260
 VALUE_WIDTH = 90
 

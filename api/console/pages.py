@@ -47,9 +47,10 @@ def _principal(signed_in: ConsoleAgent) -> Principal:
     return Principal(role=AGENT, actor=agent.email, agent=agent)
 
 
-def _page(
+def console_page(
     name: str, signed_in: ConsoleAgent, context: dict[str, Any], status: int = 200
 ) -> Response:
+    """A console page for the signed-in agent, in their language."""
     html = render(
         name,
         signed_in.locale,
@@ -119,7 +120,7 @@ async def queue(
         _read_queue, app_engine(request), filters, signed_in.agent.email, page
     )
     context = _queue_context(found, filters, utcnow())
-    return _page("queue_rows.html.j2" if fragment else "queue.html.j2", signed_in, context)
+    return console_page("queue_rows.html.j2" if fragment else "queue.html.j2", signed_in, context)
 
 
 # ---- a case ----------------------------------------------------------------------------
@@ -200,7 +201,7 @@ async def case_page(
         _read_case_page, app_engine(request), case_id
     )
     context = _case_context(request, signed_in, view, deliveries, revision)
-    return _page("case_main.html.j2" if fragment else "case.html.j2", signed_in, context)
+    return console_page("case_main.html.j2" if fragment else "case.html.j2", signed_in, context)
 
 
 @router.get("/console/cases/{case_id}/revision")
@@ -270,7 +271,7 @@ async def _refused_page(
         request, signed_in, view, deliveries, revision,
         errors=by_field, error=error, values=values, chosen=chosen,
     )  # fmt: skip
-    return _page("case.html.j2", signed_in, context, status)
+    return console_page("case.html.j2", signed_in, context, status)
 
 
 # ---- bulk actions ----------------------------------------------------------------------
@@ -297,7 +298,7 @@ async def bulk(request: Request, signed_in: CheckedAgentDep) -> Response:
     if chosen not in BULK_ACTIONS or not case_ids:
         results = [{"case_id": "-", "ok": False, "status": 422,
                     "message": "Choose cases and an action (assign or approve)."}]  # fmt: skip
-        return _page("bulk.html.j2", signed_in, {"results": results, "action": chosen}, 422)
+        return console_page("bulk.html.j2", signed_in, {"results": results, "action": chosen}, 422)
     action: Any = (
         Assign(action="assign", agent=assignee[:_TEXT_MAX])
         if chosen == "assign"
@@ -306,4 +307,4 @@ async def bulk(request: Request, signed_in: CheckedAgentDep) -> Response:
     engine, client, principal = app_engine(request), app_temporal(request), _principal(signed_in)
     # One at a time: each is its own update, and the order of results is the order chosen.
     results = [await _one(engine, client, principal, case_id, action) for case_id in case_ids]
-    return _page("bulk.html.j2", signed_in, {"results": results, "action": chosen})
+    return console_page("bulk.html.j2", signed_in, {"results": results, "action": chosen})

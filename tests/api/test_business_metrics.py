@@ -10,17 +10,24 @@ from sqlalchemy import Engine, insert
 from api import metrics as business_metrics
 from store.db import migrate
 from store.figures import figures
-from store.tables import Case, Notification, core_table, utcnow
+from store.tables import Case, DeadlineOutcomeRow, Notification, core_table, utcnow
 from tests.api.conftest import Api
 from tests.api.test_actions import OPENED_MUG
 from tests.api.test_tracking_migration import engine  # noqa: F401  (fixture)
 
-ROWS = [  # id, type, status, queue, needs_agent, sla_breached
-    ("R-1", "return", "awaiting_review", "customer_service", True, False),
-    ("R-2", "return", "awaiting_review", "quality", True, True),
-    ("R-3", "return", "closed", "customer_service", False, True),
-    ("C-1", "complaint", "awaiting_review", "quality", True, False),
-    ("C-2", "complaint", "expired", "quality", False, False),
+ROWS = [  # id, type, status, queue, needs_agent, sla_breached, refund status, cents
+    ("R-1", "return", "awaiting_review", "customer_service", True, False, None, None),
+    ("R-2", "return", "awaiting_review", "quality", True, True, "failed", 50000),
+    ("R-3", "return", "closed", "customer_service", False, True, "succeeded", 99000),
+    ("R-4", "return", "closed", "customer_service", False, False, "succeeded", 45050),
+    ("C-1", "complaint", "awaiting_review", "quality", True, False, None, None),
+    ("C-2", "complaint", "expired", "quality", False, False, None, None),
+]
+DEADLINES = [  # case, timer, outcome
+    ("R-2", "review", "breached"),
+    ("R-3", "carrier_pickup", "breached"),
+    ("R-3", "review", "met"),
+    ("C-1", "first_response", "breached"),
 ]
 
 
@@ -33,8 +40,17 @@ def test_the_figures_count_the_records(engine: Engine) -> None:  # noqa: F811
             [
                 {"id": i, "token": f"t-{i}", "type": t, "status": s, "order_id": "SO", "queue": q,
                  "customer_id": "C", "priority": "normal", "needs_agent": n, "sla_breached": b,
+                 "refund_status": r, "refund_cents": c, "currency": "TWD" if r else None,
                  "view": {}, "revision": 1, "created_at": now, "updated_at": now}
-                for i, t, s, q, n, b in ROWS
+                for i, t, s, q, n, b, r, c in ROWS
+            ],
+        )  # fmt: skip
+        conn.execute(
+            insert(core_table(DeadlineOutcomeRow)),
+            [
+                {"case_id": case, "timer": timer, "due_at": now, "outcome": outcome,
+                 "settled_at": now, "type": "return", "queue": "q", "created_at": now}
+                for case, timer, outcome in DEADLINES
             ],
         )  # fmt: skip
         conn.execute(
@@ -50,7 +66,7 @@ def test_the_figures_count_the_records(engine: Engine) -> None:  # noqa: F811
         found = figures(conn)
     assert found.cases == {
         ("return", "awaiting_review"): 2,
-        ("return", "closed"): 1,
+        ("return", "closed"): 2,
         ("complaint", "awaiting_review"): 1,
         ("complaint", "expired"): 1,
     }
@@ -58,6 +74,8 @@ def test_the_figures_count_the_records(engine: Engine) -> None:  # noqa: F811
     # R-3 breached but has ended: no longer anyone's to act on.
     assert found.breached_open == {"return": 1}
     assert found.notifications == {("email", "sent"): 2, ("email", "failed"): 1}
+    assert found.breaches == {"review": 1, "carrier_pickup": 1, "first_response": 1}
+    assert found.refunds == {("failed", "TWD"): (1, 50000), ("succeeded", "TWD"): (2, 144050)}
 
 
 def _value(scraped: str, name: str, **labels: str) -> float:
@@ -77,3 +95,5 @@ async def test_metrics_serve_the_figures(api: Api, monkeypatch: pytest.MonkeyPat
     assert _value(scraped, "aftersales_cases_waiting_on_agent", queue="customer_service") >= 1
     assert _value(scraped, "aftersales_notifications", channel="email", status="sent") >= 1
     assert "process_cpu_seconds_total" in scraped  # the process's own metrics stay
+    for family in ("aftersales_sla_breaches", "aftersales_refunds", "aftersales_refund_amount"):
+        assert f"# HELP {family} " in scraped
