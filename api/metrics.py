@@ -53,6 +53,13 @@ class BusinessCollector(Collector):
             "Cases that ended, by type and how (closed, rejected, cancelled, expired).",
             labels=["type", "outcome"],
         )
+        given = GaugeMetricFamily(
+            "aftersales_cases_outcome",
+            "Cases by what they gave the customer (refund, kept_item, exchange, repair).",
+            labels=["type", "outcome"],
+        )
+        for (case_type, outcome), count in sorted(found.outcomes.items()):
+            given.add_metric([case_type, outcome], count)
         by_type: dict[str, int] = {}
         for (case_type, status), count in sorted(found.cases.items()):
             cases.add_metric([case_type, status], count)
@@ -61,7 +68,7 @@ class BusinessCollector(Collector):
                 ended.add_metric([case_type, status], count)
         for case_type, count in sorted(by_type.items()):
             opened.add_metric([case_type], count)
-        yield from (cases, opened, ended)
+        yield from (cases, opened, ended, given)
 
         waiting = GaugeMetricFamily(
             "aftersales_cases_waiting_on_agent",

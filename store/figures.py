@@ -24,6 +24,8 @@ class Figures:
 
     # (type, status) -> cases
     cases: dict[tuple[str, str], int]
+    # (type, outcome) -> cases that gave the customer something (domain.names.Outcome)
+    outcomes: dict[tuple[str, str], int]
     # queue -> open cases waiting on an agent
     waiting_on_agent: dict[str, int]
     # (type,) -> open cases escalated for a missed deadline
@@ -40,6 +42,11 @@ def figures(conn: Connection) -> Figures:
     """Count the cases and notifications by what the metrics label them with."""
     cases = conn.execute(
         select(_CASE.c.type, _CASE.c.status, func.count()).group_by(_CASE.c.type, _CASE.c.status)
+    ).all()
+    outcomes = conn.execute(
+        select(_CASE.c.type, _CASE.c.outcome, func.count())
+        .where(_CASE.c.outcome.is_not(None))
+        .group_by(_CASE.c.type, _CASE.c.outcome)
     ).all()
     waiting = conn.execute(
         select(_CASE.c.queue, func.count())
@@ -73,6 +80,7 @@ def figures(conn: Connection) -> Figures:
     ).all()
     return Figures(
         cases={(t, s): n for t, s, n in cases},
+        outcomes={(t, o): n for t, o, n in outcomes},
         waiting_on_agent={q: n for q, n in waiting},
         breached_open={t: n for t, n in breached},
         notifications={(c, s): n for c, s, n in notifications},

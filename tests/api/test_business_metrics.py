@@ -41,6 +41,7 @@ def test_the_figures_count_the_records(engine: Engine) -> None:  # noqa: F811
                 {"id": i, "token": f"t-{i}", "type": t, "status": s, "order_id": "SO", "queue": q,
                  "customer_id": "C", "priority": "normal", "needs_agent": n, "sla_breached": b,
                  "refund_status": r, "refund_cents": c, "currency": "TWD" if r else None,
+                 "outcome": "refund" if r == "succeeded" else None,
                  "view": {}, "revision": 1, "created_at": now, "updated_at": now}
                 for i, t, s, q, n, b, r, c in ROWS
             ],
@@ -70,6 +71,7 @@ def test_the_figures_count_the_records(engine: Engine) -> None:  # noqa: F811
         ("complaint", "awaiting_review"): 1,
         ("complaint", "expired"): 1,
     }
+    assert found.outcomes == {("return", "refund"): 2}
     assert found.waiting_on_agent == {"customer_service": 1, "quality": 2}
     # R-3 breached but has ended: no longer anyone's to act on.
     assert found.breached_open == {"return": 1}

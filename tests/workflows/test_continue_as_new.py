@@ -268,12 +268,14 @@ async def test_a_return_with_2000_notes_and_events_runs_across_runs_and_finishes
     assert len(event_ids) == len(set(event_ids))
     assert webhook_types(stack.peers, case.case_id).count("case.escalated") == 2
 
-    # History bytes per run: compare the first run with the last one that continued.
+    # History bytes per run. The first run carries nothing in; each later one is handed the
+    # case, its pending waits, the queued events (capped per type) and a bounded dedupe set,
+    # which fill up over the first runs and then stop growing. So the runs that were handed
+    # the case must stay flat, however many notes came before them.
     found = await runs(stack, handle)
-    full = [r for r in found if r.continued]
-    first, last = full[0].size, full[-1].size
+    full = [r.size for r in found if r.continued]
     carried = found[-1].carry
-    print(f"{len(found)} runs; history bytes first {first}, last full {last}")
+    print(f"{len(found)} runs; history bytes of the runs that continued: {full}")
     # Flat: the workflow holds no timeline (it lives in the DB), so what a run carries and
     # what each projection sends don't grow with the notes before it.
     assert carried is None or carried.view.timeline == []
@@ -283,7 +285,8 @@ async def test_a_return_with_2000_notes_and_events_runs_across_runs_and_finishes
     queued = Counter(e.type.value for e in carried.events)
     assert set(queued) <= set(IRRELEVANT)
     assert max(queued.values()) == QUEUED_PER_TYPE  # more were reported: the cap held
-    assert last <= first * 1.5
+    handed = full[1:]
+    assert len(handed) >= 2 and max(handed) <= handed[0] * 1.15, full
 
 
 async def test_a_timer_pending_across_continue_as_new_fires_once_at_its_original_time(
