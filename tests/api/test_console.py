@@ -1,5 +1,8 @@
 """The agent console over HTTP: sign-in, CSRF, throttling, the queue, a case's actions, bulk.
 
+Sign-in, cookies and languages don't depend on the database (the store's own tests cover
+accounts on both): they run on SQLite. The queue, actions and bulk run on both.
+
 The browser tests (tests/test_console_browser.py) use the pages as a person would; these
 check what a browser can't show: cookies' flags, status codes, and refusals.
 """
@@ -62,6 +65,7 @@ async def browser(api: Api) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+@pytest.mark.parametrize("api", ["sqlite"], indirect=True)
 async def test_sign_in_sets_a_safe_cookie_and_sign_out_ends_the_session(
     api: Api, browser: httpx.AsyncClient
 ) -> None:
@@ -91,6 +95,7 @@ async def test_sign_in_sets_a_safe_cookie_and_sign_out_ends_the_session(
         assert (await replay.get("/console")).status_code == 303
 
 
+@pytest.mark.parametrize("api", ["sqlite"], indirect=True)
 async def test_a_sign_in_without_its_form_token_or_with_a_wrong_password_fails(
     api: Api, browser: httpx.AsyncClient
 ) -> None:
@@ -105,6 +110,7 @@ async def test_a_sign_in_without_its_form_token_or_with_a_wrong_password_fails(
     assert wrong.status_code == 401 and "Wrong email or password" in wrong.text
 
 
+@pytest.mark.parametrize("api", ["sqlite"], indirect=True)
 async def test_failed_sign_ins_are_throttled(api: Api, browser: httpx.AsyncClient) -> None:
     email = add_agent(api)
     for _ in range(accounts.FAILURES_ALLOWED):
@@ -197,6 +203,7 @@ async def test_bulk_assign_reports_each_case(api: Api, browser: httpx.AsyncClien
         assert (await api.case(case["id"]))["status"] == "awaiting_shipment"
 
 
+@pytest.mark.parametrize("api", ["sqlite"], indirect=True)
 async def test_a_zh_tw_agent_gets_the_console_in_zh_tw(
     api: Api, browser: httpx.AsyncClient
 ) -> None:
@@ -210,6 +217,7 @@ async def test_a_zh_tw_agent_gets_the_console_in_zh_tw(
     assert datetime.now(UTC)  # the page's countdowns are drawn in the browser
 
 
+@pytest.mark.parametrize("api", ["sqlite"], indirect=True)
 async def test_no_api_key_or_token_opens_the_console(api: Api) -> None:
     # The console takes its session cookie only: a bearer key (even the agent role's, or an
     # agent's own token) never stands in for it, so no script can drive it without a login.
