@@ -16,7 +16,17 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Executable, Table, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Executable,
+    Row,
+    Table,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.models import TERMINAL_STATUSES, CaseStatus, CaseType, NumberedEntry
@@ -51,9 +61,10 @@ REFUND_ITEMS = core_table(RefundItem)
 
 # The statements, built once: building a statement (and its cache key) on every call cost
 # more CPU than running it. Each takes the case's ID as `key`.
-_READ = select(CASE.c.revision, CASE.c.view, CASE.c.first_response_at, CASE.c.refunded_at).where(
-    CASE.c.id == bindparam("key")
-)
+# The whole row: a projection sets only the columns whose values change (`_changed`).
+_READ = select(CASE).where(CASE.c.id == bindparam("key"))
+# Set on every projection: the view changed (else nothing was projected), and with it these.
+_ALWAYS_SET = frozenset({"view", "revision", "updated_at"})
 _READ_VIEW = select(CASE.c.view).where(CASE.c.id == bindparam("key"))
 # The SET clause is the columns in the parameters. Of two attempts of one projection racing,
 # only one changes the row.
@@ -339,8 +350,9 @@ def apply_projection(
         )
         changed = conn.execute(
             _UPDATE,
-            {"key": case_id, "newer": revision, **row_values(fields, revision), **reached},
-        )
+            {"key": case_id, "newer": revision, **_changed(stored, row_values(fields, revision)),
+             **reached},
+        )  # fmt: skip
         if changed.rowcount == 0:
             return None
         if stored.revision == 0:
@@ -367,6 +379,25 @@ def apply_projection(
     if "refunded_at" in reached:
         insert_new(conn, REFUND_ITEMS, refund_items(fields))
     return fields
+
+
+def _changed(stored: Row[Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """The columns whose values differ from the stored row's (and those always set).
+
+    The case table carries the list and report indexes; an UPDATE rewrites the entry of
+    every index holding a column it sets, changed or not. Setting only what changed spares
+    most of that work: a projection usually moves a status or a deadline, not the type,
+    customer, order, currency or rating.
+    """
+    old = stored._mapping
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        before = old.get(name)
+        if isinstance(before, datetime):
+            before = utc(before)
+        if name in _ALWAYS_SET or before != value:
+            out[name] = value
+    return out
 
 
 def add_timeline(conn: Connection, *, case_id: str, entries: Sequence[NumberedEntry]) -> None:
