@@ -29,8 +29,10 @@ pytestmark = pytest.mark.parametrize("api", ["sqlite"], indirect=True)
 MAY_2025 = datetime(2025, 5, 1, tzinfo=UTC)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 async def chromium() -> AsyncIterator[Browser]:
+    """One browser for the module (each test opens contexts of its own, so no cookie or page
+    is shared): launching Chromium cost a second or two per test."""
     if not CHROMIUM.exists():
         pytest.fail(
             f"Chromium is not installed at {CHROMIUM}; these tests drive the console with it. "
