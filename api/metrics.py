@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -42,76 +43,50 @@ class BusinessCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         """The metric families, from figures at most CACHE_SECONDS old."""
         found = self._current()
-        cases = GaugeMetricFamily(
-            "aftersales_cases", "Cases by type and status.", labels=["type", "status"]
-        )
-        opened = GaugeMetricFamily(
-            "aftersales_cases_opened", "Cases ever opened, by type.", labels=["type"]
-        )
-        ended = GaugeMetricFamily(
-            "aftersales_cases_ended",
-            "Cases that ended, by type and how (closed, rejected, cancelled, expired).",
-            labels=["type", "outcome"],
-        )
-        given = GaugeMetricFamily(
-            "aftersales_cases_outcome",
-            "Cases by what they gave the customer (refund, kept_item, exchange, repair).",
-            labels=["type", "outcome"],
-        )
-        for (case_type, outcome), count in sorted(found.outcomes.items()):
-            given.add_metric([case_type, outcome], count)
-        by_type: dict[str, int] = {}
-        for (case_type, status), count in sorted(found.cases.items()):
-            cases.add_metric([case_type, status], count)
-            by_type[case_type] = by_type.get(case_type, 0) + count
-            if status in ENDED:
-                ended.add_metric([case_type, status], count)
-        for case_type, count in sorted(by_type.items()):
-            opened.add_metric([case_type], count)
-        yield from (cases, opened, ended, given)
+        opened: dict[tuple[str], int] = {}
+        for (case_type, _), count in found.cases.items():
+            opened[(case_type,)] = opened.get((case_type,), 0) + count
+        ended = {key: n for key, n in found.cases.items() if key[1] in ENDED}
+        refunds = found.refunds.items()
+        yield from (
+            _gauge("aftersales_cases", "Cases by type and status.", ["type", "status"],
+                   found.cases),
+            _gauge("aftersales_cases_opened", "Cases ever opened, by type.", ["type"], opened),
+            _gauge("aftersales_cases_ended",
+                   "Cases that ended, by type and how (closed, rejected, cancelled, expired).",
+                   ["type", "outcome"], ended),
+            _gauge("aftersales_cases_outcome",
+                   "Cases by what they gave the customer (refund, kept_item, exchange, repair).",
+                   ["type", "outcome"], found.outcomes),
+            _gauge("aftersales_cases_waiting_on_agent",
+                   "Open cases an agent must act on, by queue (the console's queue).",
+                   ["queue"], {(q,): n for q, n in found.waiting_on_agent.items()}),
+            _gauge("aftersales_cases_sla_breached_open",
+                   "Open cases escalated for a missed deadline, by type.",
+                   ["type"], {(t,): n for t, n in found.breached_open.items()}),
+            _gauge("aftersales_notifications",
+                   "Customer and operations messages by channel and delivery status.",
+                   ["channel", "status"], found.notifications),
+            _gauge("aftersales_sla_breaches",
+                   "Deadlines that came due unmet, by timer (each escalated once).",
+                   ["timer"], {(t,): n for t, n in found.breaches.items()}),
+            _gauge("aftersales_refunds",
+                   "Cases' refunds by status (requested, pending, succeeded, failed) and "
+                   "currency.", ["status", "currency"], {k: n for k, (n, _) in refunds}),
+            _gauge("aftersales_refund_amount",
+                   "The amount of cases' refunds by status, in the currency's units.",
+                   ["status", "currency"], {k: cents / 100 for k, (_, cents) in refunds}),
+        )  # fmt: skip
 
-        waiting = GaugeMetricFamily(
-            "aftersales_cases_waiting_on_agent",
-            "Open cases an agent must act on, by queue (the console's queue).",
-            labels=["queue"],
-        )
-        for queue, count in sorted(found.waiting_on_agent.items()):
-            waiting.add_metric([queue], count)
-        breached = GaugeMetricFamily(
-            "aftersales_cases_sla_breached_open",
-            "Open cases escalated for a missed deadline, by type.",
-            labels=["type"],
-        )
-        for case_type, count in sorted(found.breached_open.items()):
-            breached.add_metric([case_type], count)
-        notifications = GaugeMetricFamily(
-            "aftersales_notifications",
-            "Customer and operations messages by channel and delivery status.",
-            labels=["channel", "status"],
-        )
-        for (channel, status), count in sorted(found.notifications.items()):
-            notifications.add_metric([channel, status], count)
-        breaches = GaugeMetricFamily(
-            "aftersales_sla_breaches",
-            "Deadlines that came due unmet, by timer (each escalated once).",
-            labels=["timer"],
-        )
-        for timer, count in sorted(found.breaches.items()):
-            breaches.add_metric([timer], count)
-        refunds = GaugeMetricFamily(
-            "aftersales_refunds",
-            "Cases' refunds by status (requested, pending, succeeded, failed) and currency.",
-            labels=["status", "currency"],
-        )
-        amounts = GaugeMetricFamily(
-            "aftersales_refund_amount",
-            "The amount of cases' refunds by status, in the currency's units.",
-            labels=["status", "currency"],
-        )
-        for (status, currency), (count, cents) in sorted(found.refunds.items()):
-            refunds.add_metric([status, currency], count)
-            amounts.add_metric([status, currency], cents / 100)
-        yield from (waiting, breached, notifications, breaches, refunds, amounts)
+
+def _gauge(
+    name: str, documentation: str, labels: list[str], values: Mapping[Any, float]
+) -> GaugeMetricFamily:
+    # `values` maps each label tuple (as long as `labels`) to its value.
+    family = GaugeMetricFamily(name, documentation, labels=labels)
+    for key, value in sorted(values.items()):
+        family.add_metric(list(key), value)
+    return family
 
 
 def business_registry(engine: Engine) -> CollectorRegistry:

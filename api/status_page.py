@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from api.cases import read_case, take_customer_action
+from api.console.i18n import negotiate
 from api.deps import TOKEN_MAX, EngineDep, PolicyDep, SessionDep, TemporalDep
 from api.errors import CASE_NOT_FOUND, Problem, field_errors, validation_problem
 from domain.actions import CustomerAction
@@ -183,16 +184,7 @@ def _not_found(request: Request) -> Response:
 
 def _locale(request: Request) -> str:
     # No case, so no customer locale: the browser's first language we have, else en.
-    accept = request.headers.get("accept-language", "")
-    for part in accept.split(","):
-        tag = part.split(";", 1)[0].strip()
-        if tag.lower() in ("zh-tw", "zh-hant", "zh-hk"):
-            return "zh-TW"
-        if tag.lower() in ("zh-cn", "zh-hans", "zh"):
-            return "zh-CN"
-        if tag.lower().startswith("en"):
-            return "en"
-    return "en"
+    return negotiate(None, request.headers.get("accept-language", "")).value
 
 
 def _case_for(session: Session, token: str) -> CaseView | None:

@@ -139,10 +139,7 @@ def disable_agent(session: Session, *, email: str) -> Agent:
     """Disable an agent: their sessions end and their tokens stop working."""
     agent = _existing(session, email)
     agent.disabled = True
-    agent.updated_at = utcnow()
-    session.exec(delete(ConsoleSession).where(col(ConsoleSession.agent_id) == agent.id))
-    session.add(agent)
-    return agent
+    return _changed_ending_sessions(session, agent)
 
 
 def reset_password(session: Session, *, email: str, password: str) -> Agent:
@@ -150,6 +147,11 @@ def reset_password(session: Session, *, email: str, password: str) -> Agent:
     agent = _existing(session, email)
     _check_password(password)
     agent.password_hash = _hasher.hash(password)
+    return _changed_ending_sessions(session, agent)
+
+
+def _changed_ending_sessions(session: Session, agent: Agent) -> Agent:
+    # Whatever changed about an agent's access ends the sessions signed in before it.
     agent.updated_at = utcnow()
     session.exec(delete(ConsoleSession).where(col(ConsoleSession.agent_id) == agent.id))
     session.add(agent)
