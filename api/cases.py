@@ -52,6 +52,7 @@ from api.temporal_calls import Start
 from domain import opening
 from domain.actions import (
     AgentAction,
+    ApproveException,
     Assign,
     CustomerAction,
     IntegrationEvent,
@@ -67,6 +68,7 @@ from domain.models import (
     CaseView,
     Decision,
 )
+from domain.names import SUPERVISOR_ACTIONS, SUPERVISOR_TERMS
 from domain.policy import Policy
 from domain.rules import evaluate
 from store import db, service
@@ -500,6 +502,40 @@ def _assignee(engine: Engine, case_id: str) -> str | None:
         return stored_case(session, case_id).assignee
 
 
+def _items_taken(engine: Engine, case_id: str) -> Duplicate | None:
+    """Another open case that took this (rejected) case's items since, if one did."""
+    with Session(engine) as session:
+        view = service.case_view(session, stored_case(session, case_id))
+        holder = service.claim_holder(
+            session,
+            type=view.type.value,
+            order_id=view.order.id,
+            skus={item.sku for item in view.items},
+        )
+    if holder is None or holder == case_id:
+        return None
+    return Duplicate(case_id=holder, order_id=view.order.id, start=None)
+
+
+def check_supervisor_only(principal: Principal, action: AgentAction) -> None:
+    """403 when anyone but a supervisor's own account approves an exception or changes the
+    policy's terms: the decision names the supervisor who did (docs/decisions.md)."""
+    terms = {name for name in SUPERVISOR_TERMS if getattr(action, name, None) is not None}
+    if principal.supervisor or not (action.action in SUPERVISOR_ACTIONS or terms):
+        return
+    what = (
+        "approve an exception"
+        if action.action in SUPERVISOR_ACTIONS
+        else "change " + (" and ".join(sorted(terms)))
+    )
+    raise Problem(
+        403,
+        SUPERVISOR_ONLY,
+        f"Only a supervisor can {what}.",
+        "Sign in with a supervisor's account, or use a supervisor's personal API token.",
+    )
+
+
 def check_reassign(principal: Principal, action: AgentAction, held_by: str | None) -> None:
     """403 when an agent's own account assigns a case another agent holds: only a
     supervisor reassigns. An agent takes an unassigned case, or hands on their own."""
@@ -531,8 +567,14 @@ async def take_agent_action(
     engine: Engine, client: Client, principal: Principal, case_id: str, action: AgentAction
 ) -> CaseView:
     """Send an agent action as the principal's own, and answer with the case it left."""
+    check_supervisor_only(principal, action)
     held_by = await run_in_threadpool(_assignee, engine, case_id)
     check_reassign(principal, action, held_by)
+    if isinstance(action, ApproveException):
+        # A reopened case holds its items again: not while another open case holds them.
+        taken = await run_in_threadpool(_items_taken, engine, case_id)
+        if taken is not None:
+            raise _duplicate_problem(taken)
     action = action.model_copy(update={"actor": principal.actor})
     acted = await temporal_calls.update(client, case_id, temporal_calls.UPDATE_ACTION, action)
     return await as_updated(engine, acted)

@@ -21,9 +21,25 @@ class _Action(BaseModel):
     actor: Annotated[str, Field(max_length=200)] | None = None
 
 
+Payer = Literal["seller", "customer"]
+
+
 class Approve(_Action):
     action: Literal["approve"]
     notes: Notes = ""
+    # A supervisor's changes to the policy's terms (returns and exchanges): the restocking
+    # fee charged (0 waives it) and who pays return shipping. None keeps the policy's.
+    restocking_fee: Amount | None = None
+    shipping_payer: Payer | None = None
+
+
+class ApproveException(_Action):
+    """A supervisor approves a return or exchange the policy or an agent rejected."""
+
+    action: Literal["approve_exception"]
+    reason: Annotated[str, Field(min_length=1, max_length=4000)]
+    restocking_fee: Amount | None = None
+    shipping_payer: Payer | None = None
 
 
 class Reject(_Action):
@@ -113,7 +129,8 @@ AgentAction = Annotated[
     | MarkMalicious
     | Note
     | Retry
-    | AgentCancel,
+    | AgentCancel
+    | ApproveException,
     Field(discriminator="action"),
 ]
 

@@ -73,6 +73,8 @@ class Timer(StrEnum):
     FOLLOW_UP = "follow_up"
     COMPLAINT_FOLLOW_UP = "complaint_follow_up"
     SURVEY = "survey"
+    # How long a rejected return or exchange can still be approved as an exception.
+    EXCEPTION_WINDOW = "exception_window"
 
 
 class Message(StrEnum):
@@ -161,6 +163,9 @@ class Kind(StrEnum):
     REJECTED = "rejected"
     # Review and the customer
     APPROVED = "approved"
+    # A supervisor approved a rejected case against the policy, or changed its terms.
+    EXCEPTION_APPROVED = "exception_approved"
+    TERMS_CHANGED = "terms_changed"
     CUSTOMER_REPLIED = "customer_replied"
     TRACKING_PROVIDED = "tracking_provided"
     RATED = "rated"
@@ -246,6 +251,14 @@ class AgentVerb(StrEnum):
     CANCEL = "cancel"
     # Run a step that failed at a partner again (a refund, a pickup, a shipment, ...).
     RETRY = "retry"
+    # A supervisor approves a return or exchange the policy (or an agent) rejected.
+    APPROVE_EXCEPTION = "approve_exception"
+
+
+# What only a supervisor's own account may do (docs/decisions.md, "Exceptions"): approve an
+# exception, and change the terms (restocking fee, shipping payer) when approving.
+SUPERVISOR_ACTIONS = frozenset({AgentVerb.APPROVE_EXCEPTION})
+SUPERVISOR_TERMS = frozenset({"restocking_fee", "shipping_payer"})
 
 
 # The actions that move a case on an agent's decision: a case taking one of them now waits

@@ -58,6 +58,7 @@ DEFAULT_TIMERS: dict[str, str] = {
     "follow_up": "3d",
     "complaint_follow_up": "24h",
     "survey": "7d",
+    "exception_window": "30d",
 }
 
 DEFAULT_ROUTING: dict[ComplaintCategory, str] = {

@@ -282,6 +282,22 @@ def _returnless(ctx: _Context, outcome: str) -> RuleHit | None:
     )
 
 
+def _estimate(ctx: _Context, fee: Decimal) -> Decimal:
+    """Rule 10: what a return refunds (items less the fee), or what an exchange pays back."""
+    credit = ctx.quantize(ctx.total) - fee
+    request = ctx.request
+    if request.type is not CaseType.EXCHANGE:
+        return credit
+    # What comes back to the customer is the price difference, if the replacement is cheaper;
+    # with no replacement named it is a like-for-like swap.
+    replacement = (
+        sum((line.unit_price * line.quantity for line in request.exchange_for), Decimal(0))
+        if request.exchange_for
+        else ctx.total
+    )
+    return max(credit - ctx.quantize(replacement), Decimal(0))
+
+
 def _return_or_exchange(ctx: _Context) -> Decision:
     request = ctx.request
     exchange = request.type is CaseType.EXCHANGE
@@ -329,18 +345,7 @@ def _return_or_exchange(ctx: _Context) -> Decision:
     if returnless_hit:
         rules.append(returnless_hit)
 
-    credit = ctx.quantize(ctx.total) - fee
-    if exchange:
-        # What comes back to the customer is the price difference, if the replacement is cheaper;
-        # with no replacement named it is a like-for-like swap.
-        replacement = (
-            sum((line.unit_price * line.quantity for line in request.exchange_for), Decimal(0))
-            if request.exchange_for
-            else ctx.total
-        )
-        estimate = max(credit - ctx.quantize(replacement), Decimal(0))
-    else:
-        estimate = credit
+    estimate = _estimate(ctx, fee)
     # Exchanges refund nothing up front, and returnless cases have no carrier scan to wait for.
     fast_refund = (
         ctx.policy.returns.fast_refund and not ctx.high_risk and not returnless_hit and not exchange
@@ -509,4 +514,116 @@ def _complaint(ctx: _Context) -> Decision:
         refund_estimate=ctx.money(Decimal(0)),
         restocking_fee=ctx.money(Decimal(0)),
         rules=[RuleHit(id="manual_review", message="An agent handles every complaint.")],
+    )
+
+
+# ---- a supervisor's word over the policy's (docs/decisions.md, "Exceptions") ----------------
+
+AGENT_EXCEPTION = "agent_exception"
+AGENT_ADJUSTMENT = "agent_adjustment"
+# The rules a supervisor's change of terms replaces with its own sentence.
+_FEE_RULES = frozenset({"restocking_fee"})
+_SHIPPING_RULES = frozenset({"seller_pays_shipping", "customer_pays_shipping"})
+EXCEPTION_TYPES = frozenset({CaseType.RETURN, CaseType.EXCHANGE})
+
+
+class TermsRefused(ValueError):
+    """A supervisor's exception or change of terms this case can't take, and why."""
+
+
+def excepted(
+    request: CaseRequest, *, policy: Policy, opened_at: datetime, by: str, reason: str
+) -> Decision:
+    """The decision of a return or exchange a supervisor approves against the policy.
+
+    The window and category rules give way to `agent_exception`, naming the supervisor and
+    their reason; shipping and the restocking fee follow the policy. An exception takes the
+    careful path: the item comes back and is inspected before any refund (no returnless, no
+    fast refund, no advance replacement), and nobody reviews it again.
+    """
+    if request.type not in EXCEPTION_TYPES:
+        raise TermsRefused(f"a {request.type.value} case can't be approved as an exception")
+    if request.order.delivered_at is None:
+        raise TermsRefused("the order hasn't been delivered: open a refund-only case instead")
+    zone = ZoneInfo(policy.timezone)
+    ctx = _Context(
+        request=request,
+        policy=policy,
+        today=_local_date(opened_at, zone),
+        delivered_on=_local_date(request.order.delivered_at, zone),
+        total=request.items_total,
+        high_risk=False,
+        in_warranty=False,
+        warranty_until=None,
+        prior_cases=0,
+    )
+    payer, shipping_hit = _shipping(ctx)
+    fee, fee_hit = _restocking_fee(ctx)
+    exception = RuleHit(id=AGENT_EXCEPTION, message=f"Approved as an exception by {by}: {reason}")
+    return Decision(
+        eligible=True,
+        review="auto",
+        shipping_payer=payer,
+        refund_estimate=ctx.money(_estimate(ctx, fee)),
+        restocking_fee=ctx.money(fee),
+        rules=[exception, shipping_hit, *([fee_hit] if fee_hit else [])],
+    )
+
+
+def adjusted(
+    decision: Decision,
+    request: CaseRequest,
+    *,
+    policy: Policy,
+    fee: Decimal | None,
+    payer: Payer | None,
+    by: str,
+) -> Decision:
+    """The decision with a supervisor's restocking fee and shipping payer instead of the
+    policy's; the refund estimate follows the fee, and `agent_adjustment` says what changed."""
+    if fee is None and payer is None:
+        return decision
+    if request.type not in EXCEPTION_TYPES:
+        raise TermsRefused(f"a {request.type.value} case has no restocking fee or return shipping")
+    ctx = _Context(
+        request=request,
+        policy=policy,
+        today=date.min,
+        delivered_on=None,
+        total=request.items_total,
+        high_risk=decision.high_risk,
+        in_warranty=decision.in_warranty,
+        warranty_until=None,
+        prior_cases=0,
+    )
+    changes: list[str] = []
+    replaced: set[str] = set()
+    new_fee = decision.restocking_fee.amount
+    if fee is not None and ctx.quantize(fee) != new_fee:
+        if ctx.quantize(fee) > ctx.quantize(ctx.total):
+            raise TermsRefused(
+                f"the restocking fee {ctx.show(fee)} is more than the items' {ctx.show(ctx.total)}"
+            )
+        old, new_fee = new_fee, ctx.quantize(fee)
+        waived = " (waived)" if new_fee == 0 else ""
+        changes.append(f"restocking fee {ctx.show(old)} -> {ctx.show(new_fee)}{waived}")
+        replaced |= _FEE_RULES
+    new_payer = decision.shipping_payer
+    if payer is not None and payer != new_payer:
+        if new_payer is None:
+            raise TermsRefused("nothing is shipped back in this case: no shipping payer to change")
+        new_payer = payer
+        who = "the shop (pickup booked)" if payer == "seller" else "the customer"
+        changes.append(f"return shipping paid by {who}")
+        replaced |= _SHIPPING_RULES
+    if not changes:
+        return decision
+    adjustment = RuleHit(id=AGENT_ADJUSTMENT, message=f"Changed by {by}: {'; '.join(changes)}.")
+    return decision.model_copy(
+        update={
+            "shipping_payer": new_payer,
+            "restocking_fee": ctx.money(new_fee),
+            "refund_estimate": ctx.money(_estimate(ctx, new_fee)),
+            "rules": [rule for rule in decision.rules if rule.id not in replaced] + [adjustment],
+        }
     )

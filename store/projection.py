@@ -358,6 +358,10 @@ def apply_projection(
         if stored.revision == 0:
             # The worker's first write: the workflow runs, nothing needs restarting.
             conn.execute(_FORGET_OPENING, {"key": case_id})
+        if stored.view.get("status") in TERMINAL and fields["status"] not in TERMINAL:
+            # Reopened (a supervisor's exception to a rejection): it holds its items again,
+            # unless another open case took them meanwhile (the API refuses that exception).
+            _claim_unheld_items(conn, case_id=case_id, fields=fields)
     if fields["status"] in TERMINAL:
         # A case that ended gives up its claims (its items, its tracking numbers), so the same
         # item can be returned again and the parcel's number reused.

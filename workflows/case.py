@@ -24,6 +24,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.inputs import WebhookFailure
     from domain.actions import (
         AgentAction,
+        Approve,
+        ApproveException,
         Assign,
         CustomerAction,
         Escalate,
@@ -44,12 +46,14 @@ with workflow.unsafe.imports_passed_through():
     from domain.names import Actor, AgentVerb, ErrorType, Handler, Kind, Message
     from domain.opening import initial_view
     from domain.policy import Policy
+    from domain.rules import TermsRefused
     from workflows.continuation import HISTORY_LIMIT, Carry, Continuation
     from workflows.deadlines import Deadlines
     from workflows.ending import CaseEnded
-    from workflows.inbox import ANYTIME_ACTIONS, Inbox, Pending, refusal
+    from workflows.inbox import AFTER_END_ACTIONS, ANYTIME_ACTIONS, Inbox, Pending, refusal
     from workflows.journal import LABEL, MAIN, Journal
     from workflows.recorder import Recorder
+    from workflows.terms import approved_terms
 
 T = TypeVar("T")
 
@@ -189,6 +193,24 @@ class Case:
         if action.action in ANYTIME_ACTIONS and not self.ended:
             return
         self._check("agent", action.action)
+        if isinstance(action, Approve | ApproveException):
+            try:
+                self.approved_terms(action)
+            except TermsRefused as refused:
+                raise ApplicationError(
+                    f"The case can't take these terms: {refused}.",
+                    type=ErrorType.ACTION_NOT_ALLOWED.value,
+                ) from None
+
+    def approved_terms(self, action: Approve | ApproveException) -> Decision:
+        """The decision an approval would leave (workflows/terms.py)."""
+        return approved_terms(
+            action,
+            request=self.input.request,
+            decision=self.view.decision,
+            policy=self.policy,
+            opened_at=self.input.opened_at,
+        )
 
     def check_customer_action(self, action: CustomerAction) -> None:
         """Refuse a customer action the case can't take now."""
@@ -202,7 +224,7 @@ class Case:
             taken = self.continuation.takes(source, name)
         else:
             taken = self.inbox.accepting(source, name)
-        if self.ended or not taken:
+        if (self.ended and name not in AFTER_END_ACTIONS) or not taken:
             status = self.continuation.shown().status
             raise ApplicationError(refusal(status, name), type=ErrorType.ACTION_NOT_ALLOWED.value)
 
@@ -275,6 +297,8 @@ class Case:
         except CaseEnded as ended:
             if ended.status == CaseStatus.CANCELLED:
                 await self.recorder.notify(Message.CASE_CANCELLED)
+            if ended.recorded:
+                return await self.finish()
             return await self.end(ended.status, ended.kind, ended.actor, ended.message)
         return await self.end(CaseStatus.CLOSED, Kind.CLOSED, Actor.TIMER, "The case is closed.")
 
@@ -282,6 +306,10 @@ class Case:
         """Finish the case in a terminal status, answering how it ended."""
         self.view.deadlines = []
         await self.recorder.set_status(status, kind, actor, message)
+        return await self.finish()
+
+    async def finish(self) -> CaseOutcome:
+        """Complete the workflow of a case already in its terminal status."""
         # Actions still queued can never be taken now; answer them instead of hanging.
         self.inbox.close()
         # Updates still in flight get their answer before the workflow completes.

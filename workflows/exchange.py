@@ -47,10 +47,11 @@ class ExchangeWorkflow(CaseHandlers):
     async def lifecycle(self) -> None:
         """Every path of an exchange, from open to the survey."""
         case, rec = self.case, self.case.recorder
-        decision = case.view.decision
         await rec.notify(Message.CASE_RECEIVED)
-        if not decision.eligible:
+        if not case.view.decision.eligible:
+            # Goes on only if a supervisor approves the exchange as an exception.
             await reject_ineligible(case)
+        decision = case.view.decision
         if decision.returnless:
             rec.add(Kind.APPROVED, Actor.POLICY, "Approved: the replacement ships, the item stays.")
             await rec.notify(
@@ -64,7 +65,7 @@ class ExchangeWorkflow(CaseHandlers):
             return
         await review(case)
         paid = await self.settle_difference()
-        if decision.advanced_exchange:
+        if case.view.decision.advanced_exchange:
             await self.advanced(paid)
         else:
             await self.standard(paid)

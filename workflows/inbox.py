@@ -25,6 +25,9 @@ Source = Literal["agent", "customer", "event"]
 CANCEL = frozenset({AgentVerb.CANCEL.value})
 # Agent actions a case takes at any step before it ends (handled at once, never queued).
 ANYTIME_ACTIONS = frozenset({AgentVerb.NOTE, AgentVerb.ASSIGN, AgentVerb.ESCALATE})
+# Agent actions a case still takes once it ended, while a step waits for one: a rejected
+# return waits for a supervisor's exception (workflows/steps/review.py).
+AFTER_END_ACTIONS = frozenset({AgentVerb.APPROVE_EXCEPTION})
 # Who reports each family of integration events, for the operators' "waiting on" line.
 _EVENT_SOURCES = {
     "carrier": "carrier",
@@ -203,9 +206,11 @@ class Inbox:
             names.add(CustomerVerb.CANCEL.value)
         return sorted(names)
 
-    def agent_actions(self, *, cancellable: bool) -> list[str]:
+    def agent_actions(self, *, cancellable: bool, ended: bool = False) -> list[str]:
         """The agent actions the case takes now, sorted; the validator admits the same."""
         names = {str(name) for a in self.live() for name in a.agent}
+        if ended:
+            return sorted(names & AFTER_END_ACTIONS)
         names |= {str(name) for name in ANYTIME_ACTIONS}
         names.discard(AgentVerb.CANCEL)
         if cancellable:

@@ -144,8 +144,9 @@ class Recorder:
         return [] if self.ended else self.inbox.customer_actions(cancellable=self.cancellable())
 
     def agent_actions(self) -> list[str]:
-        """What an agent may send now (none once the case ended)."""
-        return [] if self.ended else self.inbox.agent_actions(cancellable=self.cancellable())
+        """What an agent may send now (once the case ended, only a supervisor's exception
+        while it waits for one)."""
+        return self.inbox.agent_actions(cancellable=self.cancellable(), ended=self.ended)
 
     def waiting_on(self) -> str:
         """Who must act for the case to move."""

@@ -43,6 +43,7 @@ class RefundWorkflow(CaseHandlers):
         decision, order = case.view.decision, case.view.order
         await case.recorder.notify(Message.CASE_RECEIVED)
         if not decision.eligible:
+            # Ends the case: only returns and exchanges wait for a supervisor's exception.
             await reject_ineligible(case)
         total = decision.refund_estimate.amount
         if order.delivered_at is None and order.shipped_at is None:

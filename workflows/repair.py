@@ -69,6 +69,7 @@ class RepairWorkflow(CaseHandlers):
         case = self.case
         await case.recorder.notify(Message.CASE_RECEIVED)
         if not case.view.decision.eligible:
+            # Ends the case: only returns and exchanges wait for a supervisor's exception.
             await reject_ineligible(case)
         await review(case)
         received = await receive_item(case, inspect=False)

@@ -33,11 +33,11 @@ class ReturnWorkflow(CaseHandlers):
     async def lifecycle(self) -> None:
         """Every path of a return, from open to the survey."""
         case, rec = self.case, self.case.recorder
-        decision = case.view.decision
         await rec.notify(Message.CASE_RECEIVED)
-        if not decision.eligible:
+        if not case.view.decision.eligible:
+            # Goes on only if a supervisor approves the return as an exception.
             await reject_ineligible(case)
-        amount = decision.refund_estimate.amount
+        decision = case.view.decision
         if decision.returnless:
             rec.add(
                 Kind.APPROVED, Actor.POLICY, "Approved without sending the item back (returnless)."
@@ -47,10 +47,13 @@ class ReturnWorkflow(CaseHandlers):
                 return_address=case.policy.returns.return_address,
                 tracking_number=None,
             )
-            await refund_now(case, amount, reason="returnless")
+            await refund_now(case, decision.refund_estimate.amount, reason="returnless")
             await follow_up(case)
             return
         await review(case)
+        # The terms as approved: a supervisor may have changed the fee or the shipping payer.
+        decision = case.view.decision
+        amount = decision.refund_estimate.amount
 
         fast: asyncio.Task[None] | None = None
 

@@ -17,6 +17,7 @@ from pydantic.fields import FieldInfo
 
 from api.errors import field_errors
 from domain.actions import AgentAction
+from domain.names import SUPERVISOR_TERMS
 
 # Fields the server fills in, never the form: the action's name and who acts.
 _SERVER_FIELDS = frozenset({"action", "actor"})
@@ -87,13 +88,14 @@ def _field(name: str, info: FieldInfo) -> FormField:
     return FormField(name, kind, required, max_length=limit, default=default)
 
 
-def form_fields(action: str) -> list[FormField]:
-    """The inputs of an action's form, in the model's order."""
+def form_fields(action: str, *, supervisor: bool = True) -> list[FormField]:
+    """The inputs of an action's form, in the model's order; a supervisor's terms (fee,
+    shipping payer) only on a supervisor's forms."""
     model = ACTION_MODELS[action]
     return [
         _field(name, info)
         for name, info in model.model_fields.items()
-        if name not in _SERVER_FIELDS
+        if name not in _SERVER_FIELDS and (supervisor or name not in SUPERVISOR_TERMS)
     ]
 
 

@@ -30,7 +30,7 @@ from api.deps import AGENT, Principal, app_engine, app_settings, app_temporal
 from api.errors import Problem
 from domain.actions import Approve, Assign
 from domain.models import CaseStatus, CaseType, CaseView, Locale, Priority
-from domain.names import AGENT_DECISIONS
+from domain.names import AGENT_DECISIONS, SUPERVISOR_ACTIONS
 from store import service
 from store.queue import QueueFilters, QueuePage, overdue, queue_page
 from store.tables import utcnow
@@ -159,7 +159,9 @@ def _case_context(
     values: dict[str, str] | None = None,
     chosen: str | None = None,
 ) -> dict[str, Any]:
-    actions = list(view.agent_actions)
+    supervisor = _principal(signed_in).supervisor
+    # What only a supervisor may do is offered to supervisors only (the API refuses the rest).
+    actions = [a for a in view.agent_actions if supervisor or a not in SUPERVISOR_ACTIONS]
     return {
         "case": view,
         "revision": revision,
@@ -167,7 +169,7 @@ def _case_context(
         "actions": [
             {
                 "name": a,
-                "fields": form_fields(a),
+                "fields": form_fields(a, supervisor=supervisor),
                 "canned": _canned(request, a, view, signed_in.locale),
                 "canned_field": TEXT_FIELDS.get(a),
             }

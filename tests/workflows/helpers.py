@@ -364,6 +364,17 @@ async def finish(
     return await with_timeline(handle, await _live(handle))
 
 
+async def finish_rejected(
+    env: WorkflowEnvironment, handle: WorkflowHandle[Any, CaseView], *, window: str = "30d"
+) -> CaseView:
+    """Wait for a rejected return or exchange, let its exception window pass with no
+    supervisor's exception, and answer the case as it ended (still rejected)."""
+    view = await reach(handle, "rejected")
+    assert view.agent_actions == ["approve_exception"], view.agent_actions
+    await env.sleep(timedelta(days=int(window.removesuffix("d"))) + timedelta(minutes=1))
+    return await finish(env, handle, "rejected")
+
+
 async def stop(client: Client, handle: WorkflowHandle[Any, CaseView]) -> None:
     """End a case a test leaves waiting, so its timers don't fire during later tests' sleeps.
 

@@ -18,6 +18,7 @@ from tests.workflows.helpers import (
     deadline_names,
     entry,
     finish,
+    finish_rejected,
     kinds,
     mail_names,
     mail_text,
@@ -54,7 +55,8 @@ async def test_outside_the_window_is_rejected_at_once_with_the_rule(stack: Stack
     case = case_input(now=now, reason="changed_mind", order={"delivered_at": delivered})
     assert not case.decision.eligible
     handle = await stack.start(case)
-    result = await finish(stack.env, handle, "rejected")
+    result = await finish_rejected(stack.env, handle)
+    # Nobody approved an exception within the window: the case ended as it was rejected.
     assert kinds(result) == ["opened", "rejected"]
     rejected = entry(result, "rejected")
     assert rejected.actor == "policy"
@@ -75,7 +77,7 @@ async def test_defect_outside_the_window_is_pointed_to_a_warranty_repair(stack: 
         now=now, reason="defective", evidence=PHOTO, order={"delivered_at": delivered}
     )
     handle = await stack.start(case)
-    result = await finish(stack.env, handle, "rejected")
+    result = await finish_rejected(stack.env, handle)
     assert [r.id for r in result.decision.rules] == [
         "outside_return_window",
         "warranty_repair_suggested",
@@ -155,7 +157,7 @@ async def test_manual_review_rejected_by_an_agent(stack: Stack) -> None:
     handle = await stack.start(case)
     await reach(handle, "awaiting_review")
     await act(handle, "reject", actor="agent-bo", reason="Used beyond testing")
-    result = await finish(stack.env, handle, "rejected")
+    result = await finish_rejected(stack.env, handle)
     rejected = entry(result, "rejected")
     assert (rejected.actor, rejected.message) == ("agent-bo", "Used beyond testing")
     assert result.deadlines == []
