@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     FieldSerializationInfo,
+    StrictBool,
     ValidationError,
     field_serializer,
     field_validator,
@@ -152,7 +153,7 @@ class CategoryPolicy(BaseModel):
     returnless_max_value: PolicyAmount | None = None
     # File sugar for `returns.non_returnable_categories`: loading moves `false` into that list
     # (the one place rules read) and clears the key, so the two never disagree.
-    returnable: bool | None = None
+    returnable: StrictBool | None = None
 
     def overrides(self) -> bool:
         """Whether the section still changes anything once `returnable` is moved out."""
@@ -454,6 +455,8 @@ def load_policy(path: Path | str | None) -> Policy:
     except ValidationError as err:
         first = err.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
-        # A check across sections (a category against the returns list) names its key itself.
-        where = f"{path}: {key}" if key else str(path)
-        raise PolicyError(f"{where}: {first['msg']}") from err
+        if not key:
+            # A check across sections (a category against the returns list) names its key in
+            # its message.
+            raise PolicyError(f"{path}: {first['msg'].removeprefix('Value error, ')}") from err
+        raise PolicyError(f"{path}: {key}: {first['msg']}") from err

@@ -269,7 +269,9 @@ def _peak_season(ctx: _Context, noun: str | None, *, timers: bool) -> RuleHit | 
         return None
     parts: list[str] = []
     if noun and season.extra_return_days:
-        parts.append(f"{_days(season.extra_return_days)} more to {_WINDOW_VERBS[noun][1]}")
+        extra = season.extra_return_days
+        more = f"{extra} more day" if extra == 1 else f"{extra} more days"
+        parts.append(f"{more} to {_WINDOW_VERBS[noun][1]}")
     if timers:
         for name, duration in season.timers.items():
             wording = _SEASON_TIMERS.get(name, name.replace("_", " ") + " may take up to {}")
