@@ -338,6 +338,7 @@ timers = { review = "2bd", dispatch = "3bd" }
     assert (season.orders_from, season.orders_until) == ("2027-01-20", "2027-02-10")
 
 
+SEASON = '[[peak_seasons]]\nname = "x"\norders_from = "11-01"\norders_until = "11-15"\n'
 BAD_FILES = [
     pytest.param(
         "[categories.apparel]\nwindow_days = -1\n",
@@ -386,22 +387,23 @@ BAD_FILES = [
         id="ends-before-start",
     ),
     pytest.param(
-        '[[peak_seasons]]\nname = "x"\norders_from = "11-01"\norders_until = "11-15"\ntimers = { reviews = "3bd" }\n',
+        SEASON + 'timers = { reviews = "3bd" }\n',
         "peak_seasons.0.timers",
         id="unknown-timer",
     ),
     pytest.param(
-        '[[peak_seasons]]\nname = "x"\norders_from = "11-01"\norders_until = "11-15"\ntimers = { review = "3 days" }\n',
+        SEASON + 'timers = { review = "3 days" }\n',
         "peak_seasons.0.timers.review",
         id="bad-duration",
     ),
     pytest.param(
-        '[[peak_seasons]]\nname = "x"\norders_from = "11-01"\norders_until = "11-15"\nextra_days = 3\n',
+        SEASON + "extra_days = 3\n",
         "peak_seasons.0.extra_days",
         id="unknown-season-key",
     ),
     pytest.param(
-        '[[peak_seasons]]\nname = "a"\norders_from = "12-20"\norders_until = "01-05"\n[[peak_seasons]]\nname = "b"\norders_from = 2027-01-05\norders_until = 2027-01-10\n',
+        '[[peak_seasons]]\nname = "a"\norders_from = "12-20"\norders_until = "01-05"\n'
+        '[[peak_seasons]]\nname = "b"\norders_from = 2027-01-05\norders_until = 2027-01-10\n',
         "peak_seasons: ",
         id="overlap",
     ),
