@@ -31,18 +31,19 @@ POLICY = Policy.model_validate(
 # The sample return was delivered 2026-11-12 from an order of 2026-11-10.
 NOW = datetime.fromisoformat("2026-11-14T10:00:00+08:00")
 
+# Chinese punctuation is full width (ruff's RUF001 would have it ASCII).
 EXPECTED = {
     "en": (
         "Ordered during Singles' Day (11-01 to 11-15): 14 more days to return, our reviews may "
         "take up to 3 business days, and you have 10 days to send the item back."
     ),
     "zh-TW": (
-        "您在雙11期間（11-01 至 11-15）下單：可申請退貨的期限延長 14 天；"
-        "客服審核最長可能需要 3 個工作天；您有 10 天的時間寄回商品。"
+        "您在雙11期間（11-01 至 11-15）下單：可申請退貨的期限延長 14 天；"  # noqa: RUF001
+        "客服審核最長可能需要 3 個工作天；您有 10 天的時間寄回商品。"  # noqa: RUF001
     ),
     "zh-CN": (
-        "您在双11期间（11-01 至 11-15）下单：可申请退货的期限延长 14 天；"
-        "客服审核最长可能需要 3 个工作日；您有 10 天的时间寄回商品。"
+        "您在双11期间（11-01 至 11-15）下单：可申请退货的期限延长 14 天；"  # noqa: RUF001
+        "客服审核最长可能需要 3 个工作日；您有 10 天的时间寄回商品。"  # noqa: RUF001
     ),
 }
 
