@@ -199,7 +199,10 @@ class PeakSeason(BaseModel):
 
     name: Annotated[str, Field(min_length=1, max_length=80)]
     # The name in the customer's locale, e.g. {"zh-TW" = "雙11"}; `name` otherwise.
-    names: dict[Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")], str] = {}
+    names: dict[
+        Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")],
+        Annotated[str, Field(min_length=1, max_length=80)],
+    ] = {}
     # The days of `order.placed_at` (policy timezone) it covers, both inclusive: "MM-DD" for
     # every year (a period may run over New Year: "12-20" to "01-05"), or dates for one year.
     orders_from: SeasonDay
