@@ -355,7 +355,8 @@ def _new_start(
         case_id=case_id,
         request=request,
         decision=decision,
-        policy=policy,
+        # The copy the case keeps: its order's peak season (if any) sets its timers.
+        policy=policy.for_order(request.order),
         token=token,
         status_url=opening.status_url(public_url, token),
         opened_at=now,

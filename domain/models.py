@@ -243,6 +243,21 @@ class RuleHit(BaseModel):
     message: str
 
 
+class SeasonNote(BaseModel):
+    """The peak season an order was placed in, as its decision tells the customer (the
+    policy's `[[peak_seasons]]` entry, docs/policy.md)."""
+
+    name: str
+    # The season's name in other locales ("zh-TW" -> "雙11"); messages fall back to `name`.
+    names: dict[str, str] = {}
+    # Order dates it covers, inclusive: "MM-DD" every year, or "YYYY-MM-DD" once.
+    orders_from: str
+    orders_until: str
+    extra_return_days: int = 0
+    # The timers it stretches, with their season durations ("review" -> "3bd").
+    timers: dict[str, str] = {}
+
+
 class Decision(BaseModel):
     """The outcome of evaluating the policy rules for a would-be case."""
 
@@ -259,6 +274,9 @@ class Decision(BaseModel):
     restocking_fee: Money
     rules: list[RuleHit] = []
     alternatives: list[str] = []
+    # The peak season the order was placed in, if any (its rule `peak_season` says the same in
+    # words); messages in every locale word it from these values.
+    peak_season: SeasonNote | None = None
 
     def fired(self, rule_id: str) -> bool:
         """Whether the rule with this id fired."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import tomllib
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,15 +14,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     FieldSerializationInfo,
+    StrictBool,
     ValidationError,
     field_serializer,
     field_validator,
+    model_validator,
 )
 
-from domain.models import ComplaintCategory
+from domain.models import ComplaintCategory, Order, SeasonNote
 
 DURATION_PATTERN = re.compile(r"^(\d{1,6})(s|m|h|d|bh|bd)$")
 
@@ -132,6 +136,158 @@ class ComplaintsPolicy(BaseModel):
         return {**DEFAULT_ROUTING, **value}
 
 
+WindowDays = Annotated[int, Field(ge=0, le=3650)]
+Percent = Annotated[Decimal, Field(ge=0, le=100)]
+CategoryName = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class CategoryPolicy(BaseModel):
+    """A `[categories.<name>]` section: what items of that category are held to instead of
+    `[returns]` (a key left out keeps the `[returns]` value)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    window_days: WindowDays | None = None
+    defect_window_days: WindowDays | None = None
+    restocking_fee_percent: Percent | None = None
+    auto_approve_max_value: PolicyAmount | None = None
+    returnless_max_value: PolicyAmount | None = None
+    # File sugar for `returns.non_returnable_categories`: loading moves `false` into that list
+    # (the one place rules read) and clears the key, so the two never disagree.
+    returnable: StrictBool | None = None
+
+    def overrides(self) -> bool:
+        """Whether the section still changes anything once `returnable` is moved out."""
+        return any(value is not None for name, value in self if name != "returnable")
+
+
+_MONTH_DAY = re.compile(r"^(\d{2})-(\d{2})$")
+# Any leap year: a yearly season's days are month-days, and 02-29 must be one of them.
+_LEAP_YEAR = 2000
+
+
+def _season_day(value: object) -> object:
+    # TOML gives a date for `2027-01-20` and a string for "11-01"; both travel as text.
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _check_season_day(value: str) -> str:
+    match = _MONTH_DAY.match(value)
+    try:
+        if match:
+            date(_LEAP_YEAR, int(match.group(1)), int(match.group(2)))
+        else:
+            date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(
+            f'{value!r} is not a day; use MM-DD for every year ("11-01") or a date (2027-01-20)'
+        ) from None
+    return value
+
+
+SeasonDay = Annotated[
+    str, BeforeValidator(_season_day), AfterValidator(_check_season_day), Field(max_length=10)
+]
+
+
+class PeakSeason(BaseModel):
+    """A `[[peak_seasons]]` entry: orders placed in its period get longer return windows and
+    the longer SLA timers it names."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(min_length=1, max_length=80)]
+    # The name in the customer's locale, e.g. {"zh-TW" = "雙11"}; `name` otherwise.
+    names: dict[
+        Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")],
+        Annotated[str, Field(min_length=1, max_length=80)],
+    ] = {}
+    # The days of `order.placed_at` (policy timezone) it covers, both inclusive: "MM-DD" for
+    # every year (a period may run over New Year: "12-20" to "01-05"), or dates for one year.
+    orders_from: SeasonDay
+    orders_until: SeasonDay
+    extra_return_days: Annotated[int, Field(ge=0, le=365)] = 0
+    # Timers of `[timers]` to replace for these orders, with their season durations.
+    timers: dict[str, Duration] = {}
+
+    @field_validator("timers")
+    @classmethod
+    def _known_timers(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(DEFAULT_TIMERS))
+        if unknown:
+            raise ValueError(f"unknown timer {unknown[0]!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_period(self) -> PeakSeason:
+        yearly = [bool(_MONTH_DAY.match(day)) for day in (self.orders_from, self.orders_until)]
+        if yearly[0] != yearly[1]:
+            raise ValueError(
+                "orders_from and orders_until must both be MM-DD (every year) or both dates"
+            )
+        if not yearly[0]:
+            start, end = date.fromisoformat(self.orders_from), date.fromisoformat(self.orders_until)
+            if end < start:
+                raise ValueError("orders_until is before orders_from")
+            if (end - start).days > 366:
+                raise ValueError("a dated season can't be longer than a year")
+        return self
+
+    @property
+    def yearly(self) -> bool:
+        """Whether the season comes back every year (MM-DD) rather than once (dates)."""
+        return bool(_MONTH_DAY.match(self.orders_from))
+
+    def covers(self, day: date) -> bool:
+        """Whether an order placed on `day` (shop date) falls in the season."""
+        if not self.yearly:
+            return (
+                date.fromisoformat(self.orders_from) <= day <= date.fromisoformat(self.orders_until)
+            )
+        month_day = f"{day:%m-%d}"
+        if self.orders_from <= self.orders_until:
+            return self.orders_from <= month_day <= self.orders_until
+        # Over New Year: from the first day to 12-31, and from 01-01 to the last.
+        return month_day >= self.orders_from or month_day <= self.orders_until
+
+    def days(self) -> list[date]:
+        """The season's days: one leap year's worth for a yearly season."""
+        if self.yearly:
+            first = date(_LEAP_YEAR, 1, 1)
+            year = (first + timedelta(days=n) for n in range(366))
+            return [day for day in year if self.covers(day)]
+        start, end = date.fromisoformat(self.orders_from), date.fromisoformat(self.orders_until)
+        return [start + timedelta(days=n) for n in range((end - start).days + 1)]
+
+    def overlaps(self, other: PeakSeason) -> bool:
+        """Whether an order date could fall in both seasons."""
+        if self.yearly and not other.yearly:
+            return other.overlaps(self)
+        return any(other.covers(day) for day in self.days())
+
+    def note(self) -> SeasonNote:
+        """What a case's decision says of the season."""
+        return SeasonNote(
+            name=self.name,
+            names=self.names,
+            orders_from=self.orders_from,
+            orders_until=self.orders_until,
+            extra_return_days=self.extra_return_days,
+            timers=self.timers,
+        )
+
+
+def shop_date(at: datetime, zone: ZoneInfo) -> date:
+    """The shop's calendar date of an instant."""
+    # A time without an offset is taken as shop time rather than the host's local time,
+    # which would make the answer depend on the machine.
+    if at.tzinfo is None or at.utcoffset() is None:
+        return at.date()
+    return at.astimezone(zone).date()
+
+
 class Policy(BaseModel):
     """Every value of the policy file; a case carries the copy it was opened under."""
 
@@ -146,6 +302,10 @@ class Policy(BaseModel):
     repairs: RepairsPolicy = RepairsPolicy()
     timers: dict[str, Duration] = DEFAULT_TIMERS
     complaints: ComplaintsPolicy = ComplaintsPolicy()
+    # Per-category overrides of `[returns]`, by category name (matched ignoring case).
+    categories: dict[CategoryName, CategoryPolicy] = {}
+    # A case's copy holds only the season its order was placed in (`for_order`).
+    peak_seasons: list[PeakSeason] = []
 
     @field_validator("timezone")
     @classmethod
@@ -180,6 +340,55 @@ class Policy(BaseModel):
         # A file names only the timers it changes; the rest keep their defaults.
         return {**DEFAULT_TIMERS, **value}
 
+    @field_validator("categories")
+    @classmethod
+    def _distinct_categories(cls, value: dict[str, CategoryPolicy]) -> dict[str, CategoryPolicy]:
+        seen: dict[str, str] = {}
+        for name in value:
+            if name.casefold() in seen:
+                raise ValueError(f"{seen[name.casefold()]!r} and {name!r} name the same category")
+            seen[name.casefold()] = name
+        return value
+
+    @field_validator("peak_seasons")
+    @classmethod
+    def _seasons_apart(cls, value: list[PeakSeason]) -> list[PeakSeason]:
+        # An order in two seasons would need a rule for which wins; shops don't plan that way.
+        for index, season in enumerate(value):
+            for other in value[index + 1 :]:
+                if season.overlaps(other):
+                    raise ValueError(f"seasons {season.name!r} and {other.name!r} overlap")
+        return value
+
+    @model_validator(mode="after")
+    def _one_list_of_non_returnables(self) -> Policy:
+        # `returnable = false` in a category section and `returns.non_returnable_categories`
+        # say the same thing: after loading, the list alone says it.
+        if not any(section.returnable is not None for section in self.categories.values()):
+            return self
+        blocked = list(self.returns.non_returnable_categories)
+        # A list the file wrote is the shop's word; the built-in one gives way to a category
+        # the file makes returnable (a shop that takes food back says so in one place).
+        written = "non_returnable_categories" in self.returns.model_fields_set
+        for name, section in self.categories.items():
+            listed = [entry for entry in blocked if entry.casefold() == name.casefold()]
+            if section.returnable is True and listed and written:
+                raise ValueError(
+                    f"categories.{name}.returnable: true, but "
+                    f"returns.non_returnable_categories lists {listed[0]!r}"
+                )
+            if section.returnable is True:
+                blocked = [entry for entry in blocked if entry not in listed]
+            elif section.returnable is False and not listed:
+                blocked.append(name)
+        self.returns = self.returns.model_copy(update={"non_returnable_categories": blocked})
+        self.categories = {
+            name: section.model_copy(update={"returnable": None})
+            for name, section in self.categories.items()
+            if section.overrides()
+        }
+        return self
+
     @field_serializer("timers")
     def _changed_timers(
         self, value: dict[str, str], info: FieldSerializationInfo
@@ -193,6 +402,41 @@ class Policy(BaseModel):
     def timer(self, name: str) -> str:
         """The duration of a named timer."""
         return self.timers[name]
+
+    def category(self, name: str) -> CategoryPolicy | None:
+        """The `[categories.<name>]` section for an item's category (ignoring case), if any."""
+        wanted = name.casefold()
+        for key, section in self.categories.items():
+            if key.casefold() == wanted:
+                return section
+        return None
+
+    def returnable(self, category: str) -> bool:
+        """Whether items of a category can be returned for a customer reason."""
+        wanted = category.casefold()
+        return all(name.casefold() != wanted for name in self.returns.non_returnable_categories)
+
+    def season_for(self, placed_at: datetime) -> PeakSeason | None:
+        """The peak season an order placed at this time falls in, if any."""
+        if not self.peak_seasons:
+            return None
+        day = shop_date(placed_at, ZoneInfo(self.timezone))
+        return next((season for season in self.peak_seasons if season.covers(day)), None)
+
+    def for_order(self, order: Order) -> Policy:
+        """The copy a case of this order carries: its peak season's timers in force and the
+        other seasons left out (the rules add the season's return days).
+
+        Applying it again gives the same copy, so a child case may pass its parent's on.
+        """
+        if not self.peak_seasons:
+            return self
+        season = self.season_for(order.placed_at)
+        if season is None:
+            return self.model_copy(update={"peak_seasons": []})
+        return self.model_copy(
+            update={"peak_seasons": [season], "timers": {**self.timers, **season.timers}}
+        )
 
 
 class PolicyError(ValueError):
@@ -215,4 +459,8 @@ def load_policy(path: Path | str | None) -> Policy:
     except ValidationError as err:
         first = err.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
+        if not key:
+            # A check across sections (a category against the returns list) names its key in
+            # its message.
+            raise PolicyError(f"{path}: {first['msg'].removeprefix('Value error, ')}") from err
         raise PolicyError(f"{path}: {key}: {first['msg']}") from err

@@ -12,9 +12,19 @@ from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from domain.models import CaseRequest, CaseType, Decision, Item, Money, Reason, RuleHit
+from domain.calendar import describe
+from domain.models import (
+    CaseRequest,
+    CaseType,
+    Decision,
+    Item,
+    Money,
+    Reason,
+    RuleHit,
+    SeasonNote,
+)
 from domain.money import round_money
-from domain.policy import Policy
+from domain.policy import PeakSeason, Policy, shop_date
 
 Review = Literal["auto", "manual"]
 Payer = Literal["seller", "customer"]
@@ -30,6 +40,35 @@ _REASON_TEXT: dict[Reason, str] = {
     Reason.ORDERED_BY_MISTAKE: "an order placed by mistake",
     Reason.BETTER_PRICE: "a better price elsewhere",
     Reason.OTHER: "another reason",
+}
+
+# The rule that tells the customer their order was placed in a peak season (DESIGN 5.2 rule ids
+# live in this module; this one joins them for issue 11).
+PEAK_SEASON = "peak_season"
+
+# What a longer timer means to the customer, for the peak-season sentence ({} is the duration);
+# a timer not listed reads by its name.
+_SEASON_TIMERS: dict[str, str] = {
+    "first_response": "our first reply may take up to {}",
+    "review": "our reviews may take up to {}",
+    "customer_info": "you have {} to answer our questions",
+    "customer_shipment": "you have {} to send the item back",
+    "carrier_pickup": "a carrier pickup may take up to {}",
+    "transit": "a parcel may take up to {} to reach us",
+    "inspection": "checking a returned item may take up to {}",
+    "refund": "a refund may take up to {} to go through",
+    "dispatch": "sending a replacement out may take up to {}",
+    "diagnosis": "a repair diagnosis may take up to {}",
+    "repair": "a repair may take up to {}",
+    "quote_response": "you have {} to answer a repair quote",
+    "offer_response": "you have {} to answer our offers",
+    "interception": "stopping a parcel on its way may take up to {}",
+}
+# Past participle and infinitive of what each kind of case asks for, for window sentences.
+_WINDOW_VERBS: dict[str, tuple[str, str]] = {
+    "returns": ("returned", "return"),
+    "exchanges": ("exchanged", "exchange"),
+    "refunds": ("refunded", "ask for a refund"),
 }
 
 
@@ -56,6 +95,8 @@ class _Context:
     in_warranty: bool
     warranty_until: date | None
     prior_cases: int
+    # The peak season the order was placed in: its extra days widen every return window.
+    season: PeakSeason | None = None
 
     @property
     def currency(self) -> str:
@@ -69,6 +110,10 @@ class _Context:
 
     def show(self, amount: Decimal) -> str:
         return f"{self.currency} {self.quantize(amount):,}"
+
+    @property
+    def extra_days(self) -> int:
+        return self.season.extra_return_days if self.season else 0
 
 
 def evaluate(request: CaseRequest, *, policy: Policy, now: datetime, prior_cases: int) -> Decision:
@@ -84,9 +129,9 @@ def evaluate(request: CaseRequest, *, policy: Policy, now: datetime, prior_cases
         raise ValueError(f"a {request.type.value} case needs a reason")
     zone = ZoneInfo(policy.timezone)
     order = request.order
-    delivered_on = _local_date(order.delivered_at, zone) if order.delivered_at else None
-    today = _local_date(now, zone)
-    warranty_start = delivered_on or _local_date(order.placed_at, zone)
+    delivered_on = shop_date(order.delivered_at, zone) if order.delivered_at else None
+    today = shop_date(now, zone)
+    warranty_start = delivered_on or shop_date(order.placed_at, zone)
     warranty_until = _warranty_until(request.items, warranty_start)
     ctx = _Context(
         request=request,
@@ -98,6 +143,7 @@ def evaluate(request: CaseRequest, *, policy: Policy, now: datetime, prior_cases
         in_warranty=warranty_until is not None and today <= warranty_until,
         warranty_until=warranty_until,
         prior_cases=prior_cases,
+        season=policy.season_for(order.placed_at),
     )
     match request.type:
         case CaseType.RETURN | CaseType.EXCHANGE:
@@ -108,14 +154,6 @@ def evaluate(request: CaseRequest, *, policy: Policy, now: datetime, prior_cases
             return _repair(ctx)
         case CaseType.COMPLAINT:
             return _complaint(ctx)
-
-
-def _local_date(at: datetime, zone: ZoneInfo) -> date:
-    # A time without an offset is taken as shop time rather than the host's local time,
-    # which would make the answer depend on the machine.
-    if at.tzinfo is None or at.utcoffset() is None:
-        return at.date()
-    return at.astimezone(zone).date()
 
 
 def _warranty_until(items: list[Item], start: date) -> date | None:
@@ -131,6 +169,7 @@ def _reason(ctx: _Context) -> Reason:
 
 def _ineligible(ctx: _Context, rules: list[RuleHit], alternatives: list[str]) -> Decision:
     return Decision(
+        peak_season=_season_note(rules, ctx),
         eligible=False,
         review="none",
         high_risk=ctx.high_risk,
@@ -150,23 +189,126 @@ def _days_ago(days: int) -> str:
     return "Delivered today" if days <= 0 else f"Delivered {_days(days)} ago"
 
 
+def _label(category: str) -> str:
+    """A category as a sentence names it: "personal_hygiene" -> "personal hygiene"."""
+    return category.replace("_", " ").strip() or "uncategorised items"
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _item_window(ctx: _Context, item: Item) -> tuple[int, str | None]:
+    """Rule 2 for one item: its window for the case's reason (peak-season days included), and
+    the category that set it (None when `[returns]` did)."""
+    key = "defect_window_days" if ctx.request.seller_fault else "window_days"
+    section = ctx.policy.category(item.category) if item.category else None
+    own: int | None = getattr(section, key) if section else None
+    days: int = own if own is not None else getattr(ctx.policy.returns, key)
+    return days + ctx.extra_days, (item.category if own is not None else None)
+
+
 def _window(ctx: _Context, noun: str) -> tuple[bool, RuleHit]:
-    """Rule 2: is the case inside the window its reason allows?"""
+    """Rule 2: is every item inside the window its category and the reason allow?"""
     assert ctx.delivered_on is not None
-    returns = ctx.policy.returns
     days = max((ctx.today - ctx.delivered_on).days, 0)
     seller_fault = ctx.request.seller_fault
-    window = returns.defect_window_days if seller_fault else returns.window_days
-    terms = f"{noun} for {_REASON_TEXT[_reason(ctx)]}" if seller_fault else noun
-    if days <= window:
+    because = f" for {_REASON_TEXT[_reason(ctx)]}" if seller_fault else ""
+    terms = f"{noun}{because}"
+    windows = sorted({_item_window(ctx, item) for item in ctx.request.items}, key=_by_window)
+    failing = [(window, category) for window, category in windows if days > window]
+    verb = _WINDOW_VERBS[noun][0]
+    ago = _days_ago(days)
+    if not failing:
+        # The strictest window decided; a category names itself when it set that window.
+        least = windows[0][0]
+        setters = sorted({category for window, category in windows if window == least}, key=str)
+        if None in setters:
+            return True, RuleHit(
+                id="in_window", message=f"{ago}; {terms} are accepted for {_days(least)}."
+            )
+        named = " and ".join(_label(str(category)) for category in setters)
         return True, RuleHit(
             id="in_window",
-            message=f"{_days_ago(days)}; {terms} are accepted for {_days(window)}.",
+            message=(
+                f"{_sentence(named)} can be {verb}{because} within {_days(least)} of delivery; "
+                f"{ago[:1].lower()}{ago[1:]}."
+            ),
         )
+    if all(category is None for _, category in failing):
+        return False, RuleHit(
+            id="outside_return_window",
+            message=f"{ago}; {terms} are accepted for only {_days(failing[0][0])}.",
+        )
+    (first, first_category), *rest = failing
+    head = (
+        f"{_sentence(_label(first_category or ''))} can be {verb}{because} "
+        f"only within {_days(first)} of delivery"
+        if first_category
+        else f"{_sentence(terms)} are accepted for only {_days(first)}"
+    )
+    others = "".join(
+        f", {_label(category) if category else 'other items'} only within {_days(window)}"
+        for window, category in rest
+    )
     return False, RuleHit(
         id="outside_return_window",
-        message=f"{_days_ago(days)}; {terms} are accepted for only {_days(window)}.",
+        message=f"{head}{others}; {ago[:1].lower()}{ago[1:]}.",
     )
+
+
+def _by_window(entry: tuple[int, str | None]) -> tuple[int, str]:
+    return entry[0], entry[1] or ""
+
+
+def _peak_season(ctx: _Context, noun: str | None, *, timers: bool) -> RuleHit | None:
+    """Why an order of a peak season has longer windows (`noun`: the window's kind, None when
+    the case has none) and slower SLAs (`timers`: the case goes ahead)."""
+    season = ctx.season
+    if season is None:
+        return None
+    parts: list[str] = []
+    if noun and season.extra_return_days:
+        extra = season.extra_return_days
+        more = f"{extra} more day" if extra == 1 else f"{extra} more days"
+        parts.append(f"{more} to {_WINDOW_VERBS[noun][1]}")
+    if timers:
+        for name, duration in season.timers.items():
+            wording = _SEASON_TIMERS.get(name, name.replace("_", " ") + " may take up to {}")
+            parts.append(wording.format(describe(duration)))
+    if not parts:
+        return None
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + ", and " + parts[-1]
+    return RuleHit(
+        id=PEAK_SEASON,
+        message=(
+            f"Ordered during {season.name} ({season.orders_from} to {season.orders_until}): "
+            f"{listed}."
+        ),
+    )
+
+
+def _season_note(rules: list[RuleHit], ctx: _Context) -> SeasonNote | None:
+    """The decision's `peak_season`, set when its rule fired."""
+    fired = any(rule.id == PEAK_SEASON for rule in rules)
+    return ctx.season.note() if fired and ctx.season else None
+
+
+def _limit(ctx: _Context, key: str) -> tuple[Decimal, str | None]:
+    """The strictest of the items' limits named `key` (auto-approve, returnless), and the
+    category that set it (None when `[returns]` did)."""
+    default: Decimal = getattr(ctx.policy.returns, key)
+    limits: list[tuple[Decimal, str | None]] = []
+    for item in ctx.request.items:
+        section = ctx.policy.category(item.category) if item.category else None
+        own: Decimal | None = getattr(section, key) if section else None
+        limits.append((own, item.category) if own is not None else (default, None))
+    # On a tie the shop-wide value is named: it isn't the category's doing.
+    return min(limits, key=lambda entry: (entry[0], entry[1] is not None))
+
+
+def _for(category: str | None) -> str:
+    return f" for {_label(category)}" if category else ""
 
 
 def _repair_suggestion(ctx: _Context) -> RuleHit:
@@ -183,8 +325,7 @@ def _non_returnable(ctx: _Context) -> RuleHit | None:
     """Rule 3: non-returnable categories, unless the seller is at fault."""
     if ctx.request.seller_fault:
         return None
-    blocked = {c.casefold() for c in ctx.policy.returns.non_returnable_categories}
-    hits = [item for item in ctx.request.items if item.category.casefold() in blocked]
+    hits = [item for item in ctx.request.items if not ctx.policy.returnable(item.category)]
     if not hits:
         return None
     listed = ", ".join(f"{item.sku} ({item.category})" for item in hits)
@@ -209,20 +350,51 @@ def _shipping(ctx: _Context) -> tuple[Payer, RuleHit]:
 
 
 def _restocking_fee(ctx: _Context) -> tuple[Decimal, RuleHit | None]:
-    """Rule 5: a fee on opened items sent back for a customer reason."""
-    percent = ctx.policy.returns.restocking_fee_percent
-    opened = [item for item in ctx.request.items if item.opened]
-    if ctx.request.seller_fault or not opened or percent == 0:
+    """Rule 5: a fee on opened items sent back for a customer reason, at each item's category's
+    percentage."""
+    if ctx.request.seller_fault:
+        return Decimal(0), None
+    # Opened lines by (percent, the category that set it: None for [returns]).
+    groups: dict[tuple[Decimal, str | None], list[Item]] = {}
+    for item in ctx.request.items:
+        if not item.opened:
+            continue
+        section = ctx.policy.category(item.category) if item.category else None
+        own = section.restocking_fee_percent if section else None
+        percent = own if own is not None else ctx.policy.returns.restocking_fee_percent
+        if percent:
+            groups.setdefault((percent, item.category if own is not None else None), []).append(
+                item
+            )
+    if not groups:
         return Decimal(0), None
     # Per line, each rounded, so the fee shown for a line is the fee charged for it.
-    fee = sum((ctx.quantize(item.total * percent / 100) for item in opened), Decimal(0))
-    skus = ", ".join(item.sku for item in opened)
+    fee = sum(
+        (
+            ctx.quantize(item.total * percent / 100)
+            for (percent, _), items in groups.items()
+            for item in items
+        ),
+        Decimal(0),
+    )
+    if len(groups) == 1:
+        [((percent, category), items)] = groups.items()
+        what = f"opened {_label(category)}" if category else "opened items"
+        return fee, RuleHit(
+            id="restocking_fee",
+            message=(
+                f"A {percent.normalize():f}% restocking fee of {ctx.show(fee)} applies "
+                f"to {what} ({', '.join(item.sku for item in items)})."
+            ),
+        )
+    shares = "; ".join(
+        f"{percent.normalize():f}% on {_label(category) if category else 'other items'} "
+        f"({', '.join(item.sku for item in items)})"
+        for (percent, category), items in groups.items()
+    )
     return fee, RuleHit(
         id="restocking_fee",
-        message=(
-            f"A {percent.normalize():f}% restocking fee of {ctx.show(fee)} applies "
-            f"to opened items ({skus})."
-        ),
+        message=f"A restocking fee of {ctx.show(fee)} applies to opened items: {shares}.",
     )
 
 
@@ -240,7 +412,7 @@ def _high_risk(ctx: _Context) -> RuleHit:
 
 def _review(ctx: _Context, returnless: bool) -> tuple[Review, RuleHit]:
     """Rule 7: auto-approve, or the first reason an agent must look."""
-    limit = ctx.policy.returns.auto_approve_max_value
+    limit, category = _limit(ctx, "auto_approve_max_value")
     seller_fault = ctx.request.seller_fault
     if returnless:
         # DESIGN 3.2 step 2: a returnless case is approved before review.
@@ -251,7 +423,10 @@ def _review(ctx: _Context, returnless: bool) -> tuple[Review, RuleHit]:
     if ctx.high_risk:
         why = "the customer is high risk"
     elif ctx.total > limit:
-        why = f"the total {ctx.show(ctx.total)} is above the {ctx.show(limit)} auto-approve limit"
+        why = (
+            f"the total {ctx.show(ctx.total)} is above the {ctx.show(limit)} "
+            f"auto-approve limit{_for(category)}"
+        )
     elif seller_fault and not ctx.request.evidence:
         why = f"no photo or other evidence of {_REASON_TEXT[_reason(ctx)]} is attached"
     elif not seller_fault and any(item.opened for item in ctx.request.items):
@@ -262,7 +437,7 @@ def _review(ctx: _Context, returnless: bool) -> tuple[Review, RuleHit]:
             id="auto_approve",
             message=(
                 f"Approved automatically: total {ctx.show(ctx.total)} within the "
-                f"{ctx.show(limit)} limit, {basis}."
+                f"{ctx.show(limit)} limit{_for(category)}, {basis}."
             ),
         )
     return "manual", RuleHit(id="manual_review", message=f"An agent reviews the case: {why}.")
@@ -270,13 +445,14 @@ def _review(ctx: _Context, returnless: bool) -> tuple[Review, RuleHit]:
 
 def _returnless(ctx: _Context, outcome: str) -> RuleHit | None:
     """Rule 8: low-value seller-fault cases keep the item."""
-    limit = ctx.policy.returns.returnless_max_value
+    limit, category = _limit(ctx, "returnless_max_value")
     if not ctx.request.seller_fault or ctx.high_risk or ctx.total > limit:
         return None
     return RuleHit(
         id="returnless",
         message=(
-            f"The total {ctx.show(ctx.total)} is within the {ctx.show(limit)} returnless limit: "
+            f"The total {ctx.show(ctx.total)} is within the {ctx.show(limit)} returnless "
+            f"limit{_for(category)}: "
             f"the customer keeps the item and gets {outcome} without sending it back."
         ),
     )
@@ -318,7 +494,8 @@ def _return_or_exchange(ctx: _Context) -> Decision:
         )
     rules: list[RuleHit] = []
     alternatives: list[str] = []
-    eligible, window_hit = _window(ctx, "exchanges" if exchange else "returns")
+    noun = "exchanges" if exchange else "returns"
+    eligible, window_hit = _window(ctx, noun)
     rules.append(window_hit)
     if not eligible and request.seller_fault and ctx.in_warranty:
         rules.append(_repair_suggestion(ctx))
@@ -327,6 +504,9 @@ def _return_or_exchange(ctx: _Context) -> Decision:
     if blocked:
         rules.append(blocked)
         eligible = False
+    season_hit = _peak_season(ctx, noun, timers=eligible)
+    if season_hit:
+        rules.insert(1, season_hit)
     if not eligible:
         return _ineligible(ctx, rules, alternatives)
 
@@ -375,6 +555,7 @@ def _return_or_exchange(ctx: _Context) -> Decision:
         )
     return Decision(
         eligible=True,
+        peak_season=_season_note(rules, ctx),
         advanced_exchange=advanced,
         review=review,
         shipping_payer=shipping_payer,
@@ -405,8 +586,12 @@ def _refund_only(ctx: _Context) -> Decision:
                 message="Approved automatically: undelivered orders are refunded without review.",
             ),
         ]
+        season_hit = _peak_season(ctx, None, timers=True)
+        if season_hit:
+            rules.insert(1, season_hit)
         return Decision(
             eligible=True,
+            peak_season=_season_note(rules, ctx),
             review="auto",
             high_risk=ctx.high_risk,
             in_warranty=ctx.in_warranty,
@@ -430,6 +615,9 @@ def _refund_only(ctx: _Context) -> Decision:
         )
     eligible, window_hit = _window(ctx, "refunds")
     rules = [window_hit]
+    season_hit = _peak_season(ctx, "refunds", timers=eligible)
+    if season_hit:
+        rules.append(season_hit)
     if not eligible:
         alternatives: list[str] = []
         if ctx.in_warranty:
@@ -454,6 +642,7 @@ def _refund_only(ctx: _Context) -> Decision:
         )
     return Decision(
         eligible=True,
+        peak_season=_season_note(rules, ctx),
         review=review,
         high_risk=ctx.high_risk,
         returnless=returnless_hit is not None,
@@ -488,12 +677,16 @@ def _repair(ctx: _Context) -> Decision:
             message="The customer pays shipping for a repair out of warranty.",
         )
     rules = [warranty, shipping]
+    season_hit = _peak_season(ctx, None, timers=True)
+    if season_hit:
+        rules.append(season_hit)
     if ctx.high_risk:
         rules.append(_high_risk(ctx))
     review, review_hit = _review(ctx, returnless=False)
     rules.append(review_hit)
     return Decision(
         eligible=True,
+        peak_season=_season_note(rules, ctx),
         review=review,
         shipping_payer=shipping_payer,
         high_risk=ctx.high_risk,
@@ -506,14 +699,19 @@ def _repair(ctx: _Context) -> Decision:
 
 def _complaint(ctx: _Context) -> Decision:
     """DESIGN 3.6: every complaint goes to an agent."""
+    rules = [RuleHit(id="manual_review", message="An agent handles every complaint.")]
+    season_hit = _peak_season(ctx, None, timers=True)
+    if season_hit:
+        rules.append(season_hit)
     return Decision(
         eligible=True,
+        peak_season=_season_note(rules, ctx),
         review="manual",
         high_risk=ctx.high_risk,
         in_warranty=ctx.in_warranty,
         refund_estimate=ctx.money(Decimal(0)),
         restocking_fee=ctx.money(Decimal(0)),
-        rules=[RuleHit(id="manual_review", message="An agent handles every complaint.")],
+        rules=rules,
     )
 
 
@@ -549,8 +747,8 @@ def excepted(
     ctx = _Context(
         request=request,
         policy=policy,
-        today=_local_date(opened_at, zone),
-        delivered_on=_local_date(request.order.delivered_at, zone),
+        today=shop_date(opened_at, zone),
+        delivered_on=shop_date(request.order.delivered_at, zone),
         total=request.items_total,
         high_risk=False,
         in_warranty=False,

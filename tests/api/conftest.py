@@ -48,7 +48,23 @@ PROBLEM_JSON = "application/problem+json"
 # seller-fault returns book pickups, and only tests that want the breach open those.
 # A complaint's follow-up comes seconds after its resolution (not 24 hours), so a test can
 # follow a complaint to its close in real time; only complaints use that timer.
-POLICY = Policy(timers={**DEFAULT_TIMERS, "carrier_pickup": "1s", "complaint_follow_up": "3s"})
+# A category and a peak season no other test's items or order dates meet (issue 11: the dry
+# run and the opened case read them; tests/api/test_policy_seasons.py).
+POLICY = Policy.model_validate(
+    {
+        "timers": {**DEFAULT_TIMERS, "carrier_pickup": "1s", "complaint_follow_up": "3s"},
+        "categories": {"bulky": {"window_days": 10}},
+        "peak_seasons": [
+            {
+                "name": "Test season",
+                "orders_from": "2020-01-01",
+                "orders_until": "2020-01-31",
+                "extra_return_days": 14,
+                "timers": {"review": "3bd"},
+            }
+        ],
+    }
+)
 
 
 @pytest.fixture(scope="session")

@@ -80,7 +80,8 @@ def case_input(
         case_id=case_id,
         request=request,
         decision=evaluate(request, policy=policy, now=now, prior_cases=prior_cases),
-        policy=policy,
+        # As the API opens a case: the copy it carries has its order's peak season applied.
+        policy=policy.for_order(request.order),
         token=token,
         status_url=f"http://localhost:8000/status/{token}",
         opened_at=now,

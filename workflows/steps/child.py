@@ -54,7 +54,9 @@ def child_input(case: Case, case_type: CaseType) -> CaseInput:
             high_risk=view.decision.high_risk,
             parent_case_id=view.id,
         ),
-        policy=case.policy,
+        # The parent's copy already holds the order's season; applying it again changes
+        # nothing, and keeps a child right should a parent ever carry the whole policy.
+        policy=case.policy.for_order(request.order),
         token=token,
         status_url=f"{view.status_url.rsplit('/', 1)[0]}/{token}",
         opened_at=now,
