@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.async_api import Browser
 from sqlalchemy import Engine
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
@@ -176,3 +177,30 @@ async def until(predicate: Any, *, timeout: float = 10.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+async def chromium() -> AsyncIterator[Browser]:
+    """One headless Chromium (Debian's, driven by Playwright) for a module's browser tests.
+
+    Each test opens contexts of its own, so no cookie or page is shared; launching Chromium
+    cost a second or two per test.
+    """
+    from playwright.async_api import async_playwright
+
+    from tests.test_temporal_ui import CHROMIUM, CHROMIUM_ARGS
+
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"Chromium is not installed at {CHROMIUM}; these tests drive pages with it. "
+            "Install it (Debian: apt-get install chromium; .ci/run does this).",
+            pytrace=False,
+        )
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()

@@ -10,43 +10,22 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 # The API stack's fixtures, shared with this module (importing them is how pytest shares them).
 from tests.api.conftest import Api, api, dev_server, postgres_url, token_of  # noqa: F401
 from tests.api.test_actions import OPENED_MUG
 from tests.api.test_console import PASSWORD, add_agent, open_overdue
 from tests.support.report_cases import seed
-from tests.test_temporal_ui import CHROMIUM, CHROMIUM_ARGS, UI_TIMEOUT_MS
+from tests.test_temporal_ui import UI_TIMEOUT_MS
 
 pytestmark = pytest.mark.parametrize("api", ["sqlite"], indirect=True)
 MAY_2025 = datetime(2025, 5, 1, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-async def chromium() -> AsyncIterator[Browser]:
-    """One browser for the module (each test opens contexts of its own, so no cookie or page
-    is shared): launching Chromium cost a second or two per test."""
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"Chromium is not installed at {CHROMIUM}; these tests drive the console with it. "
-            "Install it (Debian: apt-get install chromium; .ci/run does this).",
-            pytrace=False,
-        )
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
 
 
 def _shots(tmp_path: Path) -> Path:
