@@ -73,6 +73,8 @@ class Timer(StrEnum):
     FOLLOW_UP = "follow_up"
     COMPLAINT_FOLLOW_UP = "complaint_follow_up"
     SURVEY = "survey"
+    # How long a message that needs the customer's answer waits before an SMS nudges them.
+    SMS_NUDGE = "sms_nudge"
 
 
 class Message(StrEnum):
@@ -113,6 +115,8 @@ class Message(StrEnum):
     RESOLUTION_DONE = "resolution_done"
     SATISFACTION_CHECK = "satisfaction_check"
     SURVEY = "survey"
+    # A short SMS about a message still awaiting the customer's answer (`Timer.SMS_NUDGE`).
+    SMS_NUDGE = "sms_nudge"
     # To the operations contacts, not the customer.
     OPS_ESCALATION = "ops_escalation"
 
