@@ -162,6 +162,10 @@ class Deadlines:
             return None
         if parse_duration(delay)[0] == 0:
             return None
+        if self.journal.replaying() and self.journal.upcoming() != "now":
+            # A run from before the nudge journaled this wait without reading the time here:
+            # walk it as it was walked (a nudge reads the time first, below).
+            return None
         at = self.calendar.add(self.journal.now(), delay)
         if at >= due_at or not workflow.patched(SMS_NUDGE_PATCH):
             return None

@@ -19,7 +19,6 @@ from tests.support.factory import case_input
 from tests.workflows.helpers import (
     act,
     customer,
-    deadline,
     deadline_names,
     mail_names,
     mails_arrive,
