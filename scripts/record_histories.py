@@ -61,8 +61,8 @@ from tests.workflows.helpers import (  # noqa: E402
 )
 from tests.workflows.repairs import complete, diagnose, repair_input, send_in  # noqa: E402
 from workflows.case import CaseInput  # noqa: E402
-from workflows.registry import WORKFLOWS, workflow_for  # noqa: E402
 from workflows.deadlines import SMS_NUDGE_PATCH  # noqa: E402
+from workflows.registry import WORKFLOWS, workflow_for  # noqa: E402
 from workflows.returns import ReturnWorkflow  # noqa: E402
 
 REPLAY_DIR = ROOT / "tests" / "replay"
