@@ -5,7 +5,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain.messages import MessageArgs
-from domain.models import Address, Deadline, ExchangeItem, Item, NumberedEntry
+from domain.models import Address, Channel, Deadline, ExchangeItem, Item, NumberedEntry
 from domain.names import Message, status_of_webhook
 
 
@@ -67,6 +67,8 @@ class NotifyCustomer:
     timezone: str
     deadline: Deadline | None = None
     args: MessageArgs = field(default_factory=MessageArgs)
+    # The channel it goes by: None for the customer's own (an SMS nudge goes by SMS).
+    channel: Channel | None = None
 
 
 @dataclass

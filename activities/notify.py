@@ -94,7 +94,7 @@ class NotifyActivities:
 
         def delivery(view: CaseView) -> Delivery:
             customer = view.customer
-            channel = customer.channel
+            channel = input.channel or customer.channel
             return Delivery(
                 notification_id=f"{view.id}:{input.step}:{channel.value}",
                 case_id=view.id,

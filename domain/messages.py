@@ -50,6 +50,8 @@ class MessageFields(OfferFields, total=False):
 
     # The timer that ran out.
     timer: str | None
+    # The message still waiting for the customer's answer (an SMS nudge's subject).
+    awaiting: str | None
 
 
 class MessageArgs(BaseModel):
@@ -73,6 +75,7 @@ class MessageArgs(BaseModel):
     response: str | None = None
     timer: str | None = None
     keep_item: bool | None = None
+    awaiting: str | None = None
 
     @model_serializer(mode="wrap")
     def _given_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:

@@ -7,7 +7,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from domain.locales import TAG_MAX, Locale, resolve_locale
 
 
 class CaseType(StrEnum):
@@ -71,12 +73,6 @@ SELLER_FAULT_REASONS = frozenset(
         Reason.NOT_AS_DESCRIBED,
     }
 )
-
-
-class Locale(StrEnum):
-    EN = "en"
-    ZH_TW = "zh-TW"
-    ZH_CN = "zh-CN"
 
 
 class Channel(StrEnum):
@@ -163,10 +159,34 @@ class Customer(BaseModel):
     id: ShortText
     email: Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
     phone: Annotated[str, Field(max_length=40)] | None = None
+    # Any language tag; the case keeps the locale it resolved to (domain/locales.py) ...
     locale: Locale = Locale.EN
+    # ... and the tag the storefront sent, when that differs (`zh-HK`, `fr`, `en_GB`).
+    requested_locale: Annotated[str, Field(max_length=TAG_MAX)] | None = None
     channel: Channel = Channel.EMAIL
     timezone: Annotated[str, Field(max_length=64)] | None = None
     address: Address | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keep_requested_locale(cls, data: Any) -> Any:
+        # A tag that is no language at all is left to the field's own error (naming
+        # `customer.locale`); a stored customer's locale resolves to itself and keeps its tag.
+        if not isinstance(data, dict) or "locale" not in data:
+            return data
+        tag = data["locale"]
+        try:
+            resolved = resolve_locale(tag)
+        except ValueError:
+            return data
+        if tag != resolved.value:
+            return {**data, "locale": resolved.value, "requested_locale": tag}
+        return data
+
+    @field_validator("locale", mode="before")
+    @classmethod
+    def _language_tag(cls, value: Any) -> Locale:
+        return resolve_locale(value)
 
 
 class Item(BaseModel):

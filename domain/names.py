@@ -75,6 +75,8 @@ class Timer(StrEnum):
     SURVEY = "survey"
     # How long a rejected return or exchange can still be approved as an exception.
     EXCEPTION_WINDOW = "exception_window"
+    # How long a message that needs the customer's answer waits before an SMS nudges them.
+    SMS_NUDGE = "sms_nudge"
 
 
 class Message(StrEnum):
@@ -115,6 +117,8 @@ class Message(StrEnum):
     RESOLUTION_DONE = "resolution_done"
     SATISFACTION_CHECK = "satisfaction_check"
     SURVEY = "survey"
+    # A short SMS about a message still awaiting the customer's answer (`Timer.SMS_NUDGE`).
+    SMS_NUDGE = "sms_nudge"
     # To the operations contacts, not the customer.
     OPS_ESCALATION = "ops_escalation"
 

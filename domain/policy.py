@@ -63,6 +63,9 @@ DEFAULT_TIMERS: dict[str, str] = {
     "complaint_follow_up": "24h",
     "survey": "7d",
     "exception_window": "30d",
+    # After a message that needs an answer (info needed, a quote, an offer) with none yet: an
+    # SMS, once, if the customer has a phone and the message went by mail. "0s" turns it off.
+    "sms_nudge": "24h",
 }
 
 DEFAULT_ROUTING: dict[ComplaintCategory, str] = {

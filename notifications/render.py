@@ -52,6 +52,8 @@ RETURN_MESSAGES: tuple[str, ...] = (
     "survey",
     "case_expired",
     "case_cancelled",
+    # Every case type may send it, after a message that awaits the customer's answer.
+    "sms_nudge",
 )
 # Messages only an exchange sends (DESIGN 3.3).
 EXCHANGE_MESSAGES: tuple[str, ...] = (
@@ -107,6 +109,9 @@ REQUIRED_EXTRA: dict[str, tuple[str, ...]] = {
     "case_rejected": ("reason",),
     "info_needed": ("question",),
     "info_reminder": ("question",),
+    # awaiting: the message still waiting for the answer (info_needed, repair_quote, ...); the
+    # subject is the whole SMS, the status URL follows it.
+    "sms_nudge": ("awaiting",),
     "shipment_reminder": ("return_address",),
     # tracking_number of the new pickup booking.
     "pickup_rebooked": ("tracking_number",),

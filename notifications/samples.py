@@ -52,6 +52,7 @@ EXTRA: dict[str, dict[str, Any]] = {
     "case_rejected": {"reason": "The item shows signs of use."},
     "info_needed": {"question": "Could you send a photo of the label inside the collar?"},
     "info_reminder": {"question": "Could you send a photo of the label inside the collar?"},
+    "sms_nudge": {"awaiting": "info_needed"},
     "shipment_reminder": {
         "return_address": {
             "name": "Returns Dept.",
@@ -107,6 +108,7 @@ DEADLINE_FOR: dict[str, str] = {
     "case_received": "review",
     "info_needed": "customer_info",
     "info_reminder": "customer_info",
+    "sms_nudge": "customer_info",
     "item_received": "inspection",
     # An exchange's replacement goes out by the dispatch deadline once inspection passes.
     "inspection_passed": "dispatch",

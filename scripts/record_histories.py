@@ -17,7 +17,7 @@ import contextlib
 import dataclasses
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -61,6 +61,7 @@ from tests.workflows.helpers import (  # noqa: E402
 )
 from tests.workflows.repairs import complete, diagnose, repair_input, send_in  # noqa: E402
 from workflows.case import CaseInput  # noqa: E402
+from workflows.deadlines import SMS_NUDGE_PATCH  # noqa: E402
 from workflows.registry import WORKFLOWS, workflow_for  # noqa: E402
 from workflows.returns import ReturnWorkflow  # noqa: E402
 
@@ -357,11 +358,49 @@ async def record_legacy(out: Path = REPLAY_DIR / "legacy") -> Path:
         return rec.written[0]
 
 
+async def refund_offer_unanswered(rec: Recorder, name: str | None = None) -> Handle:
+    """A refund-only case whose partial-refund offer nobody answers: closed at its deadline
+    (saved as `<name>.json` when named)."""
+    evidence = ["https://img.example/scratch.jpg"]
+    case = case_input(now=await rec.now(), type="refund", reason="defective", evidence=evidence)
+    handle = await rec.start(case)
+    await reach(handle, "awaiting_review")
+    await act(handle, "propose", actor="agent-mei", resolution="partial_refund", amount="297")
+    await reach_deadline(handle, "offer_response")
+    await sleep_past(rec.env, handle, "offer_response")
+    await finish(rec.env, handle, "closed")
+    if name:
+        await rec.save(name, handle)
+    return handle
+
+
+@contextlib.contextmanager
+def patch_disabled(patch_id: str) -> Iterator[None]:
+    """`workflow.patched(patch_id)` answers False (no marker), as before the change."""
+    original = workflow.patched
+    workflow.patched = lambda id: False if id == patch_id else original(id)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        workflow.patched = original  # type: ignore[assignment]
+
+
+async def record_legacy_sms_nudge(out: Path = REPLAY_DIR / "legacy") -> Path:
+    """Record `legacy/refund_offer_unanswered_before_sms_nudge.json`: an offer that waits out
+    its 3 days as it did before the SMS nudge (one timer, no marker, no nudge)."""
+    out.mkdir(parents=True, exist_ok=True)
+    with patch_disabled(SMS_NUDGE_PATCH):
+        async with recorder(out) as rec:
+            await refund_offer_unanswered(rec, "refund_offer_unanswered_before_sms_nudge")
+            return rec.written[0]
+
+
 def main() -> None:
     """Record the histories named on the command line, or all of them; `--legacy` records the
-    pre-patch return instead."""
+    pre-patch histories instead."""
     if sys.argv[1:] == ["--legacy"]:
         asyncio.run(record_legacy())
+        asyncio.run(record_legacy_sms_nudge())
     else:
         asyncio.run(record(sys.argv[1:]))
 

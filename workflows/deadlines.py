@@ -2,7 +2,9 @@
 
 Every wait takes what its step accepts from the inbox. A plain wait gives up when its timer
 runs out; an escalating one escalates once and keeps waiting with the deadline listed
-overdue; a reminding one reminds the customer half-way and gives up at the end.
+overdue; a reminding one reminds the customer half-way and gives up at the end. A wait for
+the customer's answer to a message (info needed, a quote, an offer) is nudged once by SMS
+when no answer came within `sms_nudge`.
 
 Every wait is journaled (`workflows/journal.py`): a continued run answers it from the journal
 without starting a timer, and only the main task's waits may continue the case as new.
@@ -11,6 +13,7 @@ without starting a timer, and only the main task's waits may continue the case a
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, NoReturn, Protocol, TypeVar, Unpack
@@ -28,9 +31,9 @@ with workflow.unsafe.imports_passed_through():
         IntegrationEvent,
         Retry,
     )
-    from domain.calendar import BusinessCalendar, describe
+    from domain.calendar import BusinessCalendar, describe, parse_duration
     from domain.messages import OfferFields
-    from domain.models import CaseStatus, CaseView, Deadline
+    from domain.models import CaseStatus, CaseView, Channel, Deadline
     from domain.names import Actor, AgentVerb, Kind, Message, Timer
     from domain.policy import Policy
     from workflows.ending import CaseEnded
@@ -40,6 +43,20 @@ with workflow.unsafe.imports_passed_through():
 
 T = TypeVar("T")
 RETRY = Accepts(agent=frozenset({AgentVerb.RETRY}))
+# The SMS nudge adds a timer (and an activity) to the waits for an answer: a case that was
+# already in such a wait when the change arrived keeps the old commands (docs/versioning.md).
+SMS_NUDGE_PATCH = "sms-nudge"
+
+
+@dataclass
+class Nudge:
+    """The SMS nudge of one wait for the customer's answer: when, about what, and whether it
+    went out already (it goes once, whichever part of the wait it falls in)."""
+
+    at: datetime
+    about: Message
+    deadline: Deadline
+    sent: bool = False
 
 
 class Turnover(Protocol):
@@ -107,7 +124,12 @@ class Deadlines:
         return await self.wait_until(accepts, timer, self.due(timer))
 
     async def wait_until(
-        self, accepts: Accepts, timer: Timer | None, due_at: datetime | None
+        self,
+        accepts: Accepts,
+        timer: Timer | None,
+        due_at: datetime | None,
+        *,
+        summary: str | None = None,
     ) -> Input | None:
         """Wait for an input the step accepts until `due_at`; None when the deadline passes."""
         if (replayed := self._replayed()) is not None:
@@ -115,7 +137,8 @@ class Deadlines:
         taking = await self._open(accepts, timer, due_at)
         # Live time, not journaled: in a continued run the timer runs only what is left of it.
         timeout = max(due_at - workflow.now(), timedelta(0)) if due_at else None
-        summary = f"{timer} — {describe(self.policy.timer(timer))}" if timer else None
+        if timer and not summary:
+            summary = f"{timer} — {describe(self.policy.timer(timer))}"
         try:
             while (found := self.inbox.take(taking)) is None:
                 if not await self._until(
@@ -126,6 +149,65 @@ class Deadlines:
         finally:
             self._close(taking, timer)
         return self._taken(found)
+
+    # ---- waits for the customer's answer, nudged by SMS -------------------------
+
+    def nudge(self, about: Message, timer: Timer, due_at: datetime) -> Nudge | None:
+        """The SMS nudge of a wait for the answer to `about`, due `sms_nudge` from now; None
+        when it has no way to reach further (no phone, or `about` went by SMS already), when
+        the shop turned it off (`0s`), or when the wait would end first."""
+        customer = self.view.customer
+        delay = self.policy.timer(Timer.SMS_NUDGE)
+        if not customer.phone or customer.channel == Channel.SMS:
+            return None
+        if parse_duration(delay)[0] == 0:
+            return None
+        if self.journal.replaying() and self.journal.upcoming() != "now":
+            # A run from before the nudge journaled this wait without reading the time here:
+            # walk it as it was walked (a nudge reads the time first, below).
+            return None
+        at = self.calendar.add(self.journal.now(), delay)
+        if at >= due_at or not workflow.patched(SMS_NUDGE_PATCH):
+            return None
+        return Nudge(at=at, about=about, deadline=Deadline(name=timer, due_at=due_at))
+
+    async def wait_answer(
+        self, accepts: Accepts, timer: Timer, due_at: datetime, about: Message
+    ) -> Input | None:
+        """`wait_until` for the customer's answer to the message `about`, nudged once by SMS
+        when none came within `sms_nudge`; None when the deadline passes."""
+        return await self.wait_nudged(accepts, timer, due_at, self.nudge(about, timer, due_at))
+
+    async def wait_nudged(
+        self, accepts: Accepts, timer: Timer, due_at: datetime, nudge: Nudge | None
+    ) -> Input | None:
+        """`wait_until`, sending the nudge first if it falls due before `due_at` and the
+        customer still hasn't answered. The answer cancels it; the deadline outlives it."""
+        if nudge is not None and not nudge.sent and nudge.at < due_at:
+            # Listed all along: the nudge is ours, the customer's deadline is `timer`'s.
+            self.set(timer, due_at)
+            answered = True
+            try:
+                found = await self.wait_until(
+                    accepts,
+                    None,
+                    nudge.at,
+                    summary=f"{Timer.SMS_NUDGE} — {describe(self.policy.timer(Timer.SMS_NUDGE))}",
+                )
+                answered = found is not None
+            finally:
+                if answered:
+                    self.clear(timer)
+            if found is not None:
+                return found
+            nudge.sent = True
+            await self.recorder.notify(
+                Message.SMS_NUDGE,
+                channel=Channel.SMS,
+                deadline=nudge.deadline,
+                awaiting=nudge.about,
+            )
+        return await self.wait_until(accepts, timer, due_at)
 
     async def wait_any(self, accepts: Accepts) -> Input:
         """Wait, with no deadline, for an input the step accepts."""
@@ -301,18 +383,24 @@ class Deadlines:
         message: Message,
         *,
         due_at: datetime | None = None,
+        nudge_about: Message | None = None,
         **args: Unpack[OfferFields],
     ) -> Input | None:
-        """Wait under a timer with a reminder on the way; None when the timer runs out."""
+        """Wait under a timer with a reminder on the way; None when the timer runs out.
+
+        With `nudge_about` (the message awaiting the customer's answer) an SMS nudge goes out
+        too, before or after the reminder, whichever its time falls.
+        """
         due_at = due_at or self.due(timer)
         remind_at = self.due(reminder)
+        nudge = self.nudge(nudge_about, timer, due_at) if nudge_about else None
         self.set(timer, due_at)
-        found = await self.wait_until(accepts, reminder, remind_at)
+        found = await self.wait_nudged(accepts, reminder, remind_at, nudge)
         if found is None:
             await self.recorder.notify(
                 message, deadline=Deadline(name=timer, due_at=due_at), **args
             )
-            found = await self.wait_until(accepts, timer, due_at)
+            found = await self.wait_nudged(accepts, timer, due_at, nudge)
         self.clear(timer)
         return found
 

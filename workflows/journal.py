@@ -105,6 +105,13 @@ class Journal:
             self.divergences.append(f"task {label} went on past its journal")
         return False
 
+    def upcoming(self) -> Kind | None:
+        """The kind of the running task's next entry while it replays; None when it is live."""
+        if not self.replaying():
+            return None
+        label = LABEL.get() or MAIN
+        return self.entries[label][self.cursor.get(label, 0)].kind
+
     def next(self, kind: Kind) -> Entry | None:
         """The running task's next entry, when it is of `kind`; None (a divergence) if not."""
         label = LABEL.get() or MAIN

@@ -15,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.inputs import NotifyCustomer, NotifyOps, WebhookFailure
     from domain.actions import EventType
     from domain.messages import MessageArgs, MessageFields
-    from domain.models import TERMINAL_STATUSES, CaseStatus, CaseView, Deadline, Money
+    from domain.models import TERMINAL_STATUSES, CaseStatus, CaseView, Channel, Deadline, Money
     from domain.names import Actor, Kind, Message, Timer, Webhook
     from workflows import calls
     from workflows.inbox import Accepts, Inbox, Pending
@@ -207,9 +207,14 @@ class Recorder:
         await self.sync()
 
     async def notify(
-        self, message: Message, *, deadline: Deadline | None = None, **args: Unpack[MessageFields]
+        self,
+        message: Message,
+        *,
+        deadline: Deadline | None = None,
+        channel: Channel | None = None,
+        **args: Unpack[MessageFields],
     ) -> None:
-        """Send the customer a message over their channel, exactly once per step.
+        """Send the customer a message over their channel (or `channel`), exactly once per step.
 
         The activity reads the case from its record, so a change the message could read is
         projected first (timeline entries and deadlines wait for the next projection). A
@@ -231,6 +236,7 @@ class Recorder:
                     timezone=self.timezone,
                     deadline=deadline,
                     args=MessageArgs.model_validate(args),
+                    channel=channel,
                 )
             )
             if status == "failed":

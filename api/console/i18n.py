@@ -18,7 +18,7 @@ from babel.messages.pofile import read_po
 from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from domain.models import Locale
+from domain.locales import Locale, match_locale
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -77,12 +77,10 @@ def negotiate(preferred: str | None, accept_language: str) -> Locale:
     """The agent's preferred language, else the browser's first one we have, else English."""
     if preferred in {locale.value for locale in CONSOLE_LOCALES}:
         return Locale(preferred)
+    # The same matching as a customer's locale (domain/locales.py), but a language we don't
+    # write gives way to the browser's next one instead of English at once.
     for part in accept_language.split(","):
-        tag = part.split(";", 1)[0].strip().lower()
-        if tag in ("zh-tw", "zh-hant", "zh-hk", "zh-hant-tw"):
-            return Locale.ZH_TW
-        if tag in ("zh-cn", "zh-hans", "zh", "zh-hans-cn", "zh-sg"):
-            return Locale.ZH_CN
-        if tag.startswith("en"):
-            return Locale.EN
+        found = match_locale(part.split(";", 1)[0].strip())
+        if found is not None and found in CONSOLE_LOCALES:
+            return found
     return Locale.EN

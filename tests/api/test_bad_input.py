@@ -49,7 +49,13 @@ CASE_BODY_ERRORS: list[tuple[str, Any, str]] = [
     ("type", 7, "type"),
     ("reason", "bored", "reason"),
     ("reason", None, "reason"),
-    ("customer.locale", "tlh", "customer.locale"),
+    # Any language tag resolves (an unknown one to en, domain/locales.py); a value that is no
+    # tag at all is refused.
+    ("customer.locale", "", "customer.locale"),
+    ("customer.locale", "english please", "customer.locale"),
+    ("customer.locale", "zh-" + "x" * 40, "customer.locale"),
+    ("customer.locale", "zh\u0000TW", "customer.locale"),
+    ("customer.locale", 7, "customer.locale"),
     ("customer.channel", "pigeon", "customer.channel"),
     ("customer.email", "not-an-address", "customer.email"),
     ("order.currency", "twd", "order.currency"),

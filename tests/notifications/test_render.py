@@ -63,6 +63,7 @@ MESSAGES_OF: dict[CaseKind, tuple[str, ...]] = {
         "refund_sent",
         "survey",
         "case_cancelled",
+        "sms_nudge",
         *COMPLAINT_MESSAGES,
         *OPS_MESSAGES,
     ),

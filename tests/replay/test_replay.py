@@ -22,8 +22,9 @@ from temporalio.workflow import NondeterminismError
 from aftersales.worker import workflow_runner
 from config.temporal import data_converter
 from domain.models import CaseOutcome
-from scripts.record_histories import recorder, run_return_inspection
+from scripts.record_histories import recorder, refund_offer_unanswered, run_return_inspection
 from workflows.case import CaseInput
+from workflows.deadlines import SMS_NUDGE_PATCH
 from workflows.registry import WORKFLOWS
 from workflows.returns import RECORD_INSPECTION, ReturnWorkflow
 
@@ -161,5 +162,41 @@ async def test_a_new_return_records_its_inspection_before_notifying(tmp_path: Pa
     assert f"patch:{RECORD_INSPECTION}" not in old
     assert "tell the customer: inspection_passed" in old
     # And the new history replays, taking the new path again.
+    result = await replayer().replay_workflow(history)
+    assert result.replay_failure is None
+
+
+# ---- the SMS nudge: an offer's wait split around a nudge (workflows/deadlines.py) -----------
+
+# An offer left to its deadline, recorded with the `sms-nudge` patch disabled: one timer.
+BEFORE_NUDGE = HERE / "legacy" / "refund_offer_unanswered_before_sms_nudge.json"
+
+
+async def test_an_offer_waited_out_before_the_nudge_replays_on_the_old_path() -> None:
+    old = load(BEFORE_NUDGE)
+    assert patch_ids(old) == []
+    assert "tell the customer: sms_nudge" not in steps(old)
+    assert "tell the customer: refund_offer" in steps(old)
+    result = await replayer().replay_workflow(old)
+    assert result.replay_failure is None
+
+
+async def test_the_nudge_unguarded_breaks_the_old_offer(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every patch "on": what the workflow would do without its guard.
+    monkeypatch.setattr(workflow, "patched", lambda patch_id: True)
+    with pytest.raises(NondeterminismError):
+        await replayer().replay_workflow(load(BEFORE_NUDGE))
+
+
+async def test_a_new_offer_waited_out_is_nudged_behind_the_marker(tmp_path: Path) -> None:
+    async with recorder(tmp_path) as rec:
+        handle = await refund_offer_unanswered(rec)
+        history = await handle.fetch_history()
+    assert patch_ids(history) == [SMS_NUDGE_PATCH]
+    new = steps(history)
+    offered = new.index("tell the customer: refund_offer")
+    nudged = new.index("tell the customer: sms_nudge")
+    assert offered < new.index(f"patch:{SMS_NUDGE_PATCH}") < nudged
+    assert new.count("tell the customer: sms_nudge") == 1
     result = await replayer().replay_workflow(history)
     assert result.replay_failure is None

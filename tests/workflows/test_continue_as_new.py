@@ -23,7 +23,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from domain.actions import AgentAction, IntegrationEvent
 from domain.models import Acted, CaseView
 from store.tables import Notification, TimelineEvent
-from tests.conftest import Stack, running_stack, stack_settings, time_skipping_server
+from tests.conftest import Stack, running_stack, stack_settings, time_skipping_server, until
 from tests.support.factory import case_input
 from tests.support.http_peers import Peers
 from tests.support.mail import MailSink
@@ -461,4 +461,30 @@ async def test_a_run_whose_code_left_its_journal_escalates_and_goes_on(stack: St
     await signal(handle, "carrier.picked_up")
     view = await reach(handle, "in_transit")
     assert kinds(view).count("escalated") == 1
+    await stop(stack.client, handle)
+
+
+async def test_an_offer_is_nudged_once_across_runs(stack: Stack) -> None:
+    """Continued before its SMS nudge and again after it: one nudge, the offer still open."""
+    case, handle = await start(
+        stack, 150, type="refund", reason="defective", evidence=["https://img.example/s.jpg"]
+    )
+    await reach(handle, "awaiting_review")
+    await act(handle, "propose", resolution="partial_refund", amount="297", message="Sorry")
+    due = deadline(await reach_deadline(handle, "offer_response"), "offer_response")
+    await notes(handle, [f"before the nudge {n}" for n in range(40)])
+    await reach_runs(stack, handle, 2)
+    await stack.env.sleep(timedelta(hours=24, minutes=5))
+    await until(lambda: len(stack.peers.sms_for(case.case_id)) == 1)
+    before = len(await runs(stack, handle))
+    await notes(handle, [f"after the nudge {n}" for n in range(40)])
+    await reach_runs(stack, handle, before + 1)
+    # The continued run waits on under the offer's own deadline, and takes the answer.
+    assert deadline(await state(handle), "offer_response") == due
+    view = await customer(handle, "accept")
+    assert view.status != "awaiting_customer"
+    await mails_arrive(stack.mail, case, "refund_sent")
+    nudges = [i for i in notification_ids(stack, case.case_id) if ":sms_nudge." in i]
+    assert nudges == [f"{case.case_id}:sms_nudge.1:sms"]
+    assert len(stack.peers.sms_for(case.case_id)) == 1
     await stop(stack.client, handle)

@@ -25,7 +25,8 @@ async def offer(
     timer: Timer = Timer.OFFER_RESPONSE,
     **args: Unpack[OfferFields],
 ) -> Input | None:
-    """Put an offer to the customer and wait for the answer; None when nobody answers."""
+    """Put an offer to the customer and wait for the answer (nudged by SMS when slow); None
+    when nobody answers."""
     deadlines = case.deadlines
     due_at = deadlines.due(timer)
     # Listed with the status, so the storefront's webhook already carries the deadline.
@@ -34,4 +35,4 @@ async def offer(
         CaseStatus.AWAITING_CUSTOMER, message, Actor.SYSTEM, expect=answers
     )
     await case.recorder.notify(message, deadline=Deadline(name=timer, due_at=due_at), **args)
-    return await deadlines.wait_until(answers, timer, due_at)
+    return await deadlines.wait_answer(answers, timer, due_at, about=message)

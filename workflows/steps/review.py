@@ -135,6 +135,7 @@ async def ask_customer(case: Case, question: str, actor: str) -> None:
         Timer.CUSTOMER_INFO_REMINDER,
         Message.INFO_REMINDER,
         due_at=due_at,
+        nudge_about=Message.INFO_NEEDED,
         question=question,
     )
     if reply is None:
