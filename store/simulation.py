@@ -30,8 +30,16 @@ from domain.models import (
     Order,
     Reason,
 )
+from domain.policy import Policy
 from domain.rules import RISK_TYPES, RISK_WINDOW
-from domain.simulation import Skip, StoredCase
+from domain.simulation import (
+    DEFAULT_FLIPS_LISTED,
+    DEFAULT_MINUTES_PER_REVIEW,
+    SimulationReport,
+    Skip,
+    StoredCase,
+    simulate,
+)
 from store.projection import CASE, utc
 
 # Rows the driver hands over per batch (a server-side cursor on PostgreSQL).
@@ -136,4 +144,24 @@ def _stored(row: Row[Any], opened: datetime, prior: int) -> StoredCase | Skip:
         prior_cases=prior,
         refunded=Decimal(row.refund_cents).scaleb(-2) if succeeded else Decimal(0),
         settled=row.outcome is not None,
+    )
+
+
+def simulate_period(
+    conn: Connection,
+    candidate: Policy,
+    *,
+    start: datetime,
+    end: datetime,
+    minutes_per_review: int = DEFAULT_MINUTES_PER_REVIEW,
+    flips_listed: int = DEFAULT_FLIPS_LISTED,
+) -> SimulationReport:
+    """Decide every case opened in [start, end) again under `candidate`: the differences."""
+    return simulate(
+        stored_cases(conn, start=start, end=end),
+        candidate,
+        start=start,
+        end=end,
+        minutes_per_review=minutes_per_review,
+        flips_listed=flips_listed,
     )
