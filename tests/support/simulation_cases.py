@@ -69,9 +69,16 @@ def _open(
         customer_id=customer_id or f"C-{secrets.token_hex(4)}",
         order={"delivered_at": (opened - delivered_days * DAY).isoformat()},
         items=[
-            {"sku": sku, "name": sku.title(), "category": category, "unit_price": price,
-             "quantity": 1, "opened": opened_item, "warranty_months": 0},
-        ],  # fmt: skip
+            {
+                "sku": sku,
+                "name": sku.title(),
+                "category": category,
+                "unit_price": price,
+                "quantity": 1,
+                "opened": opened_item,
+                "warranty_months": 0,
+            },
+        ],
         **overrides,
     )
     request = CaseRequest.model_validate(body)
@@ -142,8 +149,9 @@ def seed(engine: Engine, *, start: datetime) -> dict[str, str]:
     e.step(timedelta(minutes=1), status="rejected")
     ids["E"] = e.case_id
 
+    photo = ["https://img.example/lamp.jpg"]
     f = _open(engine, opened=at(7), delivered_days=10, sku="LAMP", category="home",
-              price="150.00", reason="defective", evidence=["https://img.example/lamp.jpg"])  # fmt: skip
+              price="150.00", reason="defective", evidence=photo)  # fmt: skip
     _refunded(f, "150.00")
     ids["F"] = f.case_id
 
