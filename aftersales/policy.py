@@ -98,7 +98,9 @@ def _money(amounts: dict[str, Decimal], *, signed: bool = False) -> str:
 
 
 def _rate(value: float, *, signed: bool = False) -> str:
-    return f"{value * 100:+.1f} pt" if signed else f"{value * 100:.1f}%"
+    if signed:
+        return f"{value * 100:+.1f} pt" if value else "0.0 pt"
+    return f"{value * 100:.1f}%"
 
 
 def _hours(value: float, *, signed: bool = False) -> str:

@@ -22,6 +22,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from domain.models import CaseRequest, CaseType, Decision, RuleHit
+from domain.money import round_money
 from domain.policy import Policy
 from domain.rules import evaluate
 
@@ -257,10 +258,15 @@ class _Tally:
             returnless=self.returnless,
             fast_refund=self.fast_refund,
             high_risk=self.high_risk,
-            refunds=dict(sorted(self.refunds.items())),
-            store_credit={currency: Decimal("0.00") for currency in sorted(self.refunds)},
-            fees=dict(sorted(self.fees.items())),
+            refunds=_cents(self.refunds),
+            store_credit=_cents({currency: Decimal(0) for currency in self.refunds}),
+            fees=_cents(self.fees),
         )
+
+
+def _cents(amounts: dict[str, Decimal]) -> dict[str, Decimal]:
+    # Every amount travels with two decimals (domain.models.Amount), so sums show them too.
+    return {currency: round_money(amounts[currency], 2) for currency in sorted(amounts)}
 
 
 def _change(before: Figures, after: Figures) -> Figures:
