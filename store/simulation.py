@@ -1,23 +1,25 @@
 """The policy simulator's read of the history: each stored case of a period as the simulator
 needs it, with the customer's prior cases at its opening.
 
-Read-only, one streamed query: the case rows of the period and of the 90 days before it,
-ordered by customer and open time, so each customer's prior cases are counted as their rows
-go by (DESIGN 5.2 item 6, as `store.service.recent_case_count` counts them at open) without a
-query per case, and only one customer's open times are held at a time. Only the period's rows
-carry their view JSON; the database hands the rows over in batches, never all at once.
+Read-only, two streamed queries walked side by side in open order, both ranges of the
+`created_at` index (no sort, no temporary copy of the views): the period's case rows with their
+view JSON, and the open times of the cases that count as prior cases (DESIGN 5.2 item 6, as
+`store.service.recent_case_count` counts them at open) from 90 days before the period. A case's
+prior cases are counted from a sliding 90-day window of the latter, so there is no query per
+case, and only that window's (time, customer) pairs are held. The database hands the rows over
+in batches (a server-side cursor on PostgreSQL), never all at once.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from collections import defaultdict, deque
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
-from sqlalchemy import Connection, Row, Select, Text, case, cast, select
+from sqlalchemy import Connection, Row, Select, Text, cast, select
 
 from domain.models import (
     CaseRequest,
@@ -79,49 +81,69 @@ class _StoredRequest(BaseModel):
         )
 
 
-def _history(start: datetime, end: datetime) -> Select[Any]:
-    in_period = CASE.c.created_at >= utc(start)
+def _cases(start: datetime, end: datetime) -> Select[Any]:
+    """The period's cases in open order: an index range (`ix_case_created`), no sort."""
     return (
         select(
             CASE.c.id,
             CASE.c.customer_id,
-            CASE.c.type,
             CASE.c.parent_case_id,
             CASE.c.created_at,
             CASE.c.outcome,
             CASE.c.refund_status,
             CASE.c.refund_cents,
-            # Only the period's cases are decided again: the earlier ones are counted only.
-            case((in_period, cast(CASE.c.view, Text)), else_=None).label("view"),
+            cast(CASE.c.view, Text).label("view"),
         )
-        .where(CASE.c.created_at >= utc(start - RISK_WINDOW), CASE.c.created_at < utc(end))
-        .order_by(CASE.c.customer_id, CASE.c.created_at, CASE.c.id)
+        .where(CASE.c.created_at >= utc(start), CASE.c.created_at < utc(end))
+        .order_by(CASE.c.created_at, CASE.c.id)
+        .with_hint(CASE, "INDEXED BY ix_case_created", dialect_name="sqlite")
+        .execution_options(stream_results=True, yield_per=BATCH)
+    )
+
+
+def _counted(start: datetime, end: datetime) -> Select[Any]:
+    """The cases that count as prior cases, from 90 days before the period, in open order."""
+    return (
+        select(CASE.c.customer_id, CASE.c.created_at)
+        .where(
+            CASE.c.created_at >= utc(start - RISK_WINDOW),
+            CASE.c.created_at < utc(end),
+            CASE.c.type.in_(sorted(RISK_TYPES)),
+            # A child case is the shop's doing, not the customer's (recent_case_count).
+            CASE.c.parent_case_id.is_(None),
+        )
+        .order_by(CASE.c.created_at, CASE.c.id)
+        .with_hint(CASE, "INDEXED BY ix_case_created", dialect_name="sqlite")
+        .execution_options(stream_results=True, yield_per=BATCH)
     )
 
 
 def stored_cases(
     conn: Connection, *, start: datetime, end: datetime
 ) -> Iterator[StoredCase | Skip]:
-    """Every case opened in [start, end), as the simulator takes it (or why it is left out)."""
+    """Every case opened in [start, end), in open order, as the simulator takes it (or why it
+    is left out)."""
     start, end = utc(start), utc(end)
-    rows = conn.execution_options(stream_results=True, yield_per=BATCH).execute(
-        _history(start, end)
-    )
-    customer: str | None = None
-    # The customer's counted cases' open times, in order; those before `first` are too old.
-    times: list[datetime] = []
-    first = 0
-    for row in rows:
-        if row.customer_id != customer:
-            customer, times, first = row.customer_id, [], 0
+    counted = iter(conn.execute(_counted(start, end)))
+    # The counted cases of the 90 days before the current case, oldest first, and how many
+    # each customer has among them.
+    window: deque[tuple[datetime, str]] = deque()
+    per_customer: dict[str, int] = defaultdict(int)
+    upcoming = next(counted, None)
+    for row in conn.execute(_cases(start, end)):
         opened = utc(row.created_at)
-        first = bisect_left(times, opened - RISK_WINDOW, first)
-        if row.view is not None:
-            # The cases opened before this one (within the window), as `decide` counted them.
-            prior = bisect_left(times, opened, first) - first
-            yield _stored(row, opened, prior)
-        if row.type in RISK_TYPES and row.parent_case_id is None:
-            times.append(opened)
+        # Those opened before this case join (the case itself wasn't stored when `decide`
+        # counted); those opened more than 90 days before it leave.
+        while upcoming is not None and utc(upcoming.created_at) < opened:
+            window.append((utc(upcoming.created_at), upcoming.customer_id))
+            per_customer[upcoming.customer_id] += 1
+            upcoming = next(counted, None)
+        while window and window[0][0] < opened - RISK_WINDOW:
+            _, customer = window.popleft()
+            per_customer[customer] -= 1
+            if not per_customer[customer]:
+                del per_customer[customer]
+        yield _stored(row, opened, per_customer.get(row.customer_id, 0))
 
 
 def _stored(row: Row[Any], opened: datetime, prior: int) -> StoredCase | Skip:
