@@ -89,6 +89,16 @@ def test_candidates_against_the_hand_computed_history(engine: Engine) -> None:  
     assert happened.store_credit == {TWD: Decimal("0.00")}
     assert same.overall.candidate == happened
 
+    # The prior cases are the customer's of the 90 days before each case: P4 has P1, P2 and
+    # P3; I has P2, P3 and P4 (P1 opened 100 days before it). At a threshold of 4 neither is
+    # high risk any more; had P1 been counted for I, it would still be.
+    lenient = _run(engine, Policy(returns=ReturnsPolicy(serial_returner_threshold=4)))
+    unflagged = [("review", "manual", "auto"), ("high_risk", "yes", "no"),
+                 ("fast_refund", "no", "yes")]  # fmt: skip
+    assert {case: sorted(changes) for case, changes in _flips(lenient).items()} == {
+        ids["P4"]: sorted(unflagged), ids["I"]: sorted(unflagged),
+    }  # fmt: skip
+
     # (a) A 3-day window. A (5 days) and D (6 days) fall out; E (20) stays out; B (2), C (1),
     # P4 and I (2) stay in; F is a defect (15 days). A was paid as decided: its 1000 goes.
     a = _run(engine, STRICTER_WINDOW)
