@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from aftersales.agents import agents_app
+from aftersales.policy import policy_app
 from config.settings import Settings
 
 app = typer.Typer(help="Every after-sales case of an online shop as a durable Temporal workflow.")
@@ -151,6 +152,7 @@ def demo(
 
 
 app.add_typer(agents_app, name="agents")
+app.add_typer(policy_app, name="policy")
 
 notifications_app = typer.Typer(help="Customer and operations messages.")
 app.add_typer(notifications_app, name="notifications")

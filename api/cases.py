@@ -12,7 +12,7 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated, Any, Literal
 
@@ -70,7 +70,7 @@ from domain.models import (
 )
 from domain.names import SUPERVISOR_ACTIONS, SUPERVISOR_TERMS
 from domain.policy import Policy
-from domain.rules import evaluate
+from domain.rules import RISK_TYPES, RISK_WINDOW, evaluate
 from store import db, service
 from store.tables import Case
 from workflows.case import CaseInput
@@ -80,12 +80,10 @@ router = APIRouter(prefix="/v1", tags=["cases"])
 
 # IDs and tokens from the system's randomness; a workflow opening a child case uses its own.
 _RANDOM = secrets.SystemRandom()
-RISK_WINDOW = timedelta(days=90)
 CASE_ID_MAX = 32  # store.tables.Case.id
 # Conflicting writes of one open: a claim held by a case that ended between the failed insert
 # and the look at who holds it. Each retry starts over; three are plenty.
 OPEN_ATTEMPTS = 3
-RISK_TYPES = {CaseType.RETURN.value, CaseType.EXCHANGE.value, CaseType.REFUND.value}
 
 
 class CaseList(BaseModel):

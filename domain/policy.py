@@ -452,11 +452,18 @@ def load_policy(path: Path | str | None) -> Policy:
         return Policy()
     path = Path(path)
     try:
-        raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise PolicyError(f"{path}: cannot read: {err.strerror}") from err
+    return parse_policy(text, source=str(path))
+
+
+def parse_policy(text: str, *, source: str) -> Policy:
+    """Validate a policy file's TOML text; `source` names it in a PolicyError."""
+    try:
+        raw: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise PolicyError(f"{path}: not valid TOML: {err}") from err
+        raise PolicyError(f"{source}: not valid TOML: {err}") from err
     try:
         return Policy.model_validate(raw)
     except ValidationError as err:
@@ -465,5 +472,5 @@ def load_policy(path: Path | str | None) -> Policy:
         if not key:
             # A check across sections (a category against the returns list) names its key in
             # its message.
-            raise PolicyError(f"{path}: {first['msg'].removeprefix('Value error, ')}") from err
-        raise PolicyError(f"{path}: {key}: {first['msg']}") from err
+            raise PolicyError(f"{source}: {first['msg'].removeprefix('Value error, ')}") from err
+        raise PolicyError(f"{source}: {key}: {first['msg']}") from err

@@ -27,6 +27,11 @@ from domain.money import round_money
 from domain.policy import PeakSeason, Policy, shop_date
 
 Review = Literal["auto", "manual"]
+
+# Rule 6: the customer's cases of these types opened in this window before a case (child
+# cases, the shop's own doing, aside) are its `prior_cases`.
+RISK_WINDOW = timedelta(days=90)
+RISK_TYPES = frozenset({CaseType.RETURN.value, CaseType.EXCHANGE.value, CaseType.REFUND.value})
 Payer = Literal["seller", "customer"]
 
 _REASON_TEXT: dict[Reason, str] = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -408,7 +409,7 @@ _RECENT_CASES = (
 )
 
 
-def recent_case_count(db: Db, *, customer_id: str, types: set[str], since: datetime) -> int:
+def recent_case_count(db: Db, *, customer_id: str, types: Collection[str], since: datetime) -> int:
     """How many cases of these types the customer opened since a time.
 
     A child case (the return a complaint's resolution opened) is the shop's doing, not the

@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from api.console import auth, pages, reports
+from api.console import auth, pages, policy, reports
 from api.console.auth import SignInRequired, sign_in_redirect
 from api.console.canned import CannedReply
 from api.console.i18n import STATIC
@@ -18,6 +18,7 @@ def install(app: FastAPI, *, canned: list[CannedReply]) -> None:
     app.include_router(auth.router)
     app.include_router(pages.router)
     app.include_router(reports.router)
+    app.include_router(policy.router)
     # Scripts and styles come from the app itself, never a CDN: the console works offline
     # and runs only code this repository pins.
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")

@@ -106,6 +106,10 @@ def _summary(answer: Any, _: Targets) -> None:
     assert isinstance(answer["cases"], int) and answer["period"]["from"]
 
 
+def _simulated(answer: Any, _: Targets) -> None:
+    assert isinstance(answer["cases"], int) and answer["overall"]["key"] == "all"
+
+
 def _csv(answer: Any, _: Targets) -> None:
     assert answer.splitlines()[0] == "timer,met,breached,met_pct"
 
@@ -118,6 +122,15 @@ ROUTES = (
         200,
         _case_body,
         _decision,
+    ),
+    # The simulator reads the whole period's history: the last day's is enough here.
+    Route(
+        "POST",
+        "/v1/policy/simulate",
+        frozenset({"operator"}),
+        200,
+        lambda: {"policy": {"returns": {"window_days": 3}}, "since": "1d"},
+        _simulated,
     ),
     Route("POST", "/v1/cases", frozenset({"storefront", "agent"}), 201, _case_body, _opened),
     Route("GET", "/v1/cases", frozenset({"agent", "operator"}), 200, None, _listed),
