@@ -114,6 +114,9 @@ class Skip(StrEnum):
     CHILD_CASE = "child_case"
     # Its stored view no longer reads as a request (written by an older, looser version).
     UNREADABLE = "unreadable"
+    # A supervisor overrode the policy (an exception, a changed fee or shipping payer): its
+    # stored decision is a person's, not the policy's, and would read as a flip under any.
+    OVERRIDDEN = "overridden"
 
 
 @dataclass(frozen=True)

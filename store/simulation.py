@@ -33,7 +33,7 @@ from domain.models import (
     Reason,
 )
 from domain.policy import Policy
-from domain.rules import RISK_TYPES, RISK_WINDOW
+from domain.rules import AGENT_ADJUSTMENT, AGENT_EXCEPTION, RISK_TYPES, RISK_WINDOW
 from domain.simulation import (
     DEFAULT_FLIPS_LISTED,
     DEFAULT_MINUTES_PER_REVIEW,
@@ -155,6 +155,8 @@ def _stored(row: Row[Any], opened: datetime, prior: int) -> StoredCase | Skip:
         request = stored.request()
     except ValidationError:
         return Skip.UNREADABLE
+    if any(stored.decision.fired(rule) for rule in (AGENT_EXCEPTION, AGENT_ADJUSTMENT)):
+        return Skip.OVERRIDDEN
     # The projection's report columns (store.projection.report_values): the refund in
     # hundredths, its status, and the case's outcome, None until it has one.
     succeeded = row.refund_status == _SUCCEEDED and row.refund_cents is not None

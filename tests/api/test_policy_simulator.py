@@ -31,17 +31,20 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import Engine
+from sqlmodel import Session
 
-from domain.models import CaseType
+from domain.models import CaseType, RuleHit
 from domain.names import AgentRole
 from domain.policy import Policy, ReturnsPolicy
+from domain.rules import AGENT_EXCEPTION
 from domain.simulation import SimulationReport
+from store import service
 from store.db import migrate
 from store.simulation import simulate_period
 from tests.api.conftest import Api, assert_problem
 from tests.api.test_console import add_agent, form_token, sign_in
 from tests.api.test_tracking_migration import engine  # noqa: F401  (fixture)
-from tests.support.simulation_cases import seed
+from tests.support.simulation_cases import DAY, _open, seed
 
 JUNE = datetime(2022, 6, 1, tzinfo=UTC)
 JULY = datetime(2022, 7, 1, tzinfo=UTC)
@@ -68,6 +71,25 @@ def _flips(report: SimulationReport) -> dict[str, list[tuple[str, str, str]]]:
     return {
         f.case_id: [(c.field, c.before, c.after) for c in f.changes] for f in report.flips_listed
     }
+
+
+def test_a_case_a_supervisor_overrode_is_left_out(engine: Engine) -> None:  # noqa: F811
+    migrate(engine)
+    seed(engine, start=JUNE)
+    # Out of the window (12 days), approved anyway as a supervisor's exception: its stored
+    # decision is a person's, and would read as a flip under the very policy that refused it.
+    late = _open(engine, opened=JUNE + 3 * DAY, delivered_days=12, sku="COAT",
+                 category="apparel", price="2000.00")  # fmt: skip
+    with Session(engine) as session:
+        stored = service.case_view(session, service.get_case(session, case_id=late.case_id))
+    assert not stored.decision.eligible
+    rule = RuleHit(id=AGENT_EXCEPTION, message="Approved as an exception by sup@shop.example.")
+    overridden = stored.decision.model_copy(
+        update={"eligible": True, "review": "auto", "rules": [rule]}
+    )
+    late.step(DAY, status="awaiting_shipment", decision=overridden.model_dump(mode="json"))
+    same = _run(engine, Policy())
+    assert (same.cases, same.skipped, same.flips) == (9, {"child_case": 1, "overridden": 1}, 0)
 
 
 def test_candidates_against_the_hand_computed_history(engine: Engine) -> None:  # noqa: F811
