@@ -61,6 +61,7 @@ from domain.actions import (
 from domain.calendar import case_holidays
 from domain.complaints import opening_priority
 from domain.models import (
+    TERMINAL_STATUSES,
     Acted,
     CaseRequest,
     CaseStatus,
@@ -495,6 +496,12 @@ def _exists(engine: Engine, case_id: str) -> None:
         stored_case(session, case_id)
 
 
+def _ended(engine: Engine, case_id: str) -> bool:
+    """Whether the case's record shows it ended; 404 if there is no such case."""
+    with Session(engine) as session:
+        return stored_case(session, case_id).status in TERMINAL_STATUSES
+
+
 def _assignee(engine: Engine, case_id: str) -> str | None:
     """The case's assignee as last recorded; 404 if there is no such case."""
     with Session(engine) as session:
@@ -685,7 +692,10 @@ async def report_event(
         event.parsed()
     except ValidationError as err:
         raise validation_problem(field_errors(err.errors(), prefix=("data",))) from err
-    await run_in_threadpool(_exists, engine, case_id)
+    # A rejected case's workflow still runs while it may take a supervisor's exception, but
+    # it takes no events: its record says it ended.
+    if await run_in_threadpool(_ended, engine, case_id):
+        raise case_ended()
     if not await temporal_calls.signal(client, case_id, temporal_calls.SIGNAL_EVENT, event):
         raise case_ended()
     return Accepted(event_id=event.event_id)
