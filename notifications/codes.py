@@ -57,7 +57,9 @@ def qr_svg(text: str) -> bytes:
 def inline_qr(text: str) -> InlineImage:
     """The QR code of `text` for a mail: the same Content-ID on every attempt of a message."""
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    return InlineImage(cid=f"qr-{digest}@aftersales", data=qr_png(text), filename="dropoff-code.png")
+    return InlineImage(
+        cid=f"qr-{digest}@aftersales", data=qr_png(text), filename="dropoff-code.png"
+    )
 
 
 class InlineImages:

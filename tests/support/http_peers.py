@@ -15,9 +15,9 @@ import sys
 import threading
 import time
 from collections import deque
-from datetime import UTC, datetime, timedelta
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
