@@ -74,8 +74,9 @@ def build_email(
     mail["Message-ID"] = message_id_header(message_id)
     mail.set_content(message.text)
     mail.add_alternative(message.html, subtype="html")
-    if message.images:
-        html = mail.get_payload()[1]
+    html = mail.get_body(("html",)) if message.images else None
+    if html is not None:
+        # The HTML part becomes multipart/related: the HTML, then the images it shows.
         for image in message.images:
             html.add_related(
                 image.data,
