@@ -1,14 +1,23 @@
-"""Pickups, shipments and interceptions through the carrier connector."""
+"""Pickups, drop-offs, shipments and interceptions through the carrier connector."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from temporalio import activity
 
+from activities import errors
 from activities.calls import call
 from activities.connectors import Connectors
-from activities.inputs import BookPickup, CarrierBooking, RequestInterception, RequestShipment
+from activities.inputs import (
+    BookDropoff,
+    BookPickup,
+    CarrierBooking,
+    DropoffBooking,
+    RequestInterception,
+    RequestShipment,
+)
 
 
 def _booking(answer: dict[str, Any]) -> CarrierBooking:
@@ -17,6 +26,34 @@ def _booking(answer: dict[str, Any]) -> CarrierBooking:
         tracking_number=answer.get("tracking_number"),
         label_url=answer.get("label_url"),
     )
+
+
+def _dropoff(answer: dict[str, Any], chain: str | None) -> DropoffBooking:
+    code = answer.get("code")
+    if not isinstance(code, str) or not code.strip():
+        # Without a code the customer has nothing to show at the counter: like a refusal, an
+        # agent has to look at it (retrying the same key gets the same answer).
+        raise errors.rejected("carrier answered /dropoffs without a drop-off code")
+    answered_chain = answer.get("chain")
+    return DropoffBooking(
+        id=str(answer.get("id", "")),
+        tracking_number=answer.get("tracking_number"),
+        code=code.strip(),
+        chain=answered_chain if isinstance(answered_chain, str) and answered_chain else chain or "",
+        expires_at=_instant(answer.get("expires_at")),
+        label_url=answer.get("label_url"),
+    )
+
+
+def _instant(value: Any) -> datetime | None:
+    # A time without an offset can't be placed: the workflow falls back to its own deadline.
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.utcoffset() is not None else None
 
 
 def _dump(model: Any) -> Any:
@@ -40,6 +77,20 @@ class CarrierActivities:
         return _booking(
             await call(self.connectors.carrier, "/pickups", payload, key=input.idempotency_key)
         )
+
+    @activity.defn
+    async def book_dropoff(self, input: BookDropoff) -> DropoffBooking:
+        """Book a convenience-store drop-off of the customer's parcel: a code, its expiry."""
+        payload: dict[str, Any] = {
+            "case_id": input.case_id,
+            "parcels": [_dump(item) for item in input.parcels],
+        }
+        if input.chain:
+            payload["chain"] = input.chain
+        answer = await call(
+            self.connectors.carrier, "/dropoffs", payload, key=input.idempotency_key
+        )
+        return _dropoff(answer, input.chain)
 
     @activity.defn
     async def request_shipment(self, input: RequestShipment) -> CarrierBooking:

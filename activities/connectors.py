@@ -103,11 +103,20 @@ def _tracking_number(digest: bytes) -> str:
     return "SBX" + "".join(chars)
 
 
-_SANDBOX_CARRIER_PREFIX = {"/pickups": "pu", "/shipments": "sh", "/interceptions": "ic"}
+_SANDBOX_CARRIER_PREFIX = {
+    "/pickups": "pu",
+    "/shipments": "sh",
+    "/interceptions": "ic",
+    "/dropoffs": "do",
+}
+# How long a sandbox drop-off code works: a week, as store-to-store return codes commonly do.
+SANDBOX_DROPOFF_DAYS = 7
+SANDBOX_DROPOFF_CHAIN = "7-ELEVEN"
 
 
 def sandbox_answer(path: str, payload: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
-    """The built-in sandbox answer, derived only from path and key (plus an echoed tracking no.)."""
+    """The built-in sandbox answer, derived only from path and key (plus an echoed tracking no.
+    and chain; a drop-off's expiry counts from the clock, as a real carrier's does)."""
     route = "/" + path.strip("/") if path.strip("/") else ""
     if route == "/refunds":
         return {
@@ -124,7 +133,16 @@ def sandbox_answer(path: str, payload: dict[str, Any], idempotency_key: str) -> 
         if "tracking_number" in payload:
             answer["tracking_number"] = payload["tracking_number"]
         return answer
-    return {"id": object_id, "tracking_number": _tracking_number(digest), "label_url": None}
+    answer = {"id": object_id, "tracking_number": _tracking_number(digest), "label_url": None}
+    if route == "/dropoffs":
+        expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=SANDBOX_DROPOFF_DAYS)
+        answer |= {
+            # Twelve digits, as store kiosks and counters take them.
+            "code": f"{int.from_bytes(digest[-8:], 'big') % 10**12:012d}",
+            "chain": payload.get("chain") or SANDBOX_DROPOFF_CHAIN,
+            "expires_at": expires.replace(microsecond=0).isoformat(),
+        }
+    return answer
 
 
 class _LazyClient:

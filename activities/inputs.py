@@ -1,6 +1,7 @@
 """The single input and output of each activity, shared by workflows and the worker."""
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -105,6 +106,30 @@ class BookPickup:
     address: Address | None
     parcels: list[Item]
     idempotency_key: str
+
+
+@dataclass
+class BookDropoff:
+    """A convenience-store drop-off of the customer's parcel (DESIGN 7, `POST /dropoffs`)."""
+
+    case_id: str
+    # The store chain the customer chose (None: the carrier's own choice).
+    chain: str | None
+    parcels: list[Item]
+    idempotency_key: str
+
+
+@dataclass
+class DropoffBooking:
+    """The carrier's drop-off: the code shown at the counter, the chain, its expiry."""
+
+    id: str
+    tracking_number: str | None
+    code: str
+    chain: str
+    # When the code stops working; None when the carrier gave no usable time.
+    expires_at: datetime | None = None
+    label_url: str | None = None
 
 
 @dataclass

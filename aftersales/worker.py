@@ -134,6 +134,7 @@ def build_worker(
             notify.notify_ops,
             payments.request_refund,
             carriers.book_pickup,
+            carriers.book_dropoff,
             carriers.request_shipment,
             carriers.request_interception,
         ],

@@ -49,7 +49,7 @@ from api.errors import (
     validation_problem,
 )
 from api.temporal_calls import Start
-from domain import opening
+from domain import opening, return_methods
 from domain.actions import (
     AgentAction,
     ApproveException,
@@ -97,8 +97,9 @@ def new_case_id(case_type: CaseType) -> str:
     return opening.new_case_id(case_type, _RANDOM)
 
 
-def check_request(request: CaseRequest) -> None:
-    """422 for what the model alone can't refuse: types not built yet, fields a type needs."""
+def check_request(request: CaseRequest, policy: Policy | None = None) -> None:
+    """422 for what the model alone can't refuse: types not built yet, fields a type needs,
+    and (given the policy) a way of sending the item back it doesn't offer."""
     errors: list[dict[str, Any]] = []
     if request.type not in WORKFLOWS:
         errors.append(
@@ -120,6 +121,8 @@ def check_request(request: CaseRequest) -> None:
         errors.append(
             {"field": "exchange_for", "message": "required for an exchange", "type": "missing"}
         )
+    if policy is not None:
+        errors += return_methods.problems(request, policy)
     if errors:
         raise validation_problem(errors)
 
@@ -414,7 +417,7 @@ async def open_case(
     # client) it reads from the app's state, four dependency resolutions less per open.
     engine, settings, client = app_engine(http), app_settings(http), app_temporal(http)
     policy = app_policy(http)
-    check_request(request)
+    check_request(request, policy)
     # Only a stored key's hash is ever compared with it: no key, nothing to hash.
     body_hash = _request_hash(request.model_dump(mode="json")) if idempotency_key else ""
     outcome = await run_in_threadpool(

@@ -39,7 +39,7 @@ def evaluate_policy(
     """Eligibility, rules fired, shipping payer, refund estimate and review for a would-be case."""
     # The same checks as opening it: without them a return with no reason reached the rules,
     # which raise on it (a 500).
-    check_request(request)
+    check_request(request, policy)
     return decide(session, request=request, policy=policy, now=datetime.now(UTC))
 
 

@@ -25,6 +25,7 @@ from api.errors import CASE_NOT_FOUND, Problem, field_errors, validation_problem
 from domain.actions import CustomerAction
 from domain.models import CaseStatus, CaseType, CaseView
 from domain.policy import Policy
+from notifications.codes import qr_svg
 from notifications.render import render_page
 from store import service
 
@@ -96,9 +97,19 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'"
     ),
 }
+# The drop-off code's QR image: the code never changes, so the browser keeps it (privately:
+# its URL holds the token) instead of asking again on every visit of the page.
+IMAGE_HEADERS = {
+    "Cache-Control": "private, max-age=86400",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+}
+DROPOFF_IMAGE = "dropoff.svg"
 
 
 def steps(view: CaseView) -> list[dict[str, str]]:
@@ -145,6 +156,7 @@ def page(
     deadlines = [d for d in view.deadlines if not d.name.endswith("_reminder")]
     deadline = min(deadlines or view.deadlines, key=lambda d: d.due_at, default=None)
     inbound = [s for s in view.shipments if s.direction == "inbound"]
+    dropoff = next((s.dropoff for s in inbound if s.dropoff is not None), None)
     html = render_page(
         PAGE,
         str(view.customer.locale),
@@ -162,6 +174,12 @@ def page(
                 else None
             ),
             "action_url": f"/status/{token}/actions",
+            # The drop-off's QR image, while the code is still of use.
+            "dropoff_image": (
+                f"/status/{token}/{DROPOFF_IMAGE}"
+                if dropoff is not None and view.status == CaseStatus.AWAITING_SHIPMENT
+                else None
+            ),
             "error": error,
             "errors": errors or [],
         },
@@ -214,6 +232,16 @@ def status_page(
     if view is None:
         return _not_found(request)
     return page(view, policy, token)
+
+
+@router.get(f"/status/{{token}}/{DROPOFF_IMAGE}", response_class=Response)
+def dropoff_image(token: str, request: Request, session: SessionDep) -> Response:
+    """The case's drop-off code as a QR image (SVG, made here); 404 without a drop-off."""
+    view = _case_for(session, token)
+    codes = [s.dropoff.code for s in view.shipments if s.dropoff] if view else []
+    if not codes:
+        return _not_found(request)
+    return Response(qr_svg(codes[0]), media_type="image/svg+xml", headers=IMAGE_HEADERS)
 
 
 async def _form_action(request: Request) -> dict[str, str]:

@@ -212,6 +212,21 @@ class ExchangeItem(BaseModel):
     unit_price: Amount
 
 
+class ReturnMethod(StrEnum):
+    """How the item travels back to the shop (docs/policy.md, `return_methods`)."""
+
+    # The shop books a carrier to collect it at the customer's address.
+    PICKUP = "pickup"
+    # The customer sends it themselves and reports the tracking number.
+    SHIP = "ship"
+    # The customer takes it to a convenience store with a drop-off code the shop books.
+    DROPOFF = "dropoff"
+
+
+# A store chain's name as the carrier and the policy spell it ("7-ELEVEN", "FamilyMart").
+ChainName = Annotated[str, Field(min_length=1, max_length=40)]
+
+
 class Complaint(BaseModel):
     category: ComplaintCategory
     channel: Annotated[str, Field(max_length=40)] = "web"
@@ -233,6 +248,10 @@ class CaseRequest(BaseModel):
     evidence: Annotated[list[Annotated[str, Field(max_length=2000)]], Field(max_length=20)] = []
     exchange_for: Annotated[list[ExchangeItem], Field(max_length=100)] = []
     complaint: Complaint | None = None
+    # The customer's choice of how a return or exchange comes back; None: the policy's way.
+    return_method: ReturnMethod | None = None
+    # The store chain of a drop-off, one of the policy's `dropoff_chains`; None: its first.
+    dropoff_chain: ChainName | None = None
 
     @field_validator("items")
     @classmethod
@@ -284,6 +303,11 @@ class Decision(BaseModel):
     eligible: bool
     review: Literal["auto", "manual", "none"] = "manual"
     shipping_payer: Literal["seller", "customer"] | None = None
+    # How the item comes back (None when nothing is, and in cases decided before there was a
+    # choice: those travel the payer's way, a pickup for the shop, the customer's own parcel).
+    return_method: ReturnMethod | None = None
+    # The store chain of a drop-off, as the policy spells it.
+    dropoff_chain: str | None = None
     high_risk: bool = False
     fast_refund: bool = False
     returnless: bool = False
@@ -332,6 +356,15 @@ class Refund(BaseModel):
     refund_id: str | None = None
 
 
+class Dropoff(BaseModel):
+    """A convenience-store drop-off the carrier booked: the code the customer shows at the
+    counter, the chain whose stores take it, and when the code stops working."""
+
+    code: str
+    chain: str
+    expires_at: datetime | None = None
+
+
 class Shipment(BaseModel):
     """A parcel the case moves: the inbound return or an outbound replacement."""
 
@@ -340,6 +373,8 @@ class Shipment(BaseModel):
     tracking_number: str | None = None
     label_url: str | None = None
     booked_by: Literal["seller", "customer"] = "customer"
+    # An inbound parcel the customer takes to a store (decision `return_method` dropoff).
+    dropoff: Dropoff | None = None
 
 
 class RepairDiagnosis(BaseModel):

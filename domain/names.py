@@ -184,6 +184,8 @@ class Kind(StrEnum):
     COUPON_ISSUED = "coupon_issued"
     # Parcels
     PICKUP_BOOKED = "pickup_booked"
+    # A convenience-store drop-off code booked for the customer's parcel.
+    DROPOFF_BOOKED = "dropoff_booked"
     SHIPMENT_BOOKED = "shipment_booked"
     PARCEL_DAMAGED = "parcel_damaged"
     DELIVERED = "delivered"

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from domain.models import ComplaintCategory, Order, SeasonNote
+from domain.models import ChainName, ComplaintCategory, Order, ReturnMethod, SeasonNote
 
 DURATION_PATTERN = re.compile(r"^(\d{1,6})(s|m|h|d|bh|bd)$")
 
@@ -118,6 +118,32 @@ class ReturnsPolicy(BaseModel):
     return_address: Annotated[str, Field(min_length=1, max_length=400)] = (
         "Returns Department, 1 Warehouse Road, Taoyuan 330, Taiwan"
     )
+    # The ways an item may come back (docs/policy.md): without a choice in the request, a
+    # return the shop pays for takes the first of pickup / dropoff offered here, one the
+    # customer pays for the first of ship / dropoff.
+    return_methods: Annotated[list[ReturnMethod], Field(min_length=1, max_length=3)] = [
+        ReturnMethod.PICKUP,
+        ReturnMethod.SHIP,
+    ]
+    # The store chains a drop-off may name; the first is taken when the customer names none.
+    dropoff_chains: Annotated[list[ChainName], Field(max_length=20)] = ["7-ELEVEN", "FamilyMart"]
+
+    @field_validator("return_methods")
+    @classmethod
+    def _a_way_for_every_payer(cls, value: list[ReturnMethod]) -> list[ReturnMethod]:
+        offered = set(value)
+        # Who pays decides the way when the customer doesn't choose: each payer needs one.
+        if not offered & {ReturnMethod.PICKUP, ReturnMethod.DROPOFF}:
+            raise ValueError("offer pickup or dropoff for returns the shop pays for")
+        if not offered & {ReturnMethod.SHIP, ReturnMethod.DROPOFF}:
+            raise ValueError("offer ship or dropoff for returns the customer pays for")
+        return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _chains_for_dropoffs(self) -> ReturnsPolicy:
+        if ReturnMethod.DROPOFF in self.return_methods and not self.dropoff_chains:
+            raise ValueError("dropoff_chains: name at least one chain when dropoff is offered")
+        return self
 
 
 class RepairsPolicy(BaseModel):

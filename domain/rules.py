@@ -20,11 +20,13 @@ from domain.models import (
     Item,
     Money,
     Reason,
+    ReturnMethod,
     RuleHit,
     SeasonNote,
 )
 from domain.money import round_money
 from domain.policy import PeakSeason, Policy, shop_date
+from domain.return_methods import choose, method_for
 
 Review = Literal["auto", "manual"]
 
@@ -340,13 +342,14 @@ def _non_returnable(ctx: _Context) -> RuleHit | None:
     )
 
 
-def _shipping(ctx: _Context) -> tuple[Payer, RuleHit]:
+def _shipping(ctx: _Context, *, dropoff: bool = False) -> tuple[Payer, RuleHit]:
     """Rule 4: who pays to send the item back."""
     because = _REASON_TEXT[_reason(ctx)]
     if ctx.request.seller_fault:
+        booked = "drop-off" if dropoff else "pickup"
         return "seller", RuleHit(
             id="seller_pays_shipping",
-            message=f"The shop pays return shipping for {because} and books the pickup.",
+            message=f"The shop pays return shipping for {because} and books the {booked}.",
         )
     return "customer", RuleHit(
         id="customer_pays_shipping",
@@ -517,9 +520,15 @@ def _return_or_exchange(ctx: _Context) -> Decision:
 
     returnless_hit = _returnless(ctx, "a replacement" if exchange else "a full refund")
     shipping_payer: Payer | None = None
+    method: ReturnMethod | None = None
+    chain: str | None = None
     if not returnless_hit:
-        shipping_payer, shipping_hit = _shipping(ctx)
+        payer: Payer = "seller" if request.seller_fault else "customer"
+        method, chain, method_hit = choose(request, ctx.policy, payer)
+        shipping_payer, shipping_hit = _shipping(ctx, dropoff=chain is not None)
         rules.append(shipping_hit)
+        if method_hit:
+            rules.append(method_hit)
     fee, fee_hit = _restocking_fee(ctx)
     if fee_hit:
         rules.append(fee_hit)
@@ -564,6 +573,8 @@ def _return_or_exchange(ctx: _Context) -> Decision:
         advanced_exchange=advanced,
         review=review,
         shipping_payer=shipping_payer,
+        return_method=method,
+        dropoff_chain=chain,
         high_risk=ctx.high_risk,
         fast_refund=fast_refund,
         returnless=returnless_hit is not None,
@@ -760,16 +771,26 @@ def excepted(
         warranty_until=None,
         prior_cases=0,
     )
-    payer, shipping_hit = _shipping(ctx)
+    payer: Payer = "seller" if request.seller_fault else "customer"
+    # The way back the customer chose still holds where the policy offers it.
+    method, chain, method_hit = choose(request, policy, payer)
+    payer, shipping_hit = _shipping(ctx, dropoff=chain is not None)
     fee, fee_hit = _restocking_fee(ctx)
     exception = RuleHit(id=AGENT_EXCEPTION, message=f"Approved as an exception by {by}: {reason}")
     return Decision(
         eligible=True,
         review="auto",
         shipping_payer=payer,
+        return_method=method,
+        dropoff_chain=chain,
         refund_estimate=ctx.money(_estimate(ctx, fee)),
         restocking_fee=ctx.money(fee),
-        rules=[exception, shipping_hit, *([fee_hit] if fee_hit else [])],
+        rules=[
+            exception,
+            shipping_hit,
+            *([method_hit] if method_hit else []),
+            *([fee_hit] if fee_hit else []),
+        ],
     )
 
 
@@ -822,9 +843,14 @@ def adjusted(
     if not changes:
         return decision
     adjustment = RuleHit(id=AGENT_ADJUSTMENT, message=f"Changed by {by}: {'; '.join(changes)}.")
+    # A pickup becomes the customer's own parcel and back with the payer; a drop-off stays.
+    method = decision.return_method
+    if method is not None and new_payer is not None:
+        method = method_for(method, new_payer)
     return decision.model_copy(
         update={
             "shipping_payer": new_payer,
+            "return_method": method,
             "restocking_fee": ctx.money(new_fee),
             "refund_estimate": ctx.money(_estimate(ctx, new_fee)),
             "rules": [rule for rule in decision.rules if rule.id not in replaced] + [adjustment],

@@ -64,7 +64,8 @@ def message_id_header(message_id: str) -> str:
 def build_email(
     *, mail_from: str, to: str, message: RenderedMessage, message_id: str
 ) -> EmailMessage:
-    """A multipart/alternative email (text, then HTML) carrying the notification's Message-ID."""
+    """A multipart/alternative email (text, then HTML) carrying the notification's Message-ID;
+    the HTML's inline images (`cid:`) go with it in a multipart/related part."""
     mail = EmailMessage()
     mail["From"] = mail_from
     mail["To"] = to
@@ -73,6 +74,18 @@ def build_email(
     mail["Message-ID"] = message_id_header(message_id)
     mail.set_content(message.text)
     mail.add_alternative(message.html, subtype="html")
+    html = mail.get_body(("html",)) if message.images else None
+    if html is not None:
+        # The HTML part becomes multipart/related: the HTML, then the images it shows.
+        for image in message.images:
+            html.add_related(
+                image.data,
+                maintype="image",
+                subtype=image.subtype,
+                cid=f"<{image.cid}>",
+                filename=image.filename,
+                disposition="inline",
+            )
     return mail
 
 

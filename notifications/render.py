@@ -28,6 +28,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 from domain.money import round_money
+from notifications.codes import InlineImage, InlineImages
 
 BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
 FALLBACK_LOCALE = "en"
@@ -159,6 +160,8 @@ class RenderedMessage:
     subject: str
     text: str
     html: str
+    # Images the HTML shows through `cid:` URLs (a drop-off's QR code), attached to the mail.
+    images: tuple[InlineImage, ...] = ()
 
 
 # Our locales as babel (CLDR) names them; anything else formats like en.
@@ -327,6 +330,7 @@ def render_message(
         raise UndefinedError(f"message {message!r} needs extra {', '.join(missing)}")
 
     case = context["case"]
+    images = InlineImages()
     policy_tz = context["timezone"] if _valid_timezone(context.get("timezone")) else "UTC"
     customer_tz = (case.get("customer") or {}).get("timezone")
     values: dict[str, Any] = {
@@ -338,6 +342,8 @@ def render_message(
         "audience": "ops" if message in OPS_MESSAGES else "customer",
         # One zone for every time in the message: the customer's own when it is a real zone.
         "tz": customer_tz if _valid_timezone(customer_tz) else policy_tz,
+        # `qr_image(code)` in HTML: the `cid:` URL of the code's QR image, attached to the mail.
+        "qr_image": images.qr,
     }
 
     plain_env, html_env = _environments(templates_dir)
@@ -354,7 +360,12 @@ def render_message(
     html_layout = _select(html_env, _candidates(found_locale, "_layout.html.j2"), templates_dir)
     text = _render_whole(text_layout, {**values, "subject": subject, "body": text_body.strip()})
     html = _render_whole(html_layout, {**values, "subject": subject, "body": Markup(html_body)})
-    return RenderedMessage(subject=subject, text=_tidy_text(text), html=html.strip() + "\n")
+    return RenderedMessage(
+        subject=subject,
+        text=_tidy_text(text),
+        html=html.strip() + "\n",
+        images=tuple(images.images),
+    )
 
 
 def render_page(

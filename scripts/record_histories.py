@@ -45,6 +45,7 @@ from config.settings import Settings  # noqa: E402
 from config.temporal import data_converter  # noqa: E402
 from domain.models import CaseOutcome, CaseView  # noqa: E402
 from domain.names import WorkflowName  # noqa: E402
+from domain.policy import Policy  # noqa: E402
 from store.db import make_engine, migrate  # noqa: E402
 from tests.support.factory import case_input, record_opening  # noqa: E402
 from tests.workflows.complaints import complaint_input  # noqa: E402
@@ -208,6 +209,25 @@ async def return_complete(rec: Recorder) -> None:
     await rec.save("return_complete", handle)
 
 
+async def dropoff_complete(rec: Recorder) -> None:
+    """A return the customer drops off at a convenience store (issue 11): the sandbox carrier
+    books the code, the store's scan moves it on, then as any return to the rating."""
+    policy = Policy.model_validate({"returns": {"return_methods": ["pickup", "ship", "dropoff"]}})
+    case = case_input(now=await rec.now(), policy=policy, return_method="dropoff")
+    handle = await rec.start(case)
+    await reach_deadline(handle, "customer_shipment")
+    await signal(handle, "carrier.picked_up")
+    await reach(handle, "in_transit")
+    await signal(handle, "warehouse.received")
+    await reach(handle, "inspecting")
+    await signal(handle, "inspection.completed", result="pass")
+    await reach(handle, "resolved")
+    await rec.env.sleep(timedelta(days=3, minutes=1))
+    await customer(handle, "rate", score=5, comment="easy at the store")
+    await finish(rec.env, handle, "closed")
+    await rec.save("dropoff_complete", handle)
+
+
 async def return_continued(rec: Recorder) -> None:
     """Mid-flight in its second run: a return that continued as new after its fast refund
     (the run's first task fast-forwards through the journal, spawned refund task included)."""
@@ -317,6 +337,7 @@ PATHS: dict[str, Callable[[Recorder], Awaitable[None]]] = {
     "refund_complete": refund_complete,
     "repair_complete": repair_complete,
     "complaint_complete": complaint_complete,
+    "dropoff_complete": dropoff_complete,
 }
 
 

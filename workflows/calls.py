@@ -16,8 +16,10 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.carriers import CarrierActivities
     from activities.inputs import (
+        BookDropoff,
         BookPickup,
         CarrierBooking,
+        DropoffBooking,
         NotifyCustomer,
         NotifyOps,
         ProjectCase,
@@ -111,6 +113,13 @@ async def book_pickup(input: BookPickup, attempt: int, journal: Journal) -> Carr
     return await _remembered(
         journal, CarrierBooking, "book_pickup", CarrierActivities.book_pickup, input, summary
     )
+
+
+async def book_dropoff(input: BookDropoff, journal: Journal) -> DropoffBooking:
+    """Book a convenience-store drop-off: the code the customer shows at the counter."""
+    summary = f"book {input.chain or 'a'} store drop-off"
+    method = CarrierActivities.book_dropoff
+    return await _remembered(journal, DropoffBooking, "book_dropoff", method, input, summary)
 
 
 async def request_shipment(input: RequestShipment, journal: Journal) -> CarrierBooking:

@@ -75,6 +75,7 @@ async def test_full_return(api: Api) -> None:
             "tracking_number": "BC123456789",
             "label_url": None,
             "booked_by": "customer",
+            "dropoff": None,
         }
     ]
     assert [d["name"] for d in after["deadlines"]] == ["transit"]

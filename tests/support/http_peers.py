@@ -17,6 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -25,9 +26,21 @@ from activities.signing import HEADER as SIGNATURE_HEADER
 from activities.signing import verify
 
 DEFAULT_SECRET = "dev-webhook-secret"
-PATHS = ("/refunds", "/pickups", "/shipments", "/interceptions", "/webhook", "/sms")
-_KEYED = frozenset({"/refunds", "/pickups", "/shipments", "/interceptions"})
-_CARRIER_PREFIX = {"/pickups": "pu", "/shipments": "sh", "/interceptions": "ic"}
+PATHS = (
+    "/refunds",
+    "/pickups",
+    "/shipments",
+    "/interceptions",
+    "/dropoffs",
+    "/webhook",
+    "/sms",
+)
+_KEYED = frozenset({"/refunds", "/pickups", "/shipments", "/interceptions", "/dropoffs"})
+_CARRIER_PREFIX = {"/pickups": "pu", "/shipments": "sh", "/interceptions": "ic", "/dropoffs": "do"}
+# The chains this carrier's store-to-store network serves; the first when a call names none.
+DROPOFF_CHAINS = ("7-ELEVEN", "FamilyMart", "Hi-Life", "OK mart")
+# How long a drop-off code works unless a test sets a case's expiry (`expire_dropoff`).
+DROPOFF_DAYS = 7
 # Just enough bytes for a client to see a PDF; nothing here renders labels.
 _LABEL_PDF = b"%PDF-1.4\n% aftersales test label\n%%EOF\n"
 
@@ -148,6 +161,7 @@ class Peers:
         self._carrier_answers: dict[str, dict[str, Json]] = {p: {} for p in _CARRIER_PREFIX}
         self._webhooks: list[tuple[str | None, Json]] = []
         self._sms: list[tuple[str | None, Json]] = []
+        self._dropoff_expiry: dict[str, datetime] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -248,6 +262,12 @@ class Peers:
                 _Failure(status, times, body, case_id)
             )
 
+    def expire_dropoff(self, case_id: str, at: datetime) -> None:
+        """Give the case's drop-off codes this expiry (the test server's clock is not the
+        wall clock this server reads)."""
+        with self._lock:
+            self._dropoff_expiry[case_id] = at
+
     def stall_next(self, path: str, seconds: float, times: int = 1) -> None:
         """Delay the next `times` calls to `path`, then process them normally.
 
@@ -321,6 +341,15 @@ class Peers:
                 for key, payload in self._refunds.items()
                 if payload.get("case_id") == case_id
             ]
+
+    @property
+    def dropoffs(self) -> dict[str, Json]:
+        """Distinct drop-offs: idempotency key -> payload."""
+        return self._carrier_snapshot("/dropoffs")
+
+    def dropoffs_for(self, case_id: str) -> list[Json]:
+        """Distinct drop-off payloads of a case."""
+        return [p for p in self.dropoffs.values() if p.get("case_id") == case_id]
 
     def pickups_for(self, case_id: str) -> list[Json]:
         """Distinct pickup payloads of a case."""
@@ -458,7 +487,27 @@ class Peers:
             return 200, dict(answers[key])
         object_id = f"{_CARRIER_PREFIX[path]}_{secrets.token_hex(6)}"
         answer: Json
-        if path == "/interceptions":
+        if path == "/dropoffs":
+            chain = payload.get("chain") or DROPOFF_CHAINS[0]
+            if chain not in DROPOFF_CHAINS:
+                return 422, {
+                    "title": "chain not served",
+                    "status": 422,
+                    "detail": f"no drop-off at {chain} stores",
+                }
+            expires = self._dropoff_expiry.get(str(payload.get("case_id"))) or (
+                datetime.now(UTC) + timedelta(days=DROPOFF_DAYS)
+            )
+            answer = {
+                "id": object_id,
+                "tracking_number": f"TRK{secrets.token_hex(5).upper()}",
+                "label_url": f"{self.url}/labels/{object_id}.pdf",
+                # Store codes are digits, typed at a kiosk or scanned at the counter.
+                "code": f"{secrets.randbelow(10**12):012d}",
+                "chain": chain,
+                "expires_at": expires.isoformat(),
+            }
+        elif path == "/interceptions":
             answer = {
                 "id": object_id,
                 "tracking_number": payload.get("tracking_number"),

@@ -14,13 +14,17 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
-from domain.models import CaseView
+from domain.models import CaseView, ReturnMethod
+from domain.policy import Policy, ReturnsPolicy
 from tests.conftest import Stack, until
 from tests.support.factory import case_input
 from tests.workflows.helpers import (
     act,
     entry,
     kinds,
+    mail_names,
+    mail_text,
+    mails_arrive,
     ops_mails_arrive,
     reach,
     reach_deadline,
@@ -33,6 +37,11 @@ from tests.workflows.helpers import (
 )
 
 PHOTO = ["https://img.example/cracked.jpg"]
+DROPOFFS = Policy(
+    returns=ReturnsPolicy(
+        return_methods=[ReturnMethod.PICKUP, ReturnMethod.SHIP, ReturnMethod.DROPOFF]
+    )
+)
 CHEAP_MUG = [{"sku": "MUG-1", "name": "Mug", "category": "kitchen", "unit_price": "150.00"}]
 ON_ITS_WAY = {"delivered_at": None, "tracking_number": "TRK1"}
 
@@ -184,4 +193,35 @@ async def test_a_refused_sms_is_escalated_and_the_case_goes_on(stack: Stack) -> 
     await until(lambda: len(stack.peers.sms_for(case.case_id)) >= 1)
     # The gateway's own answer is on the timeline, for the agent who reaches the customer.
     assert "sms answered 422: number blocked" in entry(view, "connector_failed").message
+    await stop(stack.client, handle)
+
+
+async def test_a_refused_dropoff_waits_for_retry_and_books_once(stack: Stack) -> None:
+    now = await stack.now()
+    # A seller-fault return: the shop pays, and the customer chose the store over a pickup.
+    case = case_input(
+        now=now,
+        policy=DROPOFFS,
+        reason="defective",
+        evidence=PHOTO,
+        return_method="dropoff",
+    )
+    assert (case.decision.shipping_payer, case.decision.return_method) == ("seller", "dropoff")
+    stack.peers.fail_next(
+        "/dropoffs", 422, detail="no store near the customer", case_id=case.case_id
+    )
+    handle = await stack.start(case)
+    view = await escalated_alive(stack, handle, "carrier", "no store near the customer")
+    assert view.status == "awaiting_shipment"
+    assert mail_names(stack.mail, case) == ["case_received"]  # no code to tell yet
+
+    await act(handle, "retry")
+    view = await reach_deadline(handle, "customer_shipment")
+    assert statuses(stack, "/dropoffs", case.case_id) == [422, 200]
+    assert keys(stack, "/dropoffs", case.case_id) == {f"{case.case_id}:dropoff"}
+    assert len(stack.peers.dropoffs_for(case.case_id)) == 1
+    [parcel] = view.shipments
+    assert parcel.dropoff is not None and parcel.dropoff.chain == "7-ELEVEN"
+    await mails_arrive(stack.mail, case, "case_approved")
+    assert "The postage is on us." in mail_text(stack.mail, case, "case_approved")
     await stop(stack.client, handle)

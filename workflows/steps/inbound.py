@@ -1,4 +1,5 @@
-"""Taking an item back: pickup or customer shipment, transit, receipt and inspection."""
+"""Taking an item back: pickup, customer shipment or store drop-off, transit, receipt and
+inspection."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import datetime
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.inputs import BookPickup, CarrierBooking
+    from activities.inputs import BookDropoff, BookPickup, CarrierBooking, DropoffBooking
     from domain.actions import (
         CarrierExceptionData,
         EventType,
@@ -18,8 +19,9 @@ with workflow.unsafe.imports_passed_through():
         ProvideTracking,
         RecordInspection,
     )
-    from domain.models import CaseStatus, Deadline, Shipment
+    from domain.models import CaseStatus, Deadline, Dropoff, ReturnMethod, Shipment
     from domain.names import Actor, AgentVerb, CustomerVerb, Kind, Message, Timer
+    from domain.return_methods import Payer, method_for
     from workflows import calls
     from workflows.case import Case
     from workflows.failures import until_done
@@ -61,10 +63,11 @@ async def receive_item(
     """
     rec, deadlines = case.recorder, case.deadlines
     # Only a customer who ships the parcel themselves reports a tracking number.
-    seller_ships = case.view.decision.shipping_payer == "seller"
-    tracking = frozenset() if seller_ships else TRACKING
-    # The customer's deadline is listed with the status; a pickup's starts once it is booked.
-    due_at = None if seller_ships else deadlines.due(Timer.CUSTOMER_SHIPMENT)
+    customer_ships = return_method(case) is ReturnMethod.SHIP
+    tracking = TRACKING if customer_ships else frozenset()
+    # The customer's deadline is listed with the status; a pickup's starts once it is booked,
+    # a drop-off's once the carrier has said how long its code works.
+    due_at = deadlines.due(Timer.CUSTOMER_SHIPMENT) if customer_ships else None
     if due_at:
         deadlines.set(Timer.CUSTOMER_SHIPMENT, due_at)
     await rec.set_status(
@@ -106,9 +109,13 @@ async def receive_item(
 async def _handover(
     case: Case, due_at: datetime | None, *, expires: bool
 ) -> IntegrationEvent | None:
-    """Get the parcel to the carrier: a seller-booked pickup, or the customer's own shipment."""
+    """Get the parcel to the carrier: a seller-booked pickup, the customer's own shipment, or
+    a store drop-off."""
     rec, deadlines = case.recorder, case.deadlines
     return_address = case.policy.returns.return_address
+    if return_method(case) is ReturnMethod.DROPOFF:
+        # Only cases decided with a drop-off come here: the other ways' commands are as before.
+        return await _dropoff(case, expires=expires)
     if case.view.decision.shipping_payer == "seller" or due_at is None:
         booking = await book_pickup(case, attempt=1)
         due_at = deadlines.due(Timer.CARRIER_PICKUP)
@@ -159,6 +166,48 @@ async def _handover(
             )
     # The customer has done their part; a parcel with no scan for this long is likely lost.
     return await deadlines.event(FIRST_SCANS, Timer.TRANSIT)
+
+
+async def _dropoff(case: Case, *, expires: bool) -> IntegrationEvent | None:
+    """Book the drop-off, tell the customer its code, and wait for the store's first scan
+    until the code expires (a reminder on the way when there is time for one)."""
+    rec, deadlines = case.recorder, case.deadlines
+    return_address = case.policy.returns.return_address
+    booking = await book_dropoff(case)
+    if booking is None:
+        # The store scanned the parcel while the refused booking waited for an agent (booked
+        # by hand): the scan waits in the inbox.
+        return await deadlines.event(FIRST_SCANS, Timer.CUSTOMER_SHIPMENT)
+    now = case.journal.now()
+    # The code's own expiry is the deadline; a carrier that gave none usable gets the
+    # policy's customer_shipment time, so the wait always ends.
+    expiry = booking.expires_at
+    due_at = expiry if expiry and expiry > now else deadlines.due(Timer.CUSTOMER_SHIPMENT)
+    deadline = Deadline(name=Timer.CUSTOMER_SHIPMENT, due_at=due_at)
+    await rec.notify(
+        Message.CASE_APPROVED,
+        deadline=deadline,
+        pickup=False,
+        tracking_number=booking.tracking_number,
+        return_address=return_address,
+    )
+    scans = Accepts(events=FIRST_SCANS)
+    if deadlines.due(Timer.CUSTOMER_SHIPMENT_REMINDER) < due_at:
+        shipped = await deadlines.wait_reminding(
+            scans,
+            Timer.CUSTOMER_SHIPMENT,
+            Timer.CUSTOMER_SHIPMENT_REMINDER,
+            Message.SHIPMENT_REMINDER,
+            due_at=due_at,
+            return_address=return_address,
+        )
+    else:
+        shipped = await deadlines.wait_until(scans, Timer.CUSTOMER_SHIPMENT, due_at)
+    if isinstance(shipped, IntegrationEvent):
+        return shipped
+    if expires:
+        raise await deadlines.expire(Timer.CUSTOMER_SHIPMENT)
+    return None
 
 
 async def _inspect(case: Case) -> InspectionData:
@@ -225,6 +274,48 @@ async def book_pickup(case: Case, attempt: int) -> CarrierBooking | None:
         f"Pickup booked, tracking number {booking.tracking_number}.",
     )
     return booking
+
+
+async def book_dropoff(case: Case) -> DropoffBooking | None:
+    """Book a convenience-store drop-off of the customer's parcel; None when the store scanned
+    the parcel while a refused booking waited for an agent (the scan waits in the inbox)."""
+    view = case.view
+    request = BookDropoff(
+        case_id=view.id,
+        chain=view.decision.dropoff_chain,
+        parcels=view.items,
+        idempotency_key=f"{view.id}:dropoff",
+    )
+    booking = await until_done(
+        case,
+        lambda: calls.book_dropoff(request, case.journal),
+        partner=Actor.CARRIER,
+        escalation="The carrier refused the drop-off",
+        settles=FIRST_SCANS,
+    )
+    if booking is None:
+        return None
+    inbound = inbound_shipment(case, create=True)
+    # The shop booked it, whoever pays the postage at the counter.
+    inbound.booked_by = "seller"
+    inbound.tracking_number = booking.tracking_number
+    inbound.label_url = booking.label_url
+    inbound.dropoff = Dropoff(code=booking.code, chain=booking.chain, expires_at=booking.expires_at)
+    case.recorder.add(
+        Kind.DROPOFF_BOOKED,
+        Actor.CARRIER,
+        f"{booking.chain} drop-off booked, code {booking.code}.",
+        {"code": booking.code, "chain": booking.chain},
+    )
+    return booking
+
+
+def return_method(case: Case) -> ReturnMethod:
+    """How the case's item comes back: its decision's way, or its payer's (a case decided
+    before there was a choice, or whose payer a supervisor changed)."""
+    decision = case.view.decision
+    payer: Payer = "seller" if decision.shipping_payer == "seller" else "customer"
+    return method_for(decision.return_method, payer)
 
 
 def inbound_shipment(case: Case, *, create: bool = False) -> Shipment:
