@@ -63,6 +63,8 @@ DEFAULT_TIMERS: dict[str, str] = {
     "complaint_follow_up": "24h",
     "survey": "7d",
     "exception_window": "30d",
+    "restock": "14d",
+    "negative_review_response": "2h",
 }
 
 DEFAULT_ROUTING: dict[ComplaintCategory, str] = {
@@ -122,6 +124,9 @@ class RepairsPolicy(BaseModel):
 
     # The shop's own warranty on a repair, from the day the repaired item is delivered back.
     warranty_months: Annotated[int, Field(ge=0, le=120)] = 3
+    # Charged when the customer declines (or lets lapse) a repair quote: the diagnosis was
+    # work done. 0 charges nothing; an agent may waive it on the diagnosis.
+    diagnosis_fee: PolicyAmount = Decimal("0")
 
 
 class ComplaintsPolicy(BaseModel):
