@@ -81,6 +81,8 @@ class RecordDiagnosis(_Action):
     cost: Amount = Decimal(0)
     parts: list[ShortText] = []
     notes: Notes = ""
+    # The policy's diagnosis fee isn't charged if the customer declines the quote.
+    waive_diagnosis_fee: bool = False
 
 
 class Assign(_Action):
@@ -218,6 +220,7 @@ class DiagnosisData(_EventData):
     parts: list[ShortText] = []
     cost: Amount = Decimal(0)
     notes: Notes = ""
+    waive_diagnosis_fee: bool = False
 
 
 class RepairReportData(_EventData):

@@ -329,6 +329,10 @@ class RepairDiagnosis(BaseModel):
     parts: list[str] = []
     cost: Decimal = Decimal(0)
     notes: str = ""
+    # What declining the quote costs: the policy's diagnosis fee, at most the quote itself;
+    # 0 when the policy charges none or an agent waived it (`diagnosis_fee_waived`).
+    diagnosis_fee: Decimal = Decimal(0)
+    diagnosis_fee_waived: bool = False
 
 
 class RepairReport(BaseModel):
