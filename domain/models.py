@@ -192,6 +192,17 @@ class ExchangeItem(BaseModel):
     unit_price: Amount
 
 
+class OutOfStock(BaseModel):
+    """A replacement the warehouse reported out of stock, and what the customer may choose."""
+
+    # The replacement line out of stock (None: the whole replacement).
+    sku: str | None = None
+    # When the warehouse expects it back in stock, if it said.
+    expected_at: date | None = None
+    # Variants in stock the customer may switch to, priced by the warehouse.
+    alternatives: list[ExchangeItem] = []
+
+
 class Complaint(BaseModel):
     category: ComplaintCategory
     channel: Annotated[str, Field(max_length=40)] = "web"
@@ -373,6 +384,8 @@ class CaseView(BaseModel):
     evidence: list[str] = []
     exchange_for: list[ExchangeItem] = []
     complaint: Complaint | None = None
+    # An exchange whose replacement is out of stock: the customer's choices (issue 11).
+    out_of_stock: OutOfStock | None = None
     decision: Decision
     refund: Refund | None = None
     shipments: list[Shipment] = []

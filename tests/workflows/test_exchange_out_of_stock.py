@@ -90,8 +90,13 @@ async def test_out_of_stock_offer_declined_dispatches_again(stack: Stack) -> Non
     assert entry(view, "offer_declined").actor == "customer"
     with pytest.raises(WorkflowUpdateFailedError):
         await customer(handle, "cancel")  # the original is back with the shop
-    view = await reach_deadline(handle, "dispatch")
-    assert deadline_names(view) == {"dispatch"}
+    # Waiting with no restock date named: the `restock` timer (14 days) from the choice.
+    view = await reach_deadline(handle, "restock")
+    assert deadline_names(view) == {"restock"}
+    waited_at = entry(view, "waiting_for_stock").at
+    assert near(deadline(view, "restock").due_at, waited_at + timedelta(days=14))
+    await mails_arrive(stack.mail, case, "waiting_for_stock")
+    assert "hasn't given us a restock date" in mail_text(stack.mail, case, "waiting_for_stock")
     assert kinds(view).count("shipment_booked") == 2
     assert shipment_keys(stack.peers, case.case_id) == [
         f"{case.case_id}:replacement.1",
