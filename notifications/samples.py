@@ -574,9 +574,9 @@ def sample_for(kind: CaseKind, message: str, locale: Locale = Locale.EN) -> Case
             refunded=refunded,
         )
         if message in ("out_of_stock_offer", "waiting_for_stock"):
-            case.out_of_stock = OUT_OF_STOCK
+            case.out_of_stock = OUT_OF_STOCK.model_copy(deep=True)
         if message == "variant_switched":
-            case.exchange_for = OUT_OF_STOCK.alternatives[1:]
+            case.exchange_for = [OUT_OF_STOCK.alternatives[1].model_copy()]
     elif kind == "refund":
         case = sample_refund_case(
             locale=locale,

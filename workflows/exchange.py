@@ -175,7 +175,7 @@ class ExchangeWorkflow(CaseHandlers):
         refund; no answer takes the refund. With `refund_out_of_stock` off the refund is left
         to the caller (the original isn't back yet), and `self.paid` holds what was paid.
         """
-        case, rec = self.case, self.case.recorder
+        case = self.case
         self.paid = paid
         waiting = case.view.status
         # What a cheaper replacement pays back once it ships; a switch prices it again.
