@@ -79,6 +79,10 @@ async def test_out_of_stock_offer_unanswered_refunds(stack: Stack) -> None:
     assert (refund["amount"], refund["reason"]) == ("990.00", "out_of_stock")
     assert len(requests_for(stack.peers, "/refunds", case.case_id)) == 1
     assert not view.sla_breached  # the customer's silence is not the shop's breach
+    offer = mail_text(stack.mail, case, "out_of_stock_offer")
+    assert "Take a refund" in offer and "Wait:" in offer
+    assert "we'll refund TWD 990.00 automatically" in offer
+    await mails_arrive(stack.mail, case, "refund_sent")
     await stop(stack.client, handle)
 
 

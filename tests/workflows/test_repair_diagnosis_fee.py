@@ -10,6 +10,7 @@ from tests.conftest import Stack
 from tests.workflows.helpers import (
     act,
     customer,
+    sleep_past,
     entry,
     kinds,
     mail_text,
@@ -95,4 +96,23 @@ async def test_a_waived_diagnosis_fee_charges_nothing(stack: Stack) -> None:
     assert "檢測費已為您免除" in declined and "TWD" not in declined
     await reach_deadline(handle, "dispatch")
     assert charges(stack, case.case_id) == []
+    await stop(stack.client, handle)
+
+
+async def test_a_lapsed_quote_charges_the_fee_capped_at_the_quote(stack: Stack) -> None:
+    case = repair_input(await stack.now(), in_warranty=False, policy=FEE_POLICY)
+    handle = await stack.start(case)
+    await send_in(handle)
+    # A 200 repair: the 300 fee is capped at what the repair itself would have cost.
+    await diagnose(handle, cost="200")
+    await sleep_past(stack.env, handle, "quote_response")
+    view = await reach_kind(handle, "diagnosis_fee_charged")
+    assert view.repair is not None and view.repair.quote_status == "expired"
+    await webhooks_arrive(stack.peers, case.case_id, "case.charge_customer")
+    assert charges(stack, case.case_id) == [
+        {"amount": "200.00", "currency": "TWD", "reason": "diagnosis_fee"}
+    ]
+    await mails_arrive(stack.mail, case, "repair_declined")
+    declined = mail_text(stack.mail, case, "repair_declined")
+    assert "We didn't hear from you" in declined and "fee of TWD 200.00" in declined
     await stop(stack.client, handle)
