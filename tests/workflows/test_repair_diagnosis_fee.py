@@ -10,13 +10,13 @@ from tests.conftest import Stack
 from tests.workflows.helpers import (
     act,
     customer,
-    sleep_past,
     entry,
     kinds,
     mail_text,
     mails_arrive,
     reach_deadline,
     reach_kind,
+    sleep_past,
     stop,
     webhooks_arrive,
 )
