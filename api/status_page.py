@@ -41,6 +41,7 @@ FORM_FIELDS: dict[str, tuple[str, ...]] = {
     "decline": (),
     "rate": ("score", "comment"),
     "cancel": (),
+    "switch_variant": ("sku",),
 }
 # The statuses each case type passes through on its way to a close, in order. Side statuses
 # (awaiting_customer) and early ends (rejected, cancelled, expired) are shown where the case

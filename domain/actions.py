@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import builtins
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.models import Amount, LongText, ShortText
+from domain.models import Amount, ExchangeItem, LongText, ShortText
 
 Notes = Annotated[str, Field(max_length=4000)]
 
@@ -81,6 +81,8 @@ class RecordDiagnosis(_Action):
     cost: Amount = Decimal(0)
     parts: list[ShortText] = []
     notes: Notes = ""
+    # The policy's diagnosis fee isn't charged if the customer declines the quote.
+    waive_diagnosis_fee: bool = False
 
 
 class Assign(_Action):
@@ -165,8 +167,16 @@ class CustomerCancel(_Action):
     action: Literal["cancel"]
 
 
+class SwitchVariant(_Action):
+    """Swap an out-of-stock replacement for one of the variants the warehouse offered."""
+
+    action: Literal["switch_variant"]
+    # One of the offered alternatives: the customer picks, the warehouse's list prices it.
+    sku: ShortText
+
+
 CustomerAction = Annotated[
-    Reply | ProvideTracking | Accept | Decline | Rate | CustomerCancel,
+    Reply | ProvideTracking | Accept | Decline | Rate | CustomerCancel | SwitchVariant,
     Field(discriminator="action"),
 ]
 
@@ -213,11 +223,23 @@ class ReplacementShippedData(_EventData):
     tracking_number: Annotated[str, Field(min_length=3, max_length=64)]
 
 
+class OutOfStockData(_EventData):
+    """`replacement.out_of_stock`: what the warehouse knows of the stock (all optional)."""
+
+    # The replacement line out of stock; none names the whole replacement.
+    sku: ShortText | None = None
+    # The restock date the warehouse expects (a shop date, e.g. "2026-12-20").
+    expected_at: date | None = None
+    # Variants in stock the customer may switch to, each with its quantity and price.
+    alternatives: Annotated[list[ExchangeItem], Field(max_length=20)] = []
+
+
 class DiagnosisData(_EventData):
     repairable: bool
     parts: list[ShortText] = []
     cost: Amount = Decimal(0)
     notes: Notes = ""
+    waive_diagnosis_fee: bool = False
 
 
 class RepairReportData(_EventData):
@@ -232,6 +254,7 @@ EVENT_DATA: dict[EventType, type[BaseModel]] = {
     EventType.REFUND_SETTLED: RefundEventData,
     EventType.REFUND_FAILED: RefundEventData,
     EventType.REPLACEMENT_SHIPPED: ReplacementShippedData,
+    EventType.REPLACEMENT_OUT_OF_STOCK: OutOfStockData,
     EventType.REPAIR_DIAGNOSED: DiagnosisData,
     EventType.REPAIR_COMPLETED: RepairReportData,
 }

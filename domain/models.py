@@ -227,6 +227,17 @@ class ReturnMethod(StrEnum):
 ChainName = Annotated[str, Field(min_length=1, max_length=40)]
 
 
+class OutOfStock(BaseModel):
+    """A replacement the warehouse reported out of stock, and what the customer may choose."""
+
+    # The replacement line out of stock (None: the whole replacement).
+    sku: str | None = None
+    # When the warehouse expects it back in stock, if it said.
+    expected_at: date | None = None
+    # Variants in stock the customer may switch to, priced by the warehouse.
+    alternatives: list[ExchangeItem] = []
+
+
 class Complaint(BaseModel):
     category: ComplaintCategory
     channel: Annotated[str, Field(max_length=40)] = "web"
@@ -384,6 +395,10 @@ class RepairDiagnosis(BaseModel):
     parts: list[str] = []
     cost: Decimal = Decimal(0)
     notes: str = ""
+    # What declining the quote costs: the policy's diagnosis fee, at most the quote itself;
+    # 0 when the policy charges none or an agent waived it (`diagnosis_fee_waived`).
+    diagnosis_fee: Decimal = Decimal(0)
+    diagnosis_fee_waived: bool = False
 
 
 class RepairReport(BaseModel):
@@ -424,6 +439,8 @@ class CaseView(BaseModel):
     evidence: list[str] = []
     exchange_for: list[ExchangeItem] = []
     complaint: Complaint | None = None
+    # An exchange whose replacement is out of stock: the customer's choices (issue 11).
+    out_of_stock: OutOfStock | None = None
     decision: Decision
     refund: Refund | None = None
     shipments: list[Shipment] = []

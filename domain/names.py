@@ -77,6 +77,11 @@ class Timer(StrEnum):
     EXCEPTION_WINDOW = "exception_window"
     # How long a message that needs the customer's answer waits before an SMS nudges them.
     SMS_NUDGE = "sms_nudge"
+    # How long a customer who waits for an out-of-stock replacement waits when the warehouse
+    # names no restock date (with one, the usual `dispatch` time runs from that date).
+    RESTOCK = "restock"
+    # A negative review opened on a non-working day: answered within 2 hours of real time.
+    NEGATIVE_REVIEW_RESPONSE = "negative_review_response"
 
 
 class Message(StrEnum):
@@ -103,6 +108,9 @@ class Message(StrEnum):
     INTERCEPTION_FAILED = "interception_failed"
     DIFFERENCE_DUE = "difference_due"
     OUT_OF_STOCK_OFFER = "out_of_stock_offer"
+    # The customer chose to wait for an out-of-stock replacement, or another variant.
+    WAITING_FOR_STOCK = "waiting_for_stock"
+    VARIANT_SWITCHED = "variant_switched"
     REPLACEMENT_SHIPPED = "replacement_shipped"
     ORIGINAL_NOT_RETURNED = "original_not_returned"
     DIAGNOSIS_DELAYED = "diagnosis_delayed"
@@ -195,6 +203,8 @@ class Kind(StrEnum):
     INSPECTION_RECORDED = "inspection_recorded"
     ADVANCED_EXCHANGE = "advanced_exchange"
     REPLACEMENT_OUT_OF_STOCK = "replacement_out_of_stock"
+    WAITING_FOR_STOCK = "waiting_for_stock"
+    VARIANT_SWITCHED = "variant_switched"
     # Offers
     OFFER_MADE = "offer_made"
     OFFER_ACCEPTED = "offer_accepted"
@@ -203,6 +213,8 @@ class Kind(StrEnum):
     DIAGNOSIS_RECORDED = "diagnosis_recorded"
     QUOTE_ACCEPTED = "quote_accepted"
     QUOTE_DECLINED = "quote_declined"
+    DIAGNOSIS_FEE_CHARGED = "diagnosis_fee_charged"
+    DIAGNOSIS_FEE_WAIVED = "diagnosis_fee_waived"
     REPAIR_WARRANTY = "repair_warranty"
     UNREPAIRABLE = "unrepairable"
     RESOLUTION_CHOSEN = "resolution_chosen"
@@ -292,6 +304,8 @@ class CustomerVerb(StrEnum):
     DECLINE = "decline"
     RATE = "rate"
     CANCEL = "cancel"
+    # An out-of-stock replacement swapped for a variant the warehouse offered.
+    SWITCH_VARIANT = "switch_variant"
 
 
 class AgentRole(StrEnum):

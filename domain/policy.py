@@ -66,6 +66,8 @@ DEFAULT_TIMERS: dict[str, str] = {
     # After a message that needs an answer (info needed, a quote, an offer) with none yet: an
     # SMS, once, if the customer has a phone and the message went by mail. "0s" turns it off.
     "sms_nudge": "24h",
+    "restock": "14d",
+    "negative_review_response": "2h",
 }
 
 DEFAULT_ROUTING: dict[ComplaintCategory, str] = {
@@ -151,6 +153,9 @@ class RepairsPolicy(BaseModel):
 
     # The shop's own warranty on a repair, from the day the repaired item is delivered back.
     warranty_months: Annotated[int, Field(ge=0, le=120)] = 3
+    # Charged when the customer declines (or lets lapse) a repair quote: the diagnosis was
+    # work done. 0 charges nothing; an agent may waive it on the diagnosis.
+    diagnosis_fee: PolicyAmount = Decimal("0")
 
 
 class ComplaintsPolicy(BaseModel):

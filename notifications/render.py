@@ -60,6 +60,8 @@ RETURN_MESSAGES: tuple[str, ...] = (
 EXCHANGE_MESSAGES: tuple[str, ...] = (
     "difference_due",
     "out_of_stock_offer",
+    "waiting_for_stock",
+    "variant_switched",
     "replacement_shipped",
     "original_not_returned",
 )
@@ -129,6 +131,9 @@ REQUIRED_EXTRA: dict[str, tuple[str, ...]] = {
     "replacement_shipped": ("tracking_number",),
     # amount: the refund offered instead of an out-of-stock replacement.
     "out_of_stock_offer": ("amount",),
+    # amount: the difference a dearer variant costs, refund_amount: what a cheaper one pays
+    # back once shipped; each None when there is none.
+    "variant_switched": ("amount", "refund_amount"),
     # amount: what the shop charges for an advanced exchange's original that never came back.
     "original_not_returned": ("amount",),
     # amount: the refund offered for a delivered item the customer keeps;

@@ -24,6 +24,7 @@ from domain.models import (
     Locale,
     Money,
     Order,
+    OutOfStock,
     Priority,
     Reason,
     Refund,
@@ -72,6 +73,7 @@ EXTRA: dict[str, dict[str, Any]] = {
     "difference_due": {"amount": {"amount": "300.00", "currency": "TWD"}},
     "replacement_shipped": {"tracking_number": "TCAT-66600002"},
     "out_of_stock_offer": {"amount": {"amount": "990.00", "currency": "TWD"}},
+    "variant_switched": {"amount": {"amount": "100.00", "currency": "TWD"}, "refund_amount": None},
     "original_not_returned": {"amount": {"amount": "990.00", "currency": "TWD"}},
     "refund_offer": {
         "amount": {"amount": "297.00", "currency": "TWD"},
@@ -97,6 +99,16 @@ EXTRA: dict[str, dict[str, Any]] = {
     "resolution_done": {"resolution": "return", "amount": None, "child_case_id": "R-8K2W4NZA"},
 }
 
+# The warehouse's word on an exchange's replacement out of stock, with two variants in stock.
+OUT_OF_STOCK = OutOfStock(
+    sku="TEE-L-BLK",
+    expected_at=date(2026, 12, 5),
+    alternatives=[
+        ExchangeItem(sku="TEE-L-NVY", quantity=1, unit_price=Decimal("990.00")),
+        ExchangeItem(sku="TEE-XL-BLK", quantity=1, unit_price=Decimal("1090.00")),
+    ],
+)
+
 QuoteStatus = Literal["sent", "accepted", "declined", "expired"]
 CaseKind = Literal["return", "exchange", "refund", "repair", "complaint"]
 # Where a refund-only case stands (DESIGN 3.4): not shipped, shipped but not delivered,
@@ -114,6 +126,7 @@ DEADLINE_FOR: dict[str, str] = {
     "inspection_passed": "dispatch",
     "difference_due": "offer_response",
     "out_of_stock_offer": "offer_response",
+    "waiting_for_stock": "restock",
     "refund_offer": "offer_response",
     "interception_requested": "interception",
     "survey": "survey",
@@ -143,6 +156,7 @@ NO_DEADLINE = frozenset(
         "fulfilment_cancelled",
         "interception_failed",
         "offer_declined",
+        "variant_switched",
         "diagnosis_delayed",
         "repair_declined",
         "repair_done",
@@ -561,6 +575,10 @@ def sample_for(kind: CaseKind, message: str, locale: Locale = Locale.EN) -> Case
             difference=Decimal("100.00") if refunded else Decimal("0"),
             refunded=refunded,
         )
+        if message in ("out_of_stock_offer", "waiting_for_stock"):
+            case.out_of_stock = OUT_OF_STOCK.model_copy(deep=True)
+        if message == "variant_switched":
+            case.exchange_for = [OUT_OF_STOCK.alternatives[1].model_copy()]
     elif kind == "refund":
         case = sample_refund_case(
             locale=locale,

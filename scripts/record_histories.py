@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from aftersales.temporal import register_search_attributes  # noqa: E402
 from aftersales.worker import build_worker  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from config.temporal import data_converter  # noqa: E402
+from domain.calendar import BusinessCalendar  # noqa: E402
 from domain.models import CaseOutcome, CaseView  # noqa: E402
 from domain.names import WorkflowName  # noqa: E402
 from domain.policy import Policy  # noqa: E402
@@ -322,6 +323,46 @@ async def complaint_complete(rec: Recorder) -> None:
     await rec.save("complaint_complete", handle)
 
 
+async def exchange_out_of_stock_wait(rec: Recorder) -> None:
+    """An exchange whose replacement was out of stock: the customer waits, it ships later."""
+    same_price = [{"sku": "TEE-L-BLK", "quantity": 1, "unit_price": "990.00"}]
+    case = case_input(now=await rec.now(), type="exchange", exchange_for=same_price)
+    handle = await rec.start(case)
+    await send_back(handle)
+    await signal(handle, "inspection.completed", result="pass", grade="A")
+    await reach_deadline(handle, "dispatch")
+    await signal(handle, "replacement.out_of_stock")
+    await reach_deadline(handle, "offer_response")
+    await customer(handle, "decline")
+    await reach_deadline(handle, "restock")
+    await signal(handle, "replacement.shipped", tracking_number="TRK-RESTOCK")
+    await reach(handle, "replacement_shipped")
+    await reach_deadline(handle, "transit")
+    await signal(handle, "carrier.delivered")
+    await reach_deadline(handle, "follow_up")
+    await close_after_follow_up(rec, handle)
+    await rec.save("exchange_out_of_stock_wait", handle)
+
+
+async def complaint_negative_review_sunday(rec: Recorder) -> None:
+    """Mid-flight: a negative review opened on a Sunday at 10:00, answered at 13:00 (after
+    its 2-hour clock escalated). Moves the clock to a Sunday: record it last."""
+    zone = BusinessCalendar.from_policy(Policy()).zone
+    now = (await rec.now()).astimezone(zone)
+    day = now.date() + timedelta(days=1)
+    while day.weekday() != 6:
+        day += timedelta(days=1)
+    await rec.env.sleep(datetime.combine(day, time(10, 0), tzinfo=zone) - now)
+    review = {"category": "logistics", "negative_review": True}
+    handle = await rec.start(complaint_input(now=await rec.now(), complaint=review))
+    await reach_deadline(handle, "first_response_hard")
+    await rec.env.sleep(timedelta(hours=3))
+    await act(handle, "respond", actor="agent-mei", message="Sorry, we're on it.")
+    await reach_deadline(handle, "review")
+    await rec.save("complaint_negative_review_sunday", handle)
+    await stop(rec.client, handle)
+
+
 async def close_after_follow_up(rec: Recorder, handle: Handle) -> None:
     """Let the follow-up and the survey lapse; the case closes."""
     await sleep_past(rec.env, handle, "follow_up")
@@ -338,6 +379,8 @@ PATHS: dict[str, Callable[[Recorder], Awaitable[None]]] = {
     "repair_complete": repair_complete,
     "complaint_complete": complaint_complete,
     "dropoff_complete": dropoff_complete,
+    "exchange_out_of_stock_wait": exchange_out_of_stock_wait,
+    "complaint_negative_review_sunday": complaint_negative_review_sunday,
 }
 
 

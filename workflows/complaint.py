@@ -51,6 +51,11 @@ ANSWERS = Accepts(customer=frozenset({CustomerVerb.ACCEPT, CustomerVerb.DECLINE}
 MARKABLE = Accepts(agent=MARK)
 SURVEY = Accepts(customer=frozenset({CustomerVerb.RATE}), agent=MARK)
 FIRST_RESPONSE_CLOCKS = (Timer.FIRST_RESPONSE, Timer.FIRST_RESPONSE_HARD)
+# A negative review opened on a non-working day: 2 hours of real time instead of 1 business
+# hour, which would not start before the next working morning.
+NEGATIVE_REVIEW_CLOCKS = (Timer.NEGATIVE_REVIEW_RESPONSE, Timer.FIRST_RESPONSE_HARD)
+# Cases started before the 2-hour clock keep the business-hour clock they listed.
+NEGATIVE_REVIEW_CLOCK = "complaint-negative-review-clock"
 
 _RESOLUTION_TEXT = {
     "apology": "an apology",
@@ -97,15 +102,17 @@ class ComplaintWorkflow(CaseHandlers):
         agent answers.
         """
         rec, deadlines = self.case.recorder, self.case.deadlines
-        clocks = {name: deadlines.due(name) for name in FIRST_RESPONSE_CLOCKS}
+        names = self.first_response_clocks()
+        clocks = {name: deadlines.due(name) for name in names}
         for name, due_at in clocks.items():
             deadlines.set(name, due_at)
         await rec.set_status(
             CaseStatus.AWAITING_REVIEW, Kind.AWAITING_REVIEW, Actor.SYSTEM, expect=INVESTIGATION
         )
+        # The customer is promised the first clock (the soft one), as before.
         await rec.notify(
             Message.COMPLAINT_ACKNOWLEDGED,
-            deadline=Deadline(name=Timer.FIRST_RESPONSE, due_at=clocks[Timer.FIRST_RESPONSE]),
+            deadline=Deadline(name=names[0], due_at=clocks[names[0]]),
         )
         try:
             for name, due_at in sorted(clocks.items(), key=lambda clock: clock[1]):
@@ -120,6 +127,18 @@ class ComplaintWorkflow(CaseHandlers):
         finally:
             for name in clocks:
                 deadlines.clear(name)
+
+    def first_response_clocks(self) -> tuple[Timer, Timer]:
+        """The first-response clocks: the 2-hour one for a negative review opened on a
+        non-working day (a weekend or a holiday of the business calendar), else the usual."""
+        case = self.case
+        complaint = case.view.complaint
+        if complaint is None or not complaint.negative_review:
+            return FIRST_RESPONSE_CLOCKS
+        today = case.now().astimezone(case.calendar.zone).date()
+        if case.calendar.is_business_day(today) or not workflow.patched(NEGATIVE_REVIEW_CLOCK):
+            return FIRST_RESPONSE_CLOCKS
+        return NEGATIVE_REVIEW_CLOCKS
 
     async def investigate(self, found: Input | None) -> Propose:
         """Answer the customer and look into it until the agent proposes a workable resolution.

@@ -2,25 +2,38 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time
 from decimal import Decimal
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.actions import Decline, EventType
-    from domain.models import CaseOutcome, CaseStatus
-    from domain.names import Actor, Kind, Message, Timer, Webhook, WorkflowName
+    from domain.actions import Decline, EventType, OutOfStockData, SwitchVariant
+    from domain.models import (
+        CaseOutcome,
+        CaseStatus,
+        Deadline,
+        ExchangeItem,
+        OutOfStock,
+    )
+    from domain.names import Actor, CustomerVerb, Kind, Message, Timer, Webhook, WorkflowName
     from workflows.case import CaseHandlers, CaseInput
     from workflows.ending import CaseEnded
-    from workflows.inbox import Accepts
+    from workflows.inbox import Accepts, Input
     from workflows.steps.follow_up import follow_up
     from workflows.steps.inbound import receive_item
-    from workflows.steps.offer import offer
-    from workflows.steps.outbound import await_delivery, dispatch, ship_to_customer
+    from workflows.steps.offer import ACCEPT_OR_DECLINE, offer
+    from workflows.steps.outbound import await_delivery, request_dispatch, ship_to_customer
     from workflows.steps.refund import refund, refund_now
     from workflows.steps.review import reject_ineligible, review
 
 PAID = Accepts(events=frozenset({EventType.CUSTOMER_PAID_DIFFERENCE}))
+# Out of stock: take the refund (accept), wait for stock (decline), or switch to a variant the
+# warehouse offered (only when it offered one).
+SWITCH = Accepts(customer=frozenset({CustomerVerb.SWITCH_VARIANT}))
+# A customer who waits gets a restock deadline and a message; cases that took the wait before
+# it had them keep waiting under `dispatch`, silently.
+OUT_OF_STOCK_CHOICES = "exchange-out-of-stock-choices"
 
 
 @workflow.defn(name=WorkflowName.EXCHANGE.value)
@@ -132,7 +145,7 @@ class ExchangeWorkflow(CaseHandlers):
         if not await self.replace(paid, refund_out_of_stock=False):
             # Out of stock and the customer took the refund: nothing went out, so the original
             # comes back first as in a return; one that never does expires unpaid.
-            await self.standard(paid, refund_instead=self.credit + paid)
+            await self.standard(paid, refund_instead=self.credit + self.paid)
             return
         received = await receive_item(case, expires=False)
         if received.never_shipped:
@@ -155,35 +168,160 @@ class ExchangeWorkflow(CaseHandlers):
             )
 
     async def replace(self, paid: Decimal, *, refund_out_of_stock: bool = True) -> bool:
-        """Send the replacement until delivered; out of stock offers a refund. True if it shipped.
+        """Send the replacement until delivered. True if it shipped.
 
-        With `refund_out_of_stock` off the refund the customer takes is left to the caller (the
-        original isn't back yet).
+        Out of stock, the customer chooses: wait for stock (until a restock deadline), switch
+        to a variant the warehouse offered (settling the new price difference), or take a
+        refund; no answer takes the refund. With `refund_out_of_stock` off the refund is left
+        to the caller (the original isn't back yet), and `self.paid` holds what was paid.
         """
-        case, rec = self.case, self.case.recorder
-        items = case.view.exchange_for or case.view.items
+        case = self.case
+        self.paid = paid
         waiting = case.view.status
-        attempt = 1
-        while await dispatch(case, items, step=f"replacement.{attempt}") is None:
-            amount = self.credit + paid
-            answer = await offer(case, Message.OUT_OF_STOCK_OFFER, amount=rec.money(amount))
-            if not isinstance(answer, Decline):
-                rec.add(Kind.OUT_OF_STOCK_REFUND, Actor.SYSTEM, "Refunding instead of replacing.")
-                if refund_out_of_stock:
-                    await refund_now(case, amount, reason="out_of_stock")
-                return False
-            # Declined: the customer waits for stock or another variant the agent arranges. It is
-            # the warehouse's turn again, so the case leaves awaiting_customer (where a cancel
-            # would end it with the original kept and nothing refunded).
-            await rec.set_status(
-                waiting,
-                Kind.OFFER_DECLINED,
-                Actor.CUSTOMER,
-                "The customer waits for the replacement.",
+        # What a cheaper replacement pays back once it ships; a switch prices it again.
+        back = case.view.decision.refund_estimate.amount
+        attempt, timer, due_at = 1, Timer.DISPATCH, None
+        while True:
+            items = case.view.exchange_for or case.view.items
+            found = await request_dispatch(
+                case, items, step=f"replacement.{attempt}", timer=timer, due_at=due_at
             )
+            if found.type == EventType.REPLACEMENT_SHIPPED:
+                break
+            stock = found.data_as(OutOfStockData)
+            amount = self.credit + self.paid
+            answer = await self.choose(stock, amount)
+            if isinstance(answer, Decline):
+                timer, due_at = await self.wait_for_stock(stock, waiting)
+            elif isinstance(answer, SwitchVariant):
+                switched = await self.switch(answer, stock, waiting)
+                if switched is None:
+                    return await self.refund_instead(
+                        self.credit + self.paid, Actor.TIMER, refund_out_of_stock
+                    )
+                back, timer, due_at = switched, Timer.DISPATCH, None
+            else:
+                return await self.refund_instead(amount, Actor.SYSTEM, refund_out_of_stock)
             attempt += 1
-        cheaper = case.view.decision.refund_estimate.amount
-        if cheaper > 0:
-            await refund(case, cheaper, reason="exchange_difference")
+        case.view.out_of_stock = None
+        if back > 0:
+            await refund(case, back, reason="exchange_difference")
         await await_delivery(case)
         return True
+
+    async def choose(self, stock: OutOfStockData, amount: Decimal) -> Input | None:
+        """Offer the out-of-stock choices under `offer_response`; the customer's answer, or
+        None when none came in time."""
+        case, rec, deadlines = self.case, self.case.recorder, self.case.deadlines
+        case.view.out_of_stock = OutOfStock(
+            sku=stock.sku, expected_at=stock.expected_at, alternatives=stock.alternatives
+        )
+        answers = ACCEPT_OR_DECLINE | SWITCH if stock.alternatives else ACCEPT_OR_DECLINE
+        # As `offer` does, with a wait of its own: a variant not offered is refused and the
+        # customer may choose again under the same deadline.
+        due_at = deadlines.due(Timer.OFFER_RESPONSE)
+        deadlines.set(Timer.OFFER_RESPONSE, due_at)
+        message = Message.OUT_OF_STOCK_OFFER
+        await rec.set_status(CaseStatus.AWAITING_CUSTOMER, message, Actor.SYSTEM, expect=answers)
+        deadline = Deadline(name=Timer.OFFER_RESPONSE, due_at=due_at)
+        await rec.notify(message, deadline=deadline, amount=rec.money(amount))
+        while True:
+            answer = await deadlines.wait_until(answers, Timer.OFFER_RESPONSE, due_at)
+            if not isinstance(answer, SwitchVariant) or offered(stock, answer.sku):
+                return answer
+            skus = ", ".join(a.sku for a in stock.alternatives)
+            case.inbox.refuse_last(f"{answer.sku!r} isn't one of the variants offered ({skus}).")
+
+    async def wait_for_stock(
+        self, stock: OutOfStockData, waiting: CaseStatus
+    ) -> tuple[Timer, datetime | None]:
+        """The customer waits: the warehouse's turn again, under the restock deadline; the
+        timer and deadline the next dispatch waits under."""
+        case, rec = self.case, self.case.recorder
+        choices = workflow.patched(OUT_OF_STOCK_CHOICES)
+        if not choices:
+            case.view.out_of_stock = None
+        # It is the warehouse's turn again, so the case leaves awaiting_customer (where a
+        # cancel would end it with the original kept and nothing refunded).
+        await rec.set_status(
+            waiting, Kind.OFFER_DECLINED, Actor.CUSTOMER, "The customer waits for the replacement."
+        )
+        if not choices:
+            return Timer.DISPATCH, None
+        due_at = self.restock_due(stock)
+        expected = stock.expected_at.isoformat() if stock.expected_at else "no date"
+        rec.add(
+            Kind.WAITING_FOR_STOCK,
+            Actor.CUSTOMER,
+            f"Waiting for stock (expected: {expected}); ship by {due_at.isoformat()}.",
+            {"expected_at": stock.expected_at.isoformat() if stock.expected_at else None},
+        )
+        deadline = Deadline(name=Timer.RESTOCK, due_at=due_at)
+        await rec.notify(Message.WAITING_FOR_STOCK, deadline=deadline)
+        return Timer.RESTOCK, due_at
+
+    def restock_due(self, stock: OutOfStockData) -> datetime:
+        """When a replacement waited for must ship: the warehouse's usual `dispatch` time from
+        its restock date, or the `restock` timer when it named none."""
+        case = self.case
+        if stock.expected_at is None:
+            return case.deadlines.due(Timer.RESTOCK)
+        restocked = datetime.combine(stock.expected_at, time(0), tzinfo=case.calendar.zone)
+        return case.calendar.add(max(restocked, case.now()), case.policy.timer(Timer.DISPATCH))
+
+    async def switch(
+        self, action: SwitchVariant, stock: OutOfStockData, waiting: CaseStatus
+    ) -> Decimal | None:
+        """Swap the replacement for the chosen variant and settle the new price difference as
+        at open; what a cheaper one pays back once shipped, or None when a dearer one's
+        difference went unpaid (the customer then gets the refund)."""
+        case, rec = self.case, self.case.recorder
+        view, currency = case.view, case.view.order.currency
+        chosen = next(a for a in stock.alternatives if a.sku == action.sku)
+        lines = view.exchange_for or [
+            ExchangeItem(sku=item.sku, quantity=item.quantity, unit_price=item.unit_price)
+            for item in view.items
+        ]
+        # The out-of-stock line gives way to the variant; with none named, the whole replacement.
+        named = stock.sku is not None and any(line.sku == stock.sku for line in lines)
+        kept = [line for line in lines if line.sku != stock.sku] if named else []
+        view.exchange_for = [*kept, chosen]
+        view.out_of_stock = None
+        total = sum((line.unit_price * line.quantity for line in view.exchange_for), Decimal(0))
+        credit = self.credit + self.paid
+        due, back = max(total - credit, Decimal(0)), max(credit - total, Decimal(0))
+        await rec.set_status(
+            waiting,
+            Kind.VARIANT_SWITCHED,
+            Actor.CUSTOMER,
+            f"Switched to {chosen.sku} x {chosen.quantity}; the replacement costs "
+            f"{currency} {total}.",
+        )
+        await rec.notify(
+            Message.VARIANT_SWITCHED,
+            amount=rec.money(due) if due else None,
+            refund_amount=rec.money(back) if back else None,
+        )
+        if due <= 0:
+            return back
+        if await offer(case, Message.DIFFERENCE_DUE, answers=PAID, amount=rec.money(due)) is None:
+            return None
+        self.paid += due
+        await rec.set_status(
+            waiting, Kind.DIFFERENCE_PAID, Actor.STOREFRONT, f"Paid {currency} {due}."
+        )
+        return Decimal(0)
+
+    async def refund_instead(self, amount: Decimal, actor: str, refund_now_too: bool) -> bool:
+        """Refund instead of replacing (left to the caller when `refund_now_too` is off)."""
+        case = self.case
+        case.view.out_of_stock = None
+        case.recorder.add(Kind.OUT_OF_STOCK_REFUND, actor, "Refunding instead of replacing.")
+        if refund_now_too:
+            await refund_now(case, amount, reason="out_of_stock")
+        return False
+
+
+def offered(stock: OutOfStockData, sku: str) -> bool:
+    """Whether the warehouse offered that variant."""
+    return any(alternative.sku == sku for alternative in stock.alternatives)

@@ -120,6 +120,7 @@ class RepairWorkflow(CaseHandlers):
                         parts=found.parts,
                         cost=found.cost,
                         notes=found.notes,
+                        waive_diagnosis_fee=found.waive_diagnosis_fee,
                     )
                     # An event leaves its own timeline entry; an agent's diagnosis needs one too.
                     rec.add(
@@ -133,9 +134,18 @@ class RepairWorkflow(CaseHandlers):
                     case.inbox.refuse_last("Only a diagnosis is taken here.")
                     found = await deadlines.wait_any(DIAGNOSES)
         # Shown and charged in the currency's minor units, e.g. "1500.00", never "1500".
-        cost = round_money(data.cost, case.policy.currency_minor_units)
+        units = case.policy.currency_minor_units
+        cost = round_money(data.cost, units)
+        # Never more than the repair itself would have cost: the fee pays for the diagnosis.
+        fee = round_money(min(case.policy.repairs.diagnosis_fee, cost), units)
+        waived = data.waive_diagnosis_fee and fee > 0
         diagnosis = RepairDiagnosis(
-            repairable=data.repairable, parts=data.parts, cost=cost, notes=data.notes
+            repairable=data.repairable,
+            parts=data.parts,
+            cost=cost,
+            notes=data.notes,
+            diagnosis_fee=Decimal(0) if waived else fee,
+            diagnosis_fee_waived=waived,
         )
         self.record.diagnosis = diagnosis
         return diagnosis
@@ -177,8 +187,35 @@ class RepairWorkflow(CaseHandlers):
         )
         # The repair centre's turn again: the item goes back, so the case leaves awaiting_customer.
         await rec.set_status(CaseStatus.INSPECTING, Kind.QUOTE_DECLINED, by, message)
-        await rec.notify(Message.REPAIR_DECLINED)
+        fee = await self.charge_diagnosis_fee(diagnosis)
+        await rec.notify(Message.REPAIR_DECLINED, amount=rec.money(fee) if fee else None)
         return False
+
+    async def charge_diagnosis_fee(self, diagnosis: RepairDiagnosis) -> Decimal:
+        """Charge a declined (or lapsed) quote's diagnosis fee, or note it waived; the fee.
+
+        The storefront collects it (`case.charge_customer`), as it collects an accepted quote:
+        it holds the customer's payment method, the payment connector only refunds.
+        """
+        rec, currency = self.case.recorder, self.case.view.order.currency
+        if diagnosis.diagnosis_fee_waived:
+            rec.add(Kind.DIAGNOSIS_FEE_WAIVED, Actor.AGENT, "The diagnosis fee is waived.")
+            return Decimal(0)
+        fee = diagnosis.diagnosis_fee
+        if fee <= 0:
+            # No fee in the case's policy: nothing new happens (cases opened before the fee).
+            return fee
+        rec.add(
+            Kind.DIAGNOSIS_FEE_CHARGED,
+            Actor.POLICY,
+            f"Diagnosis fee of {currency} {fee} charged for the declined quote.",
+            {"amount": str(fee), "currency": currency},
+        )
+        await rec.publish(
+            Webhook.CHARGE_CUSTOMER,
+            {**rec.money(fee).model_dump(mode="json"), "reason": "diagnosis_fee"},
+        )
+        return fee
 
     # ---- repair and return --------------------------------------------------------
 

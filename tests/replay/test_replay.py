@@ -24,7 +24,9 @@ from config.temporal import data_converter
 from domain.models import CaseOutcome
 from scripts.record_histories import recorder, refund_offer_unanswered, run_return_inspection
 from workflows.case import CaseInput
+from workflows.complaint import NEGATIVE_REVIEW_CLOCK
 from workflows.deadlines import SMS_NUDGE_PATCH
+from workflows.exchange import OUT_OF_STOCK_CHOICES
 from workflows.registry import WORKFLOWS
 from workflows.returns import RECORD_INSPECTION, ReturnWorkflow
 
@@ -200,3 +202,27 @@ async def test_a_new_offer_waited_out_is_nudged_behind_the_marker(tmp_path: Path
     assert new.count("tell the customer: sms_nudge") == 1
     result = await replayer().replay_workflow(history)
     assert result.replay_failure is None
+
+
+# ---- issue 11: the out-of-stock wait and the negative-review clock, each behind a patch ----
+
+# Recorded with the code before each patch (legacy/), and again with today's code.
+BEFORE_ISSUE_11 = {
+    OUT_OF_STOCK_CHOICES: ("exchange_out_of_stock_wait", "waiting_for_stock"),
+    NEGATIVE_REVIEW_CLOCK: ("complaint_negative_review_sunday", "within 2 hours"),
+}
+
+
+@pytest.mark.parametrize("patch", sorted(BEFORE_ISSUE_11))
+async def test_issue_11_histories_before_the_patch_keep_the_old_path(patch: str) -> None:
+    name, new_step = BEFORE_ISSUE_11[patch]
+    old = load(HERE / "legacy" / f"{name}_before_issue11.json")
+    new = load(HERE / f"{name}.json")
+    assert patch_ids(old) == [] and patch in patch_ids(new)
+    # What the patch added: the wait's message, or the 2-hour clock's escalation (the old run
+    # was answered after 2 hours but within its business hour, so it never escalated).
+    assert any(new_step in step for step in steps(new))
+    assert not any(new_step in step for step in steps(old))
+    for history in (old, new):
+        result = await replayer().replay_workflow(history)
+        assert result.replay_failure is None

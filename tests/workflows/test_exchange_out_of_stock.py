@@ -79,6 +79,10 @@ async def test_out_of_stock_offer_unanswered_refunds(stack: Stack) -> None:
     assert (refund["amount"], refund["reason"]) == ("990.00", "out_of_stock")
     assert len(requests_for(stack.peers, "/refunds", case.case_id)) == 1
     assert not view.sla_breached  # the customer's silence is not the shop's breach
+    offer = mail_text(stack.mail, case, "out_of_stock_offer")
+    assert "Take a refund" in offer and "Wait:" in offer
+    assert "we'll refund TWD 990.00 automatically" in offer
+    await mails_arrive(stack.mail, case, "refund_sent")
     await stop(stack.client, handle)
 
 
@@ -90,8 +94,13 @@ async def test_out_of_stock_offer_declined_dispatches_again(stack: Stack) -> Non
     assert entry(view, "offer_declined").actor == "customer"
     with pytest.raises(WorkflowUpdateFailedError):
         await customer(handle, "cancel")  # the original is back with the shop
-    view = await reach_deadline(handle, "dispatch")
-    assert deadline_names(view) == {"dispatch"}
+    # Waiting with no restock date named: the `restock` timer (14 days) from the choice.
+    view = await reach_deadline(handle, "restock")
+    assert deadline_names(view) == {"restock"}
+    waited_at = entry(view, "waiting_for_stock").at
+    assert near(deadline(view, "restock").due_at, waited_at + timedelta(days=14))
+    await mails_arrive(stack.mail, case, "waiting_for_stock")
+    assert "hasn't given us a restock date" in mail_text(stack.mail, case, "waiting_for_stock")
     assert kinds(view).count("shipment_booked") == 2
     assert shipment_keys(stack.peers, case.case_id) == [
         f"{case.case_id}:replacement.1",

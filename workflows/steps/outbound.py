@@ -4,6 +4,7 @@ it is delivered."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from temporalio import workflow
 
@@ -54,14 +55,27 @@ async def dispatch(
     case: Case, items: Sequence[Item | ExchangeItem], *, step: str
 ) -> IntegrationEvent | None:
     """Ask the warehouse to ship; answers `replacement.shipped`, or None when out of stock."""
+    found = await request_dispatch(case, items, step=step)
+    return None if found.type == EventType.REPLACEMENT_OUT_OF_STOCK else found
+
+
+async def request_dispatch(
+    case: Case,
+    items: Sequence[Item | ExchangeItem],
+    *,
+    step: str,
+    timer: Timer = Timer.DISPATCH,
+    due_at: datetime | None = None,
+) -> IntegrationEvent:
+    """Ask the warehouse to ship, under `timer` (until `due_at` if given); answers
+    `replacement.shipped` (marked shipped) or `replacement.out_of_stock`."""
     # A delivery reported before this shipment was about the parcel coming back.
     case.inbox.discard_events(DELIVERED)
     await ship_to_customer(case, items, step)
-    shipped = await case.deadlines.event(DISPATCHED, Timer.DISPATCH)
-    if shipped.type == EventType.REPLACEMENT_OUT_OF_STOCK:
-        return None
-    await mark_shipped(case, shipped)
-    return shipped
+    found = await case.deadlines.event(DISPATCHED, timer, due_at)
+    if found.type == EventType.REPLACEMENT_SHIPPED:
+        await mark_shipped(case, found)
+    return found
 
 
 async def mark_shipped(case: Case, shipped: IntegrationEvent) -> None:
