@@ -13,6 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.case import CaseHandlers, CaseInput
     from workflows.ending import CaseEnded
     from workflows.inbox import Accepts
+    from workflows.steps.credit import issue_credit
     from workflows.steps.follow_up import follow_up
     from workflows.steps.inbound import receive_item
     from workflows.steps.offer import offer
@@ -183,7 +184,10 @@ class ExchangeWorkflow(CaseHandlers):
             )
             attempt += 1
         cheaper = case.view.decision.refund_estimate.amount
-        if cheaper > 0:
+        if cheaper > 0 and case.view.decision.store_credit is not None:
+            # The customer chose store credit at open: the difference comes back as credit.
+            await issue_credit(case, cheaper, reason="exchange_difference")
+        elif cheaper > 0:
             await refund(case, cheaper, reason="exchange_difference")
         await await_delivery(case)
         return True
