@@ -13,7 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.inputs import IssueStoreCredit
     from domain.models import CaseStatus, CreditTerms, StoreCredit
     from domain.money import round_money
-    from domain.names import Actor, Kind, Message
+    from domain.names import Actor, AgentVerb, Kind, Message
     from workflows import calls
     from workflows.case import Case
     from workflows.failures import until_done
@@ -55,9 +55,13 @@ async def issue_credit(
     units = case.policy.currency_minor_units
     amount = round_money(amount, units)
     terms = view.decision.store_credit
-    bonus = bonus_of(terms, amount, units) if terms is not None and kind == "store_credit" else 0
+    bonus = Decimal(0)
+    if terms is not None and kind == "store_credit":
+        bonus = bonus_of(terms, amount, units)
     currency = view.order.currency
-    credit = StoreCredit(amount=amount, bonus=Decimal(bonus), currency=currency, kind=kind)
+    # In minor units too: the storefront gets "0.00", never "0".
+    bonus = round_money(bonus, units)
+    credit = StoreCredit(amount=amount, bonus=bonus, currency=currency, kind=kind)
     view.store_credit = credit
     what = "Coupon" if kind == "coupon" else "Store credit"
     extra = f" + bonus {currency} {credit.bonus}" if credit.bonus else ""
@@ -101,4 +105,7 @@ async def issue_credit(
         {"credit_id": credit.credit_id, "code": credit.code},
     )
     await rec.sync()
+    # Issued alongside the lifecycle, the step ends without another wait to answer the
+    # agent's retry at: the retry is answered now that its outcome is projected.
+    case.inbox.finish_taken(AgentVerb.RETRY)
     await rec.notify(Message.STORE_CREDIT_ISSUED, resolution=kind)
