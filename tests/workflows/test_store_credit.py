@@ -30,6 +30,7 @@ from tests.workflows.helpers import (
     reach_deadline,
     reach_kind,
     requests_for,
+    send_back,
     signal,
     stop,
     webhook_types,
@@ -207,4 +208,38 @@ async def test_a_complaints_coupon_is_issued_once_through_the_storefront(stack: 
     text = mail_text(stack.mail, case, "store_credit_issued")
     assert "coupon" in text and "TWD 150.00" in text and credit["code"] in text
     assert len(requests_for(stack.peers, CREDITS, case.case_id)) == 1
+    await stop(stack.client, handle)
+
+
+async def test_an_exchanges_cheaper_difference_comes_back_as_credit_once_it_ships(
+    stack: Stack,
+) -> None:
+    cheaper = [{"sku": "TEE-S-GRY", "quantity": 1, "unit_price": "690.00"}]
+    case = case_input(
+        now=await stack.now(),
+        policy=credit_policy("approval"),  # an exchange's credit waits for the replacement
+        type="exchange",
+        exchange_for=cheaper,
+        resolution="store_credit",
+    )
+    terms = case.decision.store_credit
+    assert terms is not None and terms.issue_at == "dispatch"
+    assert (terms.amount.amount, terms.bonus.amount) == (Decimal("300.00"), Decimal("30.00"))
+    handle = await stack.start(case)
+    await send_back(handle)
+    await signal(handle, "inspection.completed", result="pass")
+    await reach_deadline(handle, "dispatch")
+    assert credits(stack, case.case_id) == []
+    await signal(handle, "replacement.shipped", tracking_number="TRK-OUT-SC")
+    credit = await issued(stack, case.case_id)
+    assert (credit["amount"], credit["bonus"], credit["reason"]) == (
+        "300.00",
+        "30.00",
+        "exchange_difference",
+    )
+    view = await reach_kind(handle, "store_credit_issued")
+    assert view.refund is None and requests_for(stack.peers, "/refunds", case.case_id) == []
+    assert in_order(view, "replacement_shipped", "store_credit_issued")
+    await mails_arrive(stack.mail, case, "store_credit_issued")
+    assert "TWD 330.00" in mail_text(stack.mail, case, "store_credit_issued")
     await stop(stack.client, handle)
