@@ -1,4 +1,5 @@
-"""Outbound JSON connectors (DESIGN 7): payment provider, carrier, storefront webhook, SMS.
+"""Outbound JSON connectors (DESIGN 7): payment provider, carrier, storefront webhook, SMS,
+and the storefront's store-credit API.
 
 One `post` is one attempt. Retrying is the Temporal activity retry policy's job, which is
 why failures are split into `ConnectorRetryable` (5xx, timeouts, network),
@@ -122,6 +123,12 @@ def sandbox_answer(path: str, payload: dict[str, Any], idempotency_key: str) -> 
         return {
             "refund_id": f"sandbox_re_{_short_hash(idempotency_key).hex()[:16]}",
             "status": "succeeded",
+        }
+    if route == "/store-credits":
+        digest = _short_hash(route, idempotency_key)
+        return {
+            "credit_id": f"sandbox_sc_{digest.hex()[:16]}",
+            "code": "SC-" + _tracking_number(digest)[3:],
         }
     prefix = _SANDBOX_CARRIER_PREFIX.get(route)
     if prefix is None:
@@ -356,12 +363,16 @@ def _detail(response: httpx.Response) -> str:
 
 @dataclass
 class Connectors:
-    """The four outbound peers, sharing one lazily created HTTP client."""
+    """The outbound peers, sharing one lazily created HTTP client."""
 
     payment: Connector
     carrier: Connector
     webhook: Connector
     sms: Connector
+    # The storefront's API (store credit, coupons); the sandbox when a caller builds none.
+    storefront: Connector = field(
+        default_factory=lambda: Connector(name="storefront", base_url=None, secret="", timeout=10)
+    )
     _http: _LazyClient = field(default_factory=_LazyClient, repr=False)
 
     async def aclose(self) -> None:
@@ -397,5 +408,6 @@ def connectors_from_settings(settings: Settings) -> Connectors:
         carrier=make("carrier", settings.carrier_url),
         webhook=make("webhook", settings.webhook_url),
         sms=make("sms", settings.sms_url),
+        storefront=make("storefront", settings.storefront_url),
         _http=shared,
     )

@@ -101,6 +101,26 @@ class RefundResult:
 
 
 @dataclass
+class IssueStoreCredit:
+    """Store credit (or a complaint's coupon) for the storefront to issue: `amount` plus the
+    policy's `bonus` is what the customer can spend."""
+
+    case_id: str
+    customer_id: str
+    amount: Decimal
+    currency: str
+    bonus: Decimal
+    reason: str
+    idempotency_key: str
+
+
+@dataclass
+class StoreCreditResult:
+    credit_id: str
+    code: str | None = None
+
+
+@dataclass
 class BookPickup:
     case_id: str
     address: Address | None

@@ -25,6 +25,7 @@ from activities.notify import AfterSend, NotifyActivities
 from activities.outbox import OutboxDrainer
 from activities.payments import PaymentActivities
 from activities.records import RecordActivities
+from activities.storefront import StorefrontActivities
 from aftersales.openings import OpeningSweeper
 from config.settings import Settings
 from workflows.registry import WORKFLOWS
@@ -124,6 +125,7 @@ def build_worker(
     )
     payments = PaymentActivities(connectors)
     carriers = CarrierActivities(connectors)
+    storefront = StorefrontActivities(connectors)
     worker = Worker(
         client,
         task_queue=settings.task_queue,
@@ -137,6 +139,7 @@ def build_worker(
             carriers.book_dropoff,
             carriers.request_shipment,
             carriers.request_interception,
+            storefront.issue_store_credit,
         ],
         activity_executor=executor,
         workflow_runner=workflow_runner(),

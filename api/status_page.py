@@ -37,7 +37,8 @@ _ACTION = TypeAdapter[Any](CustomerAction)
 FORM_FIELDS: dict[str, tuple[str, ...]] = {
     "reply": ("message",),
     "provide_tracking": ("carrier", "tracking_number"),
-    "accept": (),
+    # A refund offer taken as store credit sends `resolution=store_credit`.
+    "accept": ("resolution",),
     "decline": (),
     "rate": ("score", "comment"),
     "cancel": (),

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     carrier_url: str | None = None
     webhook_url: str | None = None
     sms_url: str | None = None
+    # The storefront's own API: store credit and complaint coupons (`POST /store-credits`).
+    storefront_url: str | None = None
     smtp_url: str | None = None
     webhook_secret: str = "dev-webhook-secret"
     carrier_webhook_secret: str = "dev-carrier-secret"

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.models import Amount, ExchangeItem, LongText, ShortText
+from domain.models import Amount, ExchangeItem, LongText, Resolution, ShortText
 
 Notes = Annotated[str, Field(max_length=4000)]
 
@@ -151,6 +151,8 @@ class ProvideTracking(_Action):
 
 class Accept(_Action):
     action: Literal["accept"]
+    # A refund offer may be taken as store credit with the policy's bonus instead.
+    resolution: Resolution = "refund"
 
 
 class Decline(_Action):

@@ -24,6 +24,8 @@ class OfferFields(TypedDict, total=False):
     amount: Money | None
     # A partial refund after a failed inspection.
     refund_amount: Money | None
+    # The store credit (bonus included) a refund offer may be taken as instead.
+    credit: Money | None
     tracking_number: str | None
     # The policy's return address (lines), or an address.
     return_address: str | Address | None
@@ -61,6 +63,7 @@ class MessageArgs(BaseModel):
 
     amount: Money | None = None
     refund_amount: Money | None = None
+    credit: Money | None = None
     tracking_number: str | None = None
     return_address: str | Address | None = None
     pickup: bool | None = None

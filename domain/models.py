@@ -7,7 +7,15 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from domain.locales import TAG_MAX, Locale, resolve_locale
 
@@ -245,6 +253,13 @@ class Complaint(BaseModel):
     negative_review: bool = False
 
 
+# What a return (or an exchange's refundable difference) pays out: money back to the original
+# payment method, or store credit with the policy's bonus (docs/policy.md).
+Resolution = Literal["refund", "store_credit"]
+# The case types whose customer may choose store credit at open.
+CREDIT_CASE_TYPES = frozenset({CaseType.RETURN, CaseType.EXCHANGE})
+
+
 class CaseRequest(BaseModel):
     """The body a storefront or agent sends to open a case."""
 
@@ -263,6 +278,18 @@ class CaseRequest(BaseModel):
     return_method: ReturnMethod | None = None
     # The store chain of a drop-off, one of the policy's `dropoff_chains`; None: its first.
     dropoff_chain: ChainName | None = None
+    # How the customer wants to be paid back: a refund (the default) or store credit.
+    resolution: Resolution = "refund"
+
+    @field_validator("resolution")
+    @classmethod
+    def _credit_for_returns(cls, value: Resolution, info: ValidationInfo) -> Resolution:
+        # Only a return or an exchange pays back at open; other cases offer it later (a
+        # refund-only case's offer) or not at all.
+        kind = info.data.get("type")
+        if value == "store_credit" and kind is not None and kind not in CREDIT_CASE_TYPES:
+            raise ValueError(f"a {kind.value} case can't choose store credit at open")
+        return value
 
     @field_validator("items")
     @classmethod
@@ -308,6 +335,27 @@ class SeasonNote(BaseModel):
     timers: dict[str, str] = {}
 
 
+# When a case issues the store credit a customer chose: the policy's `store_credit_at`
+# (approval, first carrier scan, after inspection), or as the case pays out otherwise (an
+# exchange's difference once the replacement ships, a refund-only offer once accepted).
+CreditMoment = Literal["approval", "first_scan", "inspection", "dispatch", "acceptance"]
+
+
+class CreditTerms(BaseModel):
+    """The store credit a decision gives instead of a refund: the amount, the policy's bonus
+    on top, and when it is issued."""
+
+    amount: Money
+    bonus_percent: Decimal = Decimal(0)
+    bonus: Money
+    issue_at: CreditMoment
+
+    @property
+    def total(self) -> Decimal:
+        """What the customer can spend: the amount and its bonus."""
+        return self.amount.amount + self.bonus.amount
+
+
 class Decision(BaseModel):
     """The outcome of evaluating the policy rules for a would-be case."""
 
@@ -332,6 +380,9 @@ class Decision(BaseModel):
     # The peak season the order was placed in, if any (its rule `peak_season` says the same in
     # words); messages in every locale word it from these values.
     peak_season: SeasonNote | None = None
+    # Store credit the customer chose instead of the refund (rule `store_credit`); None pays a
+    # refund.
+    store_credit: CreditTerms | None = None
 
     def fired(self, rule_id: str) -> bool:
         """Whether the rule with this id fired."""
@@ -374,6 +425,29 @@ class Dropoff(BaseModel):
     code: str
     chain: str
     expires_at: datetime | None = None
+
+
+CreditStatus = Literal["requested", "issued", "failed"]
+
+
+class StoreCredit(BaseModel):
+    """Store credit (or a complaint's coupon) issued through the storefront, once per case."""
+
+    amount: Decimal
+    # The policy's bonus on top of `amount` (0 for a coupon); the customer can spend both.
+    bonus: Decimal = Decimal(0)
+    currency: str
+    status: CreditStatus = "requested"
+    credit_id: str | None = None
+    # The code the customer redeems it with, when the storefront gives one.
+    code: str | None = None
+    # "store_credit" instead of a refund, or "coupon" (a complaint's resolution).
+    kind: Literal["store_credit", "coupon"] = "store_credit"
+
+    @property
+    def total(self) -> Decimal:
+        """What the customer can spend."""
+        return self.amount + self.bonus
 
 
 class Shipment(BaseModel):
@@ -443,6 +517,7 @@ class CaseView(BaseModel):
     out_of_stock: OutOfStock | None = None
     decision: Decision
     refund: Refund | None = None
+    store_credit: StoreCredit | None = None
     shipments: list[Shipment] = []
     repair: Repair | None = None
     deadlines: list[Deadline] = []

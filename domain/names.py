@@ -102,6 +102,8 @@ class Message(StrEnum):
     INSPECTION_FAILED = "inspection_failed"
     REFUND_SENT = "refund_sent"
     REFUND_OFFER = "refund_offer"
+    # Store credit (or a complaint's coupon) issued: its amount, bonus and code.
+    STORE_CREDIT_ISSUED = "store_credit_issued"
     OFFER_DECLINED = "offer_declined"
     FULFILMENT_CANCELLED = "fulfilment_cancelled"
     INTERCEPTION_REQUESTED = "interception_requested"
@@ -190,6 +192,8 @@ class Kind(StrEnum):
     OUT_OF_STOCK_REFUND = "out_of_stock_refund"
     DIFFERENCE_PAID = "difference_paid"
     COUPON_ISSUED = "coupon_issued"
+    STORE_CREDIT_REQUESTED = "store_credit_requested"
+    STORE_CREDIT_ISSUED = "store_credit_issued"
     # Parcels
     PICKUP_BOOKED = "pickup_booked"
     # A convenience-store drop-off code booked for the customer's parcel.
@@ -328,7 +332,7 @@ class Outcome(StrEnum):
 
     EXCHANGE = "exchange"
     REFUND = "refund"
-    # No case gives store credit yet: reports list it at 0.
+    # Store credit issued instead of a refund (a complaint's coupon is not counted here).
     STORE_CREDIT = "store_credit"
     REPAIR = "repair"
     # Refunded, and the item stayed with the customer (a returnless case).

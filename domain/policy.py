@@ -8,7 +8,7 @@ import tomllib
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -116,6 +116,10 @@ class ReturnsPolicy(BaseModel):
     advanced_exchange: bool = False
     serial_returner_threshold: Annotated[int, Field(ge=1, le=1000)] = 3
     auto_approve_on_review_timeout: bool = False
+    # Store credit a customer takes instead of a refund: the bonus on top (percent of the
+    # credited amount), and when it is issued (docs/policy.md).
+    store_credit_bonus_percent: Annotated[Decimal, Field(ge=0, le=100)] = Decimal("0")
+    store_credit_at: Literal["approval", "first_scan", "inspection"] = "first_scan"
     # Where customers send returns they ship themselves; DESIGN leaves it to the shop.
     return_address: Annotated[str, Field(min_length=1, max_length=400)] = (
         "Returns Department, 1 Warehouse Road, Taoyuan 330, Taiwan"

@@ -16,6 +16,8 @@ from domain.calendar import describe
 from domain.models import (
     CaseRequest,
     CaseType,
+    CreditMoment,
+    CreditTerms,
     Decision,
     Item,
     Money,
@@ -52,6 +54,17 @@ _REASON_TEXT: dict[Reason, str] = {
 # The rule that tells the customer their order was placed in a peak season (DESIGN 5.2 rule ids
 # live in this module; this one joins them for issue 11).
 PEAK_SEASON = "peak_season"
+
+# The rule that says the customer takes store credit instead of a refund, with its bonus and
+# when it is issued (issue 11).
+STORE_CREDIT = "store_credit"
+_CREDIT_MOMENTS: dict[str, str] = {
+    "approval": "as soon as the return is approved",
+    "first_scan": "when the carrier first scans the parcel",
+    "inspection": "once the item passes inspection",
+    "dispatch": "when the replacement ships",
+    "acceptance": "when the offer is accepted",
+}
 
 # What a longer timer means to the customer, for the peak-season sentence ({} is the duration);
 # a timer not listed reads by its name.
@@ -540,9 +553,15 @@ def _return_or_exchange(ctx: _Context) -> Decision:
         rules.append(returnless_hit)
 
     estimate = _estimate(ctx, fee)
-    # Exchanges refund nothing up front, and returnless cases have no carrier scan to wait for.
+    credit, credit_hit = _store_credit(ctx, estimate, returnless=returnless_hit is not None)
+    # Exchanges refund nothing up front, and returnless cases have no carrier scan to wait for;
+    # store credit has its own moment instead.
     fast_refund = (
-        ctx.policy.returns.fast_refund and not ctx.high_risk and not returnless_hit and not exchange
+        ctx.policy.returns.fast_refund
+        and not ctx.high_risk
+        and not returnless_hit
+        and not exchange
+        and credit is None
     )
     if fast_refund:
         rules.append(
@@ -551,6 +570,8 @@ def _return_or_exchange(ctx: _Context) -> Decision:
                 message="The refund is paid at the first carrier scan, before inspection.",
             )
         )
+    if credit_hit:
+        rules.append(credit_hit)
     advanced = (
         exchange
         and ctx.policy.returns.advanced_exchange
@@ -583,7 +604,58 @@ def _return_or_exchange(ctx: _Context) -> Decision:
         restocking_fee=ctx.money(fee),
         rules=rules,
         alternatives=alternatives,
+        store_credit=credit,
     )
+
+
+def credit_terms(
+    amount: Decimal, *, currency: str, policy: Policy, issue_at: CreditMoment
+) -> CreditTerms:
+    """Store credit for `amount` with the policy's bonus on top, issued at `issue_at`."""
+    percent = policy.returns.store_credit_bonus_percent
+    units = policy.currency_minor_units
+    amount = round_money(amount, units)
+    bonus = round_money(amount * percent / 100, units)
+    return CreditTerms(
+        amount=Money(amount=amount, currency=currency),
+        bonus_percent=percent,
+        bonus=Money(amount=bonus, currency=currency),
+        issue_at=issue_at,
+    )
+
+
+def credit_sentence(terms: CreditTerms) -> str:
+    """The `store_credit` rule's sentence: the amount, its bonus and when it is issued."""
+    currency = terms.amount.currency
+    amount = f"{currency} {terms.amount.amount:,}"
+    when = _CREDIT_MOMENTS[terms.issue_at]
+    if not terms.bonus.amount:
+        return f"Store credit of {amount} instead of a refund, issued {when}."
+    return (
+        f"Store credit instead of a refund: {amount} plus a "
+        f"{terms.bonus_percent.normalize():f}% bonus of {currency} {terms.bonus.amount:,}, "
+        f"{currency} {terms.total:,} in all, issued {when}."
+    )
+
+
+def _store_credit(
+    ctx: _Context, estimate: Decimal, *, returnless: bool
+) -> tuple[CreditTerms | None, RuleHit | None]:
+    """The customer chose store credit: how much, with the bonus, and when it is issued."""
+    request = ctx.request
+    if request.resolution != "store_credit" or estimate <= 0:
+        return None, None
+    moment: CreditMoment
+    if request.type is CaseType.EXCHANGE:
+        moment = "dispatch"
+    elif returnless:
+        moment = "approval"  # nothing comes back to scan or inspect
+    elif ctx.high_risk:
+        moment = "inspection"  # like a fast refund, early credit is not for high-risk customers
+    else:
+        moment = ctx.policy.returns.store_credit_at
+    terms = credit_terms(estimate, currency=ctx.currency, policy=ctx.policy, issue_at=moment)
+    return terms, RuleHit(id=STORE_CREDIT, message=credit_sentence(terms))
 
 
 def _refund_only(ctx: _Context) -> Decision:
@@ -777,20 +849,29 @@ def excepted(
     payer, shipping_hit = _shipping(ctx, dropoff=chain is not None)
     fee, fee_hit = _restocking_fee(ctx)
     exception = RuleHit(id=AGENT_EXCEPTION, message=f"Approved as an exception by {by}: {reason}")
+    estimate = _estimate(ctx, fee)
+    rules = [
+        exception,
+        shipping_hit,
+        *([method_hit] if method_hit else []),
+        *([fee_hit] if fee_hit else []),
+    ]
+    credit: CreditTerms | None = None
+    if request.resolution == "store_credit" and estimate > 0:
+        # The careful path: an exception's credit waits for the inspection too.
+        moment: CreditMoment = "dispatch" if request.type is CaseType.EXCHANGE else "inspection"
+        credit = credit_terms(estimate, currency=ctx.currency, policy=policy, issue_at=moment)
+        rules.append(RuleHit(id=STORE_CREDIT, message=credit_sentence(credit)))
     return Decision(
         eligible=True,
         review="auto",
         shipping_payer=payer,
         return_method=method,
         dropoff_chain=chain,
-        refund_estimate=ctx.money(_estimate(ctx, fee)),
+        refund_estimate=ctx.money(estimate),
         restocking_fee=ctx.money(fee),
-        rules=[
-            exception,
-            shipping_hit,
-            *([method_hit] if method_hit else []),
-            *([fee_hit] if fee_hit else []),
-        ],
+        rules=rules,
+        store_credit=credit,
     )
 
 
@@ -847,12 +928,26 @@ def adjusted(
     method = decision.return_method
     if method is not None and new_payer is not None:
         method = method_for(method, new_payer)
+    estimate = _estimate(ctx, new_fee)
+    rules = [rule for rule in decision.rules if rule.id not in replaced]
+    credit = decision.store_credit
+    if credit is not None:
+        # The credit follows the new fee, bonus and all.
+        credit = credit_terms(
+            estimate, currency=ctx.currency, policy=policy, issue_at=credit.issue_at
+        )
+        sentence = credit_sentence(credit)
+        rules = [
+            rule if rule.id != STORE_CREDIT else RuleHit(id=STORE_CREDIT, message=sentence)
+            for rule in rules
+        ]
     return decision.model_copy(
         update={
             "shipping_payer": new_payer,
             "return_method": method,
             "restocking_fee": ctx.money(new_fee),
-            "refund_estimate": ctx.money(_estimate(ctx, new_fee)),
-            "rules": [rule for rule in decision.rules if rule.id not in replaced] + [adjustment],
+            "refund_estimate": ctx.money(estimate),
+            "rules": [*rules, adjustment],
+            "store_credit": credit,
         }
     )

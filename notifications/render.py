@@ -50,6 +50,8 @@ RETURN_MESSAGES: tuple[str, ...] = (
     "inspection_passed",
     "inspection_failed",
     "refund_sent",
+    # Store credit instead of a refund, or a complaint's coupon (every case type words it).
+    "store_credit_issued",
     "survey",
     "case_expired",
     "case_cancelled",
@@ -138,7 +140,11 @@ REQUIRED_EXTRA: dict[str, tuple[str, ...]] = {
     "original_not_returned": ("amount",),
     # amount: the refund offered for a delivered item the customer keeps;
     # note: the agent's words to the customer, "" for none.
-    "refund_offer": ("amount", "note"),
+    # credit: the same offer as store credit, bonus included ({"amount", "currency"}).
+    "refund_offer": ("amount", "note", "credit"),
+    # resolution: "store_credit" (instead of a refund) or "coupon" (a complaint's); the amount,
+    # bonus and code are the case's `store_credit`.
+    "store_credit_issued": ("resolution",),
     # amount: the repair's cost (due by the quote_response deadline); parts: the parts the
     # diagnosis names (list of str, may be empty); notes: the diagnosis's findings, "" for none.
     "repair_quote": ("amount", "parts", "notes"),

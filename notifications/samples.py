@@ -33,6 +33,7 @@ from domain.models import (
     RepairReport,
     RuleHit,
     Shipment,
+    StoreCredit,
     TimelineEntry,
 )
 
@@ -78,7 +79,9 @@ EXTRA: dict[str, dict[str, Any]] = {
     "refund_offer": {
         "amount": {"amount": "297.00", "currency": "TWD"},
         "note": "Sorry about the scratch on the print; we can refund 30% and you keep it.",
+        "credit": {"amount": "326.70", "currency": "TWD"},
     },
+    "store_credit_issued": {"resolution": "store_credit"},
     "repair_quote": {
         "amount": {"amount": "1500.00", "currency": "TWD"},
         "parts": ["Left driver unit", "Ear cushion"],
@@ -151,6 +154,7 @@ NO_DEADLINE = frozenset(
         "picked_up",
         "inspection_failed",
         "refund_sent",
+        "store_credit_issued",
         "case_expired",
         "case_cancelled",
         "fulfilment_cancelled",
@@ -597,6 +601,19 @@ def sample_for(kind: CaseKind, message: str, locale: Locale = Locale.EN) -> Case
         )
     else:
         case = sample_case(locale=locale)
+    if message == "store_credit_issued":
+        # Paid back in store credit with a 10% bonus instead of the refund.
+        refund = case.refund
+        amount = refund.amount if refund else Decimal("990.00")
+        case.refund = None
+        case.store_credit = StoreCredit(
+            amount=amount,
+            bonus=(amount / 10).quantize(Decimal("0.01")),
+            currency=case.order.currency,
+            status="issued",
+            credit_id="sc_5521",
+            code="SC-7Q2K-9MXA",
+        )
     if message in NO_DEADLINE or message in NO_DEADLINE_FOR[kind]:
         case.deadlines = []
     else:

@@ -149,6 +149,7 @@ async def recorder(
                 carrier_url=None,
                 webhook_url=None,
                 sms_url=None,
+                storefront_url=None,
                 smtp_url=None,
                 ops_email=None,
             )

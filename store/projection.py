@@ -139,6 +139,8 @@ def outcome(fields: Mapping[str, Any]) -> Outcome | None:
     if refund.get("status") == "succeeded":
         returnless = bool((fields.get("decision") or {}).get("returnless"))
         return Outcome.KEPT_ITEM if returnless else Outcome.REFUND
+    if _credited(fields):
+        return Outcome.STORE_CREDIT
     if fields["type"] == CaseType.EXCHANGE and fields.get("resolved_at"):
         return Outcome.EXCHANGE
     repair = fields.get("repair") or {}
@@ -147,9 +149,24 @@ def outcome(fields: Mapping[str, Any]) -> Outcome | None:
     return None
 
 
+# `refund_status` of a case that paid back in store credit instead of a refund: its
+# `refund_cents` is then the credit (bonus included), so reports sum credit apart from refunds
+# without a column of its own (docs/decisions.md, "Issue 11: store credit").
+CREDITED = "credited"
+
+
+def _credited(fields: Mapping[str, Any]) -> bool:
+    credit = fields.get("store_credit") or {}
+    return credit.get("status") == "issued" and credit.get("kind") == "store_credit"
+
+
 def report_values(fields: Mapping[str, Any]) -> dict[str, Any]:
     """The report columns the view's JSON fields alone decide (the timeline's in `firsts`)."""
     refund = fields.get("refund") or {}
+    if not refund and _credited(fields):
+        credit = fields["store_credit"]
+        total = Decimal(str(credit["amount"])) + Decimal(str(credit.get("bonus") or 0))
+        refund = {"amount": total, "status": CREDITED}
     order = fields["order"]
     resolved = _time(fields["resolved_at"]) if fields.get("resolved_at") else None
     rating = fields.get("rating")

@@ -30,7 +30,7 @@ from sqlalchemy import (
 
 from domain.models import CaseType
 from domain.names import DeadlineOutcome, Outcome, Timer
-from store.projection import CASE, DEADLINE_OUTCOMES, REFUND_ITEMS, utc
+from store.projection import CASE, CREDITED, DEADLINE_OUTCOMES, REFUND_ITEMS, utc
 
 # A longer period would scan years of cases for one answer; a year and a day covers any year.
 MAX_PERIOD_DAYS = 366
@@ -125,11 +125,13 @@ class OutcomeShare(Frozen):
 
 
 class Revenue(Frozen):
-    """Of the cases with an outcome: the items' value kept, and the value refunded."""
+    """Of the cases with an outcome: the items' value kept, the value refunded, and the store
+    credit issued instead of refunds (bonus included; the shop kept that revenue)."""
 
     currency: str
     kept: Decimal
     refunded: Decimal
+    credited: Decimal = Decimal("0.00")
 
 
 class Outcomes(Frozen):
@@ -337,6 +339,7 @@ def _cube(conn: Connection, where: ColumnElement[bool]) -> _Cube:
     """One grouped scan of the report index: counts, refunded and kept sums, and how many
     cases reached each measure, by every key of CUBE (a few thousand groups at most)."""
     refunded = case((CASE.c.refund_status == SUCCEEDED, CASE.c.refund_cents), else_=0)
+    credited = case((CASE.c.refund_status == CREDITED, CASE.c.refund_cents), else_=0)
     # An outcome's kept value: the items' value less what was refunded of it.
     kept = case(
         (CASE.c.outcome.is_(None), 0),
@@ -349,6 +352,7 @@ def _cube(conn: Connection, where: ColumnElement[bool]) -> _Cube:
             func.count().label("cases"),
             func.coalesce(func.sum(refunded), 0).label("refunded"),
             func.coalesce(func.sum(kept), 0).label("kept"),
+            func.coalesce(func.sum(credited), 0).label("credited"),
             *(func.count(column).label(measure) for measure, column in MEASURES.items()),
         )
         .where(where)
@@ -427,6 +431,7 @@ def _money(cube: _Cube) -> tuple[Refunds, Outcomes, Csat]:
     outcome_count: Counter[str] = Counter()
     kept_total: Counter[str] = Counter()
     refunded_total: Counter[str] = Counter()
+    credited_total: Counter[str] = Counter()
     ratings: Counter[int] = Counter()
     for row in cube.rows:
         n, paid, currency, method = (
@@ -444,6 +449,7 @@ def _money(cube: _Cube) -> tuple[Refunds, Outcomes, Csat]:
             outcome_count[row["outcome"]] += n
             kept_total[currency] += row["kept"]
             refunded_total[currency] += paid
+            credited_total[currency] += row["credited"]
         if row["rating"] is not None:
             ratings[row["rating"]] += n
     refunds = Refunds(
@@ -469,7 +475,12 @@ def _money(cube: _Cube) -> tuple[Refunds, Outcomes, Csat]:
             for o in Outcome
         ],
         revenue=[
-            Revenue(currency=c, kept=_amount(kept_total[c]), refunded=_amount(refunded_total[c]))
+            Revenue(
+                currency=c,
+                kept=_amount(kept_total[c]),
+                refunded=_amount(refunded_total[c]),
+                credited=_amount(credited_total[c]),
+            )
             for c in sorted(kept_total)
         ],
     )

@@ -75,6 +75,7 @@ def stack_settings(tmp: Path, peers: Peers, mail: MailSink, **overrides: Any) ->
         "carrier_url": peers.url,
         "webhook_url": peers.webhook_url,
         "sms_url": peers.sms_url,
+        "storefront_url": peers.url,
         "smtp_url": mail.url,
         "webhook_secret": SECRET,
         "ops_email": OPS_EMAIL,

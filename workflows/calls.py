@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         BookPickup,
         CarrierBooking,
         DropoffBooking,
+        IssueStoreCredit,
         NotifyCustomer,
         NotifyOps,
         ProjectCase,
@@ -27,11 +28,13 @@ with workflow.unsafe.imports_passed_through():
         RequestInterception,
         RequestRefund,
         RequestShipment,
+        StoreCreditResult,
     )
     from activities.notify import NotifyActivities
     from activities.payments import PaymentActivities
     from activities.policy import ACTIVITY_TIMEOUT, CONNECTOR_RETRY
     from activities.records import RecordActivities
+    from activities.storefront import StorefrontActivities
     from workflows.journal import Journal
 
 __all__ = ["ACTIVITY_TIMEOUT", "CONNECTOR_RETRY"]
@@ -135,4 +138,13 @@ async def request_interception(input: RequestInterception, journal: Journal) -> 
     method = CarrierActivities.request_interception
     return await _remembered(
         journal, CarrierBooking, "request_interception", method, input, summary
+    )
+
+
+async def issue_store_credit(input: IssueStoreCredit, journal: Journal) -> StoreCreditResult:
+    """Ask the storefront to issue store credit or a coupon (idempotent on its key)."""
+    summary = f"store credit {input.currency} {input.amount + input.bonus}"
+    method = StorefrontActivities.issue_store_credit
+    return await _remembered(
+        journal, StoreCreditResult, "issue_store_credit", method, input, summary
     )

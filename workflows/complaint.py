@@ -38,9 +38,14 @@ with workflow.unsafe.imports_passed_through():
     from workflows.ending import CaseEnded
     from workflows.inbox import Accepts, Input
     from workflows.steps.child import run_child
+    from workflows.steps.credit import issue_credit
     from workflows.steps.follow_up import record_rating
     from workflows.steps.offer import offer
     from workflows.steps.refund import refund_now
+
+# The patch ID of issuing a coupon through the storefront's store-credit API (before it, the
+# coupon was only announced by webhook; docs/versioning.md).
+COUPON_THROUGH_STOREFRONT = "complaint-coupon-storefront"
 
 MARK = frozenset({AgentVerb.MARK_MALICIOUS.value})
 # What an agent does while the complaint is being investigated.
@@ -231,6 +236,10 @@ class ComplaintWorkflow(CaseHandlers):
         case, rec = self.case, self.case.recorder
         match proposal.resolution, amount:
             case "coupon", Decimal():
+                if workflow.patched(COUPON_THROUGH_STOREFRONT):
+                    # Issued by the storefront's API, once (its key is the case's `coupon`
+                    # step), and the customer gets its code.
+                    await issue_credit(case, amount, reason="complaint_coupon", kind="coupon")
                 await rec.publish(Webhook.COUPON_ISSUED, rec.money(amount))
                 rec.add(
                     Kind.COUPON_ISSUED,
@@ -359,6 +368,13 @@ def refusal(case: Case, proposal: Propose) -> str | None:
     too_much = proposal.amount and _round(case, proposal.amount) > total
     if resolution == "partial_refund" and too_much:
         return f"A partial refund can't exceed the items' {currency} {total}."
+    credited = case.view.store_credit
+    if credited is not None and resolution == "coupon":
+        # Exactly one coupon per case, as one refund: the storefront keys it by the case.
+        return (
+            f"This complaint already issued a coupon of {credited.currency} {credited.amount}; "
+            "propose another resolution."
+        )
     refunded = case.view.refund
     if refunded is not None and resolution in (*REFUND_RESOLUTIONS, "return"):
         # Exactly one refund per case; a return would refund the customer a second time.

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.case import CaseHandlers, CaseInput
     from workflows.ending import CaseEnded
     from workflows.inbox import Accepts, Input
+    from workflows.steps.credit import issue_credit
     from workflows.steps.follow_up import follow_up
     from workflows.steps.inbound import receive_item
     from workflows.steps.offer import ACCEPT_OR_DECLINE, offer
@@ -204,7 +205,10 @@ class ExchangeWorkflow(CaseHandlers):
                 return await self.refund_instead(amount, Actor.SYSTEM, refund_out_of_stock)
             attempt += 1
         case.view.out_of_stock = None
-        if back > 0:
+        if back > 0 and case.view.decision.store_credit is not None:
+            # The customer chose store credit at open: the difference comes back as credit.
+            await issue_credit(case, back, reason="exchange_difference")
+        elif back > 0:
             await refund(case, back, reason="exchange_difference")
         await await_delivery(case)
         return True

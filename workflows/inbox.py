@@ -162,6 +162,14 @@ class Inbox:
             item.done = True
         self.consumed.clear()
 
+    def finish_taken(self, name: str) -> None:
+        """Answer the senders of the inputs of this name taken since the last wait: a step
+        running alongside the lifecycle (a credit at first scan) that ends without another
+        wait answers its agent's `retry` itself."""
+        for item in [i for i in self.consumed if i.name == name]:
+            item.done = True
+            self.consumed.remove(item)
+
     def refuse_stale(self, status: CaseStatus) -> None:
         """Answer queued actions no wait takes any more (e.g. a second approve sent with the
         first): the validator let them in, but the step they were meant for has passed."""

@@ -9,13 +9,15 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.inputs import RequestInterception
     from domain.actions import Accept, EventType, Propose
-    from domain.models import CaseOutcome, CaseStatus
+    from domain.models import CaseOutcome, CaseStatus, RuleHit
     from domain.names import Actor, AgentVerb, Kind, Message, Timer, Webhook, WorkflowName
+    from domain.rules import STORE_CREDIT, credit_sentence, credit_terms
     from workflows import calls
     from workflows.case import CaseHandlers, CaseInput
     from workflows.ending import CaseEnded
     from workflows.failures import until_done
     from workflows.inbox import Accepts
+    from workflows.steps.credit import credit_now
     from workflows.steps.follow_up import follow_up
     from workflows.steps.inbound import receive_item
     from workflows.steps.offer import offer
@@ -133,8 +135,19 @@ class RefundWorkflow(CaseHandlers):
             raise CaseEnded(CaseStatus.REJECTED, Kind.REJECTED, reason, actor)
         amount = total if proposal.resolution == "refund" else min(proposal.amount or total, total)
         rec.add(Kind.OFFER_MADE, actor, f"Offered {case.view.order.currency} {amount}.")
+        # The customer may take it as store credit with the policy's bonus instead.
+        credit = credit_terms(
+            amount,
+            currency=case.view.order.currency,
+            policy=case.policy,
+            issue_at="acceptance",
+        )
         answer = await offer(
-            case, Message.REFUND_OFFER, amount=rec.money(amount), note=proposal.message
+            case,
+            Message.REFUND_OFFER,
+            amount=rec.money(amount),
+            note=proposal.message,
+            credit=rec.money(credit.total),
         )
         if not isinstance(answer, Accept):
             # No answer counts as declined, but the record says the timer closed it.
@@ -143,5 +156,14 @@ class RefundWorkflow(CaseHandlers):
             await rec.notify(Message.OFFER_DECLINED)
             closed = "The customer declined the offer." if answer else "The offer went unanswered."
             raise CaseEnded(CaseStatus.CLOSED, Kind.CLOSED, closed, by)
+        if answer.resolution == "store_credit":
+            decision = case.view.decision
+            decision.store_credit = credit
+            decision.rules.append(RuleHit(id=STORE_CREDIT, message=credit_sentence(credit)))
+            rec.add(
+                Kind.OFFER_ACCEPTED, Actor.CUSTOMER, "The customer took the offer as store credit."
+            )
+            await credit_now(case, amount, reason="offer_accepted")
+            return
         rec.add(Kind.OFFER_ACCEPTED, Actor.CUSTOMER, "The customer accepted the offer.")
         await refund_now(case, amount, reason="offer_accepted")

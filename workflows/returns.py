@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 
 from temporalio import workflow
 
@@ -10,6 +11,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.models import CaseOutcome
     from domain.names import Actor, Kind, Message, WorkflowName
     from workflows.case import CaseHandlers, CaseInput
+    from workflows.steps.credit import credit_now, start_credit
     from workflows.steps.follow_up import follow_up
     from workflows.steps.inbound import receive_item
     from workflows.steps.outbound import ship_to_customer
@@ -47,19 +49,25 @@ class ReturnWorkflow(CaseHandlers):
                 return_address=case.policy.returns.return_address,
                 tracking_number=None,
             )
-            await refund_now(case, decision.refund_estimate.amount, reason="returnless")
+            await self.pay_now(decision.refund_estimate.amount, reason="returnless")
             await follow_up(case)
             return
         await review(case)
         # The terms as approved: a supervisor may have changed the fee or the shipping payer.
         decision = case.view.decision
         amount = decision.refund_estimate.amount
+        credit = decision.store_credit
 
         fast: asyncio.Task[None] | None = None
+        if credit is not None and credit.issue_at == "approval":
+            # Alongside the rest: the customer may ship while the storefront is retried.
+            fast = start_credit(case, amount, reason="approved")
 
         async def fast_refund() -> None:
             nonlocal fast
-            if decision.fast_refund:
+            if credit is not None and credit.issue_at == "first_scan":
+                fast = start_credit(case, amount, reason="first_scan")
+            elif decision.fast_refund:
                 rec.add(Kind.FAST_REFUND, Actor.POLICY, "Refunding at the first carrier scan.")
                 fast = start_refund(case, amount, reason="fast_refund")
 
@@ -68,13 +76,13 @@ class ReturnWorkflow(CaseHandlers):
         if received.lost or inspection is None:
             # The carrier owes the shop for a parcel it lost after pickup; the customer is refunded.
             if fast is None:
-                await refund_now(case, amount, reason="lost_in_transit")
+                await self.pay_now(amount, reason="lost_in_transit")
         elif inspection.result == "pass":
             rec.add(Kind.INSPECTION_PASSED, Actor.WAREHOUSE, inspection.notes)
             await self.record_inspection()
             await rec.notify(Message.INSPECTION_PASSED)
             if fast is None:
-                await refund_now(case, amount, reason="inspection_passed")
+                await self.pay_now(amount, reason="inspection_passed")
         else:
             rec.add(Kind.INSPECTION_FAILED, Actor.WAREHOUSE, inspection.notes)
             await self.record_inspection()
@@ -86,16 +94,24 @@ class ReturnWorkflow(CaseHandlers):
                 keep_item=inspection.keep_item,
             )
             if fast is not None:
+                paid = "store credit was issued" if credit is not None else "a fast refund was paid"
                 await rec.escalate(
-                    reason="Inspection failed after a fast refund was paid; review the loss.",
+                    reason=f"Inspection failed after {paid}; review the loss.",
                     actor=Actor.WAREHOUSE,
                 )
             elif partial:
-                await refund_now(case, min(partial, amount), reason="inspection_failed_partial")
+                await self.pay_now(min(partial, amount), reason="inspection_failed_partial")
             if not inspection.keep_item:
                 await ship_to_customer(case, case.view.items, "ship_back")
         await settle_refund(case, fast)
         await follow_up(case)
+
+    async def pay_now(self, amount: Decimal, *, reason: str) -> None:
+        """Pay the customer back as they chose at open: a refund, or store credit."""
+        if self.case.view.decision.store_credit is not None:
+            await credit_now(self.case, amount, reason=reason)
+        else:
+            await refund_now(self.case, amount, reason=reason)
 
     async def record_inspection(self) -> None:
         """Record the inspection's outcome before the customer hears of it."""

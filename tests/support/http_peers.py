@@ -1,4 +1,5 @@
-"""A real local HTTP server playing every outbound peer: payment, carrier, webhook, SMS.
+"""A real local HTTP server playing every outbound peer: payment, carrier, webhook, SMS, and
+the storefront's store-credit API (`POST /store-credits`).
 
 Tests point the connectors at it (payment and carrier at `peers.url`, webhook at
 `peers.url + "/webhook"`, SMS at `peers.url + "/sms"`) and then inspect what arrived.
@@ -26,6 +27,7 @@ from activities.signing import HEADER as SIGNATURE_HEADER
 from activities.signing import verify
 
 DEFAULT_SECRET = "dev-webhook-secret"
+STORE_CREDITS = "/store-credits"
 PATHS = (
     "/refunds",
     "/pickups",
@@ -34,8 +36,11 @@ PATHS = (
     "/dropoffs",
     "/webhook",
     "/sms",
+    STORE_CREDITS,
 )
-_KEYED = frozenset({"/refunds", "/pickups", "/shipments", "/interceptions", "/dropoffs"})
+_KEYED = frozenset(
+    {"/refunds", "/pickups", "/shipments", "/interceptions", "/dropoffs", STORE_CREDITS}
+)
 _CARRIER_PREFIX = {"/pickups": "pu", "/shipments": "sh", "/interceptions": "ic", "/dropoffs": "do"}
 # The chains this carrier's store-to-store network serves; the first when a call names none.
 DROPOFF_CHAINS = ("7-ELEVEN", "FamilyMart", "Hi-Life", "OK mart")
@@ -162,6 +167,10 @@ class Peers:
         self._webhooks: list[tuple[str | None, Json]] = []
         self._sms: list[tuple[str | None, Json]] = []
         self._dropoff_expiry: dict[str, datetime] = {}
+        self._credits: dict[str, Json] = {}
+        self._credit_answers: dict[str, Json] = {}
+        # Signed calls per path as they arrive, before any stall: a test sees a call in flight.
+        self._arrivals: dict[str, int] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -329,6 +338,20 @@ class Peers:
         with self._lock:
             return [copy.deepcopy(message) for _, message in self._sms]
 
+    def store_credits_for(self, case_id: str) -> list[Json]:
+        """Distinct store credits of a case: payload plus the `credit_id` and `code` answered."""
+        with self._lock:
+            return [
+                {**copy.deepcopy(payload), **self._credit_answers[key], "idempotency_key": key}
+                for key, payload in self._credits.items()
+                if payload.get("case_id") == case_id
+            ]
+
+    def arrivals(self, path: str) -> int:
+        """Signed calls to `path` that have arrived so far (stalled ones included)."""
+        with self._lock:
+            return self._arrivals.get(_normalize(path), 0)
+
     def refunds_for(self, case_id: str) -> list[Json]:
         """Distinct refunds of a case: payload plus the `refund_id` and `refund_status` answered."""
         with self._lock:
@@ -412,6 +435,7 @@ class Peers:
             }
 
         with self._lock:
+            self._arrivals[path] = self._arrivals.get(path, 0) + 1
             if path == "/refunds":
                 self._refund_calls += 1
             failure = self._take(self._failures, path, payload)
@@ -467,6 +491,8 @@ class Peers:
         assert key is not None
         if path == "/refunds":
             return self._refund(key, payload)
+        if path == STORE_CREDITS:
+            return self._store_credit(key, payload)
         return self._carrier_call(path, key, payload)
 
     def _refund(self, key: str, payload: Json) -> tuple[int, Json]:
@@ -477,6 +503,27 @@ class Peers:
         answer = {"refund_id": f"re_{secrets.token_hex(6)}", "status": self._refund_status}
         self._refunds[key] = payload
         self._refund_answers[key] = answer
+        return 200, dict(answer)
+
+    def _store_credit(self, key: str, payload: Json) -> tuple[int, Json]:
+        # As a storefront would: one key is one credit; a repeat answers the same credit.
+        if key in self._credits:
+            if self._credits[key] != payload:
+                return _key_reused(key)
+            return 200, dict(self._credit_answers[key])
+        missing = [
+            name
+            for name in ("case_id", "customer_id", "amount", "currency", "bonus", "reason")
+            if name not in payload
+        ]
+        if missing:
+            return 400, {"title": "bad request", "status": 400, "detail": f"missing {missing}"}
+        answer = {
+            "credit_id": f"sc_{secrets.token_hex(6)}",
+            "code": f"SC-{secrets.token_hex(4).upper()}",
+        }
+        self._credits[key] = payload
+        self._credit_answers[key] = answer
         return 200, dict(answer)
 
     def _carrier_call(self, path: str, key: str, payload: Json) -> tuple[int, Json]:
