@@ -25,6 +25,7 @@ from aftersales.worker import build_worker
 from config.settings import Settings
 from config.temporal import data_converter
 from domain.models import CaseView
+from domain.names import Timer
 from store.db import make_engine, migrate
 from tests.support.factory import record_opening
 from tests.support.http_peers import Peers
@@ -96,9 +97,23 @@ class Stack:
     peers: Peers
     mail: MailSink
 
-    async def start(self, case: CaseInput) -> WorkflowHandle[Any, CaseView]:
-        """Start a case's workflow the way the API does: its opening row first."""
+    async def start(
+        self, case: CaseInput, *, sms_nudge: bool = False
+    ) -> WorkflowHandle[Any, CaseView]:
+        """Start a case's workflow the way the API does: its opening row first.
+
+        The SMS nudge is off unless a test asks for it (`sms_nudge`): its 24h timer fires a
+        moment after a test's one-day skip, and the time-skipping server strands a run whose
+        task cancels a timer that fired meanwhile (a signal sent then, on a loaded machine:
+        "invalid history builder state for action", temporalio/sdk-java#3088). The dev-server
+        tests (tests/api) run with it on.
+        """
         await asyncio.to_thread(record_opening, self.engine, case)
+        if not sms_nudge:
+            timers = {**case.policy.timers, Timer.SMS_NUDGE.value: "0s"}
+            case = dataclasses.replace(
+                case, policy=case.policy.model_copy(update={"timers": timers})
+            )
         case = dataclasses.replace(case, recorded=True)
         workflow = workflow_for(case.request.type)
         return await self.client.start_workflow(

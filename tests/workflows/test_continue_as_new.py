@@ -130,10 +130,12 @@ async def until_carried(handle: Handle, timeout: float = 10) -> Carry:
         await asyncio.sleep(0.05)
 
 
-async def start(stack: Stack, limit: int, **overrides: Any) -> tuple[CaseInput, Handle]:
+async def start(
+    stack: Stack, limit: int, *, sms_nudge: bool = False, **overrides: Any
+) -> tuple[CaseInput, Handle]:
     """A sample case (a return unless told) that continues as new past `limit` events."""
     case = replace(case_input(now=await stack.now(), **overrides), history_limit=limit)
-    return case, await stack.start(case)
+    return case, await stack.start(case, sms_nudge=sms_nudge)
 
 
 async def notes(handle: Handle, texts: list[str], *, at_once: int = 10) -> None:
@@ -467,7 +469,12 @@ async def test_a_run_whose_code_left_its_journal_escalates_and_goes_on(stack: St
 async def test_an_offer_is_nudged_once_across_runs(stack: Stack) -> None:
     """Continued before its SMS nudge and again after it: one nudge, the offer still open."""
     case, handle = await start(
-        stack, 150, type="refund", reason="defective", evidence=["https://img.example/s.jpg"]
+        stack,
+        150,
+        sms_nudge=True,
+        type="refund",
+        reason="defective",
+        evidence=["https://img.example/s.jpg"],
     )
     await reach(handle, "awaiting_review")
     await act(handle, "propose", resolution="partial_refund", amount="297", message="Sorry")

@@ -36,11 +36,13 @@ from tests.workflows.repairs import PARTS, complete, diagnose, repair_input, sen
 from workflows.case import CaseInput
 
 
-async def quoted(stack: Stack) -> tuple[CaseInput, WorkflowHandle[Any, CaseView]]:
+async def quoted(
+    stack: Stack, *, sms_nudge: bool = False
+) -> tuple[CaseInput, WorkflowHandle[Any, CaseView]]:
     """An out-of-warranty repair waiting for the customer's answer to a TWD 1,500 quote."""
     case = repair_input(await stack.now(), in_warranty=False)
     assert case.decision.shipping_payer == "customer" and case.decision.review == "auto"
-    handle = await stack.start(case)
+    handle = await stack.start(case, sms_nudge=sms_nudge)
     await send_in(handle)
     await diagnose(handle, cost="1500", parts=PARTS, notes="Burnt-out driver after a drop.")
     await reach_deadline(handle, "quote_response")

@@ -69,7 +69,7 @@ async def offered(
         evidence=PHOTO,
         customer=customer_fields,
     )
-    handle = await stack.start(case)
+    handle = await stack.start(case, sms_nudge=True)
     await reach(handle, "awaiting_review")
     await act(handle, "propose", resolution="partial_refund", amount="297", message="Sorry")
     await reach_deadline(handle, "offer_response")
@@ -78,7 +78,7 @@ async def offered(
 
 async def test_info_needed_is_nudged_once_then_reminded_by_mail(stack: Stack) -> None:
     case = case_input(now=await stack.now(), items=OPENED_TEE)
-    handle = await stack.start(case)
+    handle = await stack.start(case, sms_nudge=True)
     await reach(handle, "awaiting_review")
     await act(handle, "request_info", question="Could you send a photo of the label?")
     await mails_arrive(stack.mail, case, "info_needed")
@@ -103,7 +103,7 @@ async def test_info_needed_is_nudged_once_then_reminded_by_mail(stack: Stack) ->
 
 
 async def test_a_repair_quote_is_nudged(stack: Stack) -> None:
-    case, handle = await quoted(stack)
+    case, handle = await quoted(stack, sms_nudge=True)
     await mails_arrive(stack.mail, case, "repair_quote")
     await stack.env.sleep(PAST_THE_NUDGE)
     body = await nudged(stack, case)
