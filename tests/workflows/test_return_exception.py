@@ -29,17 +29,9 @@ from tests.workflows.helpers import (
     stop,
 )
 
-# Opened, for a customer reason: an agent reviews it, and a 10% restocking fee applies (99).
-OPENED_TEE = [
-    {
-        "sku": "TEE-M-BLK",
-        "name": "T-shirt",
-        "category": "apparel",
-        "quantity": 1,
-        "unit_price": "990.00",
-        "opened": True,
-    }
-]
+# OPENED_TEE: opened, for a customer reason; an agent reviews it, and a 10% fee applies (99).
+from tests.workflows.test_return_review import OPENED_TEE
+
 REASON = "Loyal customer; the carrier delayed the delivery by a week."
 
 

@@ -20,18 +20,7 @@ from tests.workflows.helpers import (
     reach_deadline,
     stop,
 )
-
-# Opened, for a customer reason: an agent must look (DESIGN 5.2 rule 7).
-OPENED_TEE = [
-    {
-        "sku": "TEE-M-BLK",
-        "name": "T-shirt",
-        "category": "apparel",
-        "quantity": 1,
-        "unit_price": "990.00",
-        "opened": True,
-    }
-]
+from tests.workflows.test_return_review import OPENED_TEE
 
 
 async def test_a_peak_season_order_waits_longer_for_review_and_is_told_why(stack: Stack) -> None:
