@@ -134,13 +134,22 @@ class StoredCase:
     # Whether it reached an outcome (store.projection.outcome): a refund, the item kept, an
     # exchange or a repair.
     settled: bool
+    # What it gave in store credit instead, bonus included (0 when none).
+    credited: Decimal = Decimal(0)
 
     @property
     def course(self) -> Course:
         """How the case went (docs/decisions.md, "Issue 11: policy simulator")."""
-        if self.settled and self.refunded == self.decision.refund_estimate.amount:
+        credit = self.decision.store_credit
+        if credit is not None and self.settled and self.credited == credit.total:
             return Course.AS_DECIDED
-        if not self.decision.eligible and self.refunded == 0:
+        if (
+            credit is None
+            and self.settled
+            and self.refunded == self.decision.refund_estimate.amount
+        ):
+            return Course.AS_DECIDED
+        if not self.decision.eligible and self.refunded == 0 and self.credited == 0:
             return Course.REJECTED
         return Course.OTHER
 
@@ -160,8 +169,8 @@ class Figures(BaseModel):
     returnless: int = 0
     fast_refund: int = 0
     high_risk: int = 0
-    # Money per currency (the orders' own): refunds paid, store credit issued, restocking
-    # fees kept. No case issues store credit yet: its amounts are 0.
+    # Money per currency (the orders' own): refunds paid, store credit issued (bonus
+    # included), restocking fees kept.
     refunds: dict[str, Decimal] = {}
     store_credit: dict[str, Decimal] = {}
     fees: dict[str, Decimal] = {}
@@ -224,6 +233,15 @@ class SimulationReport(BaseModel):
 MinutesPerReview = Annotated[int, Field(ge=1, le=MAX_MINUTES_PER_REVIEW)]
 
 
+@dataclass(frozen=True)
+class Paid:
+    """What one case paid back (a refund, or store credit with its bonus) and kept (a fee)."""
+
+    refund: Decimal = Decimal(0)
+    credit: Decimal = Decimal(0)
+    fee: Decimal = Decimal(0)
+
+
 @dataclass
 class _Tally:
     """Running counts and sums of one side of one group."""
@@ -236,9 +254,10 @@ class _Tally:
     fast_refund: int = 0
     high_risk: int = 0
     refunds: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    credit: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
     fees: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
 
-    def add(self, decision: Decision, currency: str, refund: Decimal, fee: Decimal) -> None:
+    def add(self, decision: Decision, currency: str, paid: Paid) -> None:
         self.cases += 1
         self.eligible += decision.eligible
         self.auto += decision.eligible and decision.review == "auto"
@@ -246,8 +265,9 @@ class _Tally:
         self.returnless += decision.returnless
         self.fast_refund += decision.fast_refund
         self.high_risk += decision.high_risk
-        self.refunds[currency] += refund
-        self.fees[currency] += fee
+        self.refunds[currency] += paid.refund
+        self.credit[currency] += paid.credit
+        self.fees[currency] += paid.fee
 
     def figures(self, minutes_per_review: int) -> Figures:
         return Figures(
@@ -262,7 +282,7 @@ class _Tally:
             fast_refund=self.fast_refund,
             high_risk=self.high_risk,
             refunds=_cents(self.refunds),
-            store_credit=_cents({currency: Decimal(0) for currency in self.refunds}),
+            store_credit=_cents(self.credit),
             fees=_cents(self.fees),
         )
 
@@ -328,22 +348,22 @@ def flipped_fields(before: Decision, after: Decision) -> list[FieldChange]:
     ]
 
 
-def _money(case: StoredCase, candidate: Decision) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-    """(refund happened, fee happened, refund candidate, fee candidate) for one case."""
+def _money(case: StoredCase, candidate: Decision) -> tuple[Paid, Paid]:
+    """What happened and what the candidate would pay, for one case."""
     stored = case.decision
     course = case.course
     happened_fee = stored.restocking_fee.amount if course is Course.AS_DECIDED else Decimal(0)
+    happened = Paid(refund=case.refunded, credit=case.credited, fee=happened_fee)
     if not candidate.eligible:
-        return case.refunded, happened_fee, Decimal(0), Decimal(0)
+        return happened, Paid()
     if course is Course.OTHER:
-        return case.refunded, happened_fee, case.refunded, Decimal(0)
-    # As decided, or refused at open: settled on the candidate's own terms.
-    return (
-        case.refunded,
-        happened_fee,
-        candidate.refund_estimate.amount,
-        candidate.restocking_fee.amount,
-    )
+        return happened, Paid(refund=case.refunded, credit=case.credited)
+    # As decided, or refused at open: settled on the candidate's own terms, in credit when the
+    # customer chose it (the candidate's bonus included).
+    fee = candidate.restocking_fee.amount
+    if candidate.store_credit is not None:
+        return happened, Paid(credit=candidate.store_credit.total, fee=fee)
+    return happened, Paid(refund=candidate.refund_estimate.amount, fee=fee)
 
 
 class Simulator:
@@ -381,7 +401,7 @@ class Simulator:
         candidate = evaluate(
             request, policy=self.candidate, now=case.opened_at, prior_cases=case.prior_cases
         )
-        refund_before, fee_before, refund_after, fee_after = _money(case, candidate)
+        happened, would = _money(case, candidate)
         currency = request.order.currency
         changes = flipped_fields(case.decision, candidate)
         categories = sorted({item.category or "" for item in request.items})
@@ -394,8 +414,8 @@ class Simulator:
             *(self.groups["category"][c or None] for c in categories),
         ]
         for group in groups:
-            group.happened.add(case.decision, currency, refund_before, fee_before)
-            group.candidate.add(candidate, currency, refund_after, fee_after)
+            group.happened.add(case.decision, currency, happened)
+            group.candidate.add(candidate, currency, would)
             group.flips += bool(changes)
         if changes:
             self.flips += 1

@@ -42,7 +42,7 @@ from domain.simulation import (
     StoredCase,
     simulate,
 )
-from store.projection import CASE, utc
+from store.projection import CASE, CREDITED, utc
 
 # Rows the driver hands over per batch (a server-side cursor on PostgreSQL).
 BATCH = 500
@@ -78,6 +78,10 @@ class _StoredRequest(BaseModel):
             evidence=self.evidence,
             exchange_for=self.exchange_for,
             complaint=self.complaint,
+            # The view keeps the customer's choice of store credit in its decision only: a
+            # decision with credit terms was asked for credit. (A drop-off chosen at open is
+            # decided again as the policy's way back: the candidate may not offer it.)
+            resolution="store_credit" if self.decision.store_credit is not None else "refund",
         )
 
 
@@ -160,6 +164,8 @@ def _stored(row: Row[Any], opened: datetime, prior: int) -> StoredCase | Skip:
     # The projection's report columns (store.projection.report_values): the refund in
     # hundredths, its status, and the case's outcome, None until it has one.
     succeeded = row.refund_status == _SUCCEEDED and row.refund_cents is not None
+    # A case that paid back in store credit keeps the credit, bonus included, in the same column.
+    credited = row.refund_status == CREDITED and row.refund_cents is not None
     return StoredCase(
         id=row.id,
         request=request,
@@ -167,6 +173,7 @@ def _stored(row: Row[Any], opened: datetime, prior: int) -> StoredCase | Skip:
         opened_at=opened,
         prior_cases=prior,
         refunded=Decimal(row.refund_cents).scaleb(-2) if succeeded else Decimal(0),
+        credited=Decimal(row.refund_cents).scaleb(-2) if credited else Decimal(0),
         settled=row.outcome is not None,
     )
 

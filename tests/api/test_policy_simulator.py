@@ -73,6 +73,27 @@ def _flips(report: SimulationReport) -> dict[str, list[tuple[str, str, str]]]:
     }
 
 
+def test_store_credit_paid_and_what_a_bigger_bonus_would_pay(engine: Engine) -> None:  # noqa: F811
+    migrate(engine)
+    # A TWD 1,000 shirt returned for store credit under the defaults (no bonus), credited in
+    # full on its decided terms.
+    story = _open(engine, opened=JUNE + 4 * DAY, delivered_days=2, sku="SHIRT",
+                  category="apparel", price="1000.00", resolution="store_credit")  # fmt: skip
+    credit = {"amount": "1000.00", "bonus": "0.00", "currency": TWD, "status": "issued",
+              "kind": "store_credit", "credit_id": "sc_1"}  # fmt: skip
+    story.step(DAY, status="resolved", store_credit=credit,
+               resolved_at=(story.opened + DAY).isoformat())  # fmt: skip
+    same = _run(engine, Policy())
+    assert same.overall.happened.store_credit == {TWD: Decimal("1000.00")}
+    assert same.overall.candidate.store_credit == {TWD: Decimal("1000.00")}
+    assert same.overall.happened.refunds == {TWD: Decimal("0.00")}
+    # A 10% bonus: the same case settles on the candidate's terms, 1,000 + 100.
+    bonus = _run(engine, Policy(returns=ReturnsPolicy(store_credit_bonus_percent=Decimal(10))))
+    assert bonus.overall.candidate.store_credit == {TWD: Decimal("1100.00")}
+    assert bonus.overall.change.store_credit == {TWD: Decimal("100.00")}
+    assert bonus.overall.candidate.refunds == {TWD: Decimal("0.00")}
+
+
 def test_a_case_a_supervisor_overrode_is_left_out(engine: Engine) -> None:  # noqa: F811
     migrate(engine)
     seed(engine, start=JUNE)
