@@ -2,13 +2,15 @@
 (DESIGN 3.6).
 
 An agent must answer within the first-response deadline (1 business hour, and a hard limit of
-24 hours; each breach escalates). The agent then proposes a resolution; the customer accepts
-or declines. An accepted resolution is carried out here (an apology, a coupon through the
-storefront, a refund through the payment connector) or by a child case of its own (a return,
-an exchange or a repair), which the complaint waits for. A day after it is resolved the
-customer is asked whether they are satisfied: no goes back to investigation, escalated; yes or
-no answer sends the survey. An agent may mark the complaint malicious at any wait: nothing
-more is paid, the case goes to the review board and closes.
+24 hours; each breach escalates). While the agent investigates, they may ask the customer
+questions (`request_info`) and the customer may reply with a message and evidence at any time;
+the agent still owes a proposal by the `review` deadline. The agent then proposes a
+resolution; the customer accepts or declines. An accepted resolution is carried out here (an
+apology, a coupon through the storefront, a refund through the payment connector) or by a
+child case of its own (a return, an exchange or a repair), which the complaint waits for. A day
+after it is resolved the customer is asked whether they are satisfied: no goes back to
+investigation, escalated; yes or no answer sends the survey. An agent may mark the complaint
+malicious at any wait: nothing more is paid, the case goes to the review board and closes.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ from decimal import Decimal
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.actions import Accept, Decline, MarkMalicious, Propose, Respond
+    from domain.actions import (
+        Accept,
+        Decline,
+        MarkMalicious,
+        Propose,
+        Reply,
+        RequestInfo,
+        Respond,
+    )
     from domain.calendar import describe
     from domain.complaints import CHILD_CASE_TYPES, REFUND_RESOLUTIONS, REVIEW_BOARD
     from domain.models import CaseOutcome, CaseStatus, Deadline
@@ -48,8 +58,12 @@ with workflow.unsafe.imports_passed_through():
 COUPON_THROUGH_STOREFRONT = "complaint-coupon-storefront"
 
 MARK = frozenset({AgentVerb.MARK_MALICIOUS.value})
-# What an agent does while the complaint is being investigated.
-INVESTIGATION = Accepts(agent=frozenset({AgentVerb.RESPOND, AgentVerb.PROPOSE}) | MARK)
+# An agent's first answer: a reply, a question for the customer, or a proposal.
+FIRST_ANSWERS = Accepts(
+    agent=frozenset({AgentVerb.RESPOND, AgentVerb.REQUEST_INFO, AgentVerb.PROPOSE}) | MARK
+)
+# While the complaint is investigated the customer may add a message and evidence too.
+INVESTIGATION = FIRST_ANSWERS | Accepts(customer=frozenset({CustomerVerb.REPLY}))
 # The customer's answer to a proposal, or to the satisfaction check.
 ANSWERS = Accepts(customer=frozenset({CustomerVerb.ACCEPT, CustomerVerb.DECLINE}), agent=MARK)
 # Waits where only the agent's malicious mark can interrupt.
@@ -112,7 +126,7 @@ class ComplaintWorkflow(CaseHandlers):
         for name, due_at in clocks.items():
             deadlines.set(name, due_at)
         await rec.set_status(
-            CaseStatus.AWAITING_REVIEW, Kind.AWAITING_REVIEW, Actor.SYSTEM, expect=INVESTIGATION
+            CaseStatus.AWAITING_REVIEW, Kind.AWAITING_REVIEW, Actor.SYSTEM, expect=FIRST_ANSWERS
         )
         # The customer is promised the first clock (the soft one), as before.
         await rec.notify(
@@ -122,13 +136,13 @@ class ComplaintWorkflow(CaseHandlers):
         try:
             for name, due_at in sorted(clocks.items(), key=lambda clock: clock[1]):
                 if self.case.now() < due_at:
-                    found = await deadlines.wait_until(INVESTIGATION, name, due_at)
+                    found = await deadlines.wait_until(FIRST_ANSWERS, name, due_at)
                     if found is not None:
                         return found
                 limit = describe(self.case.policy.timer(name))
                 hard = " (the hard limit)" if name == Timer.FIRST_RESPONSE_HARD else ""
                 await deadlines.breach(name, due_at, f"No first response within {limit}{hard}.")
-            return await deadlines.wait_any(INVESTIGATION)
+            return await deadlines.wait_any(FIRST_ANSWERS)
         finally:
             for name in clocks:
                 deadlines.clear(name)
@@ -176,13 +190,23 @@ class ComplaintWorkflow(CaseHandlers):
                         deadline=Deadline(name=Timer.REVIEW, due_at=due_at) if ahead else None,
                         response=found.message,
                     )
+                case RequestInfo():
+                    # A question, not a proposal: the agent still owes one by the same deadline.
+                    rec.add(Kind.INFO_REQUESTED, found.actor or Actor.AGENT, found.question)
+                    await rec.notify(Message.INFO_NEEDED, deadline=None, question=found.question)
+                case Reply():
+                    case.view.evidence = [*case.view.evidence, *found.evidence]
+                    data = {"evidence": found.evidence} if found.evidence else {}
+                    rec.add(Kind.CUSTOMER_REPLIED, Actor.CUSTOMER, found.message, data)
                 case Propose():
                     why = refusal(case, found)
                     if why is None:
                         return found
                     case.inbox.refuse_last(why)
                 case _:
-                    case.inbox.refuse_last("Only respond or propose are taken here.")
+                    case.inbox.refuse_last(
+                        "Only respond, request_info, propose or a reply are taken here."
+                    )
             found = None
 
     # ---- proposal and carrying it out -----------------------------------------------
