@@ -64,6 +64,9 @@ class Propose(_Action):
     ]
     amount: Amount | None = None
     message: Notes = ""
+    # A coupon on top of the resolution: one proposal combining, say, a partial refund and a
+    # coupon for the trouble.
+    coupon: Amount | None = None
 
 
 class RecordInspection(_Action):

@@ -26,6 +26,8 @@ class OfferFields(TypedDict, total=False):
     refund_amount: Money | None
     # The store credit (bonus included) a refund offer may be taken as instead.
     credit: Money | None
+    # A coupon a complaint's proposal gives on top of its resolution.
+    coupon: Money | None
     tracking_number: str | None
     # The policy's return address (lines), or an address.
     return_address: str | Address | None
@@ -64,6 +66,7 @@ class MessageArgs(BaseModel):
     amount: Money | None = None
     refund_amount: Money | None = None
     credit: Money | None = None
+    coupon: Money | None = None
     tracking_number: str | None = None
     return_address: str | Address | None = None
     pickup: bool | None = None

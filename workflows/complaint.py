@@ -222,11 +222,15 @@ class ComplaintWorkflow(CaseHandlers):
         offered = _RESOLUTION_TEXT[proposal.resolution]
         if amount is not None:
             offered += f" of {case.view.order.currency} {amount}"
+        coupon = _round(case, proposal.coupon) if proposal.coupon else None
+        if coupon is not None:
+            offered += f" and a coupon of {case.view.order.currency} {coupon}"
         rec.add(
             Kind.OFFER_MADE,
             actor,
             f"Proposed {offered}.",
-            {"resolution": proposal.resolution, "amount": rec.money(amount)},
+            {"resolution": proposal.resolution, "amount": rec.money(amount)}
+            | ({"coupon": rec.money(coupon)} if coupon is not None else {}),
         )
         answer = await offer(
             case,
@@ -235,6 +239,7 @@ class ComplaintWorkflow(CaseHandlers):
             resolution=proposal.resolution,
             amount=rec.money(amount),
             note=proposal.message,
+            coupon=rec.money(coupon),
         )
         self.check_malicious(answer)
         if isinstance(answer, Accept):
@@ -258,18 +263,12 @@ class ComplaintWorkflow(CaseHandlers):
     async def carry_out(self, proposal: Propose, amount: Decimal | None) -> bool:
         """Deliver the accepted resolution; False when a child case ended without doing so."""
         case, rec = self.case, self.case.recorder
+        if proposal.coupon:
+            # A combined resolution: the coupon first, then the rest of it.
+            await self.issue_coupon(_round(case, proposal.coupon))
         match proposal.resolution, amount:
             case "coupon", Decimal():
-                if workflow.patched(COUPON_THROUGH_STOREFRONT):
-                    # Issued by the storefront's API, once (its key is the case's `coupon`
-                    # step), and the customer gets its code.
-                    await issue_credit(case, amount, reason="complaint_coupon", kind="coupon")
-                await rec.publish(Webhook.COUPON_ISSUED, rec.money(amount))
-                rec.add(
-                    Kind.COUPON_ISSUED,
-                    Actor.SYSTEM,
-                    f"Coupon of {case.view.order.currency} {amount} issued through the storefront.",
-                )
+                await self.issue_coupon(amount)
             case resolution, Decimal() if resolution in REFUND_RESOLUTIONS:
                 await refund_now(case, amount, reason=f"complaint_{resolution}")
             case resolution, _ if resolution in CHILD_CASE_TYPES:
@@ -278,6 +277,20 @@ class ComplaintWorkflow(CaseHandlers):
             case _:
                 rec.add(Kind.APOLOGY_ACCEPTED, Actor.CUSTOMER, "The customer accepted the apology.")
         return True
+
+    async def issue_coupon(self, amount: Decimal) -> None:
+        """Issue a coupon through the storefront, once, and tell the storefront and timeline."""
+        case, rec = self.case, self.case.recorder
+        if workflow.patched(COUPON_THROUGH_STOREFRONT):
+            # Issued by the storefront's API, once (its key is the case's `coupon` step), and
+            # the customer gets its code.
+            await issue_credit(case, amount, reason="complaint_coupon", kind="coupon")
+        await rec.publish(Webhook.COUPON_ISSUED, rec.money(amount))
+        rec.add(
+            Kind.COUPON_ISSUED,
+            Actor.SYSTEM,
+            f"Coupon of {case.view.order.currency} {amount} issued through the storefront.",
+        )
 
     # ---- after the resolution ---------------------------------------------------------
 
@@ -392,8 +405,10 @@ def refusal(case: Case, proposal: Propose) -> str | None:
     too_much = proposal.amount and _round(case, proposal.amount) > total
     if resolution == "partial_refund" and too_much:
         return f"A partial refund can't exceed the items' {currency} {total}."
+    if proposal.coupon is not None and (resolution == "coupon" or not proposal.coupon):
+        return "A coupon on top needs an amount above zero, and a resolution other than a coupon."
     credited = case.view.store_credit
-    if credited is not None and resolution == "coupon":
+    if credited is not None and (resolution == "coupon" or proposal.coupon):
         # Exactly one coupon per case, as one refund: the storefront keys it by the case.
         return (
             f"This complaint already issued a coupon of {credited.currency} {credited.amount}; "

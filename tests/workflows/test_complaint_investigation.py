@@ -68,3 +68,35 @@ async def test_a_customer_reply_is_no_first_response(stack: Stack) -> None:
     assert "first_response" not in {d.name for d in view.deadlines}
     assert "info_requested" in kinds(view)
     await stop(stack.client, handle)
+
+
+async def test_a_partial_refund_plus_a_coupon_pays_each_once(stack: Stack) -> None:
+    case, handle = await answered(stack)
+    view = await act(
+        handle, "propose", actor="agent-mei", resolution="partial_refund", amount="200",
+        coupon="100", message="Sorry for the trouble.",
+    )  # fmt: skip
+    offered = entry(view, "offer_made")
+    assert offered.message == "Proposed a partial refund of TWD 200.00 and a coupon of TWD 100.00."
+    assert offered.data["coupon"] == {"amount": "100.00", "currency": "TWD"}
+    await reach_deadline(handle, "offer_response")
+    await mails_arrive(stack.mail, case, "resolution_proposed")
+    text = mail_text(stack.mail, case, "resolution_proposed")
+    assert "A partial refund of TWD 200.00" in text and "a coupon worth TWD 100.00" in text
+
+    await customer(handle, "accept")
+    view = await reach_deadline(handle, "complaint_follow_up")
+    assert kinds(view).index("coupon_issued") < kinds(view).index("refund_succeeded")
+    [refund] = stack.peers.refunds_for(case.case_id)
+    assert refund["amount"] == "200.00"
+    [coupon] = stack.peers.store_credits_for(case.case_id)
+    assert (coupon["amount"], coupon["bonus"]) == ("100.00", "0.00")
+    await stop(stack.client, handle)
+
+
+async def test_a_coupon_on_top_of_a_coupon_is_refused(stack: Stack) -> None:
+    _, handle = await answered(stack)
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await act(handle, "propose", resolution="coupon", amount="100", coupon="50")
+    assert "a resolution other than a coupon" in str(refused.value.cause)
+    await stop(stack.client, handle)
