@@ -13,6 +13,7 @@ import asyncio
 import re
 import secrets
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ from domain.names import AgentRole
 from store import accounts
 from tests.api.conftest import Api
 from tests.api.test_actions import OPENED_MUG
+from tests.support.simulation_cases import write_case
 
 PASSWORD = "a long enough password"
 
@@ -224,3 +226,28 @@ async def test_no_api_key_or_token_opens_the_console(api: Api) -> None:
         assert page.status_code == 303 and page.headers["location"].startswith("/console/login")
         posted = await api.request("POST", "/console/bulk", key, data={"action": "approve"})
         assert posted.status_code == 401
+
+
+@pytest.mark.parametrize("api", ["sqlite"], indirect=True)
+async def test_a_case_page_shows_its_store_credit_and_drop_off_code(
+    api: Api, browser: httpx.AsyncClient
+) -> None:
+    # A case written as the projection holds it (no workflow: the page reads the record).
+    story = write_case(api.engine, opened=datetime.now(UTC), delivered_days=2, sku="SHIRT",
+                  category="apparel", price="1000.00", resolution="store_credit")  # fmt: skip
+    credit = {"amount": "1000.00", "bonus": "100.00", "currency": "TWD", "status": "issued",
+              "kind": "store_credit", "credit_id": "sc_1", "code": "SC-7Q2K"}  # fmt: skip
+    expires = (story.opened + timedelta(days=7)).isoformat()
+    shipment = {"direction": "inbound", "booked_by": "seller", "tracking_number": "TRK1",
+                "dropoff": {"code": "482913057716", "chain": "FamilyMart",
+                            "expires_at": expires}}  # fmt: skip
+    story.step(timedelta(hours=1), store_credit=credit, shipments=[shipment])
+    await sign_in(browser, add_agent(api))
+    page = await browser.get(f"/console/cases/{story.case_id}")
+    assert page.status_code == 200
+    credit_line = re.search(r'<p id="store-credit">(.*?)</p>', page.text, re.S)
+    assert credit_line is not None
+    assert "1100.00 TWD" in credit_line.group(1) and "SC-7Q2K" in credit_line.group(1)
+    dropoff = re.search(r'<p id="dropoff">(.*?)</p>', page.text, re.S)
+    assert dropoff is not None
+    assert "FamilyMart" in dropoff.group(1) and "482913057716" in dropoff.group(1)

@@ -44,7 +44,7 @@ from store.simulation import simulate_period
 from tests.api.conftest import Api, assert_problem
 from tests.api.test_console import add_agent, form_token, sign_in
 from tests.api.test_tracking_migration import engine  # noqa: F401  (fixture)
-from tests.support.simulation_cases import DAY, _open, seed
+from tests.support.simulation_cases import DAY, seed, write_case
 
 JUNE = datetime(2022, 6, 1, tzinfo=UTC)
 JULY = datetime(2022, 7, 1, tzinfo=UTC)
@@ -77,8 +77,15 @@ def test_store_credit_paid_and_what_a_bigger_bonus_would_pay(engine: Engine) -> 
     migrate(engine)
     # A TWD 1,000 shirt returned for store credit under the defaults (no bonus), credited in
     # full on its decided terms.
-    story = _open(engine, opened=JUNE + 4 * DAY, delivered_days=2, sku="SHIRT",
-                  category="apparel", price="1000.00", resolution="store_credit")  # fmt: skip
+    story = write_case(
+        engine,
+        opened=JUNE + 4 * DAY,
+        delivered_days=2,
+        sku="SHIRT",
+        category="apparel",
+        price="1000.00",
+        resolution="store_credit",
+    )
     credit = {"amount": "1000.00", "bonus": "0.00", "currency": TWD, "status": "issued",
               "kind": "store_credit", "credit_id": "sc_1"}  # fmt: skip
     story.step(DAY, status="resolved", store_credit=credit,
@@ -99,8 +106,14 @@ def test_a_case_a_supervisor_overrode_is_left_out(engine: Engine) -> None:  # no
     seed(engine, start=JUNE)
     # Out of the window (12 days), approved anyway as a supervisor's exception: its stored
     # decision is a person's, and would read as a flip under the very policy that refused it.
-    late = _open(engine, opened=JUNE + 3 * DAY, delivered_days=12, sku="COAT",
-                 category="apparel", price="2000.00")  # fmt: skip
+    late = write_case(
+        engine,
+        opened=JUNE + 3 * DAY,
+        delivered_days=12,
+        sku="COAT",
+        category="apparel",
+        price="2000.00",
+    )
     with Session(engine) as session:
         stored = service.case_view(session, service.get_case(session, case_id=late.case_id))
     assert not stored.decision.eligible

@@ -47,7 +47,7 @@ from tests.support.report_cases import Story
 DAY = timedelta(days=1)
 
 
-def _open(
+def write_case(
     engine: Engine,
     *,
     opened: datetime,
@@ -113,59 +113,122 @@ def seed(engine: Engine, *, start: datetime) -> dict[str, str]:
 
     risky = f"C-RISK-{secrets.token_hex(3)}"
     for name, days in (("P1", -80), ("P2", -60), ("P3", -30)):
-        story = _open(engine, opened=at(days), delivered_days=2, sku="SOCKS", category="apparel",
-                      price="100.00", customer_id=risky)  # fmt: skip
+        story = write_case(
+            engine,
+            opened=at(days),
+            delivered_days=2,
+            sku="SOCKS",
+            category="apparel",
+            price="100.00",
+            customer_id=risky,
+        )
         ids[name] = story.case_id
 
-    a = _open(engine, opened=at(1), delivered_days=5, sku="SHIRT", category="apparel",
-              price="1000.00")  # fmt: skip
+    a = write_case(
+        engine, opened=at(1), delivered_days=5, sku="SHIRT", category="apparel", price="1000.00"
+    )
     _refunded(a, "1000.00")
     ids["A"] = a.case_id
 
-    b = _open(engine, opened=at(2), delivered_days=2, sku="BRA", category="underwear",
-              price="800.00", reason="size_fit", opened_item=True)  # fmt: skip
+    b = write_case(
+        engine,
+        opened=at(2),
+        delivered_days=2,
+        sku="BRA",
+        category="underwear",
+        price="800.00",
+        reason="size_fit",
+        opened_item=True,
+    )
     b.step(timedelta(hours=1), status="awaiting_review")
     _refunded(b, "720.00")
     ids["B"] = b.case_id
 
-    c = _open(engine, opened=at(3), delivered_days=1, sku="TV", category="electronics",
-              price="4000.00")  # fmt: skip
+    c = write_case(
+        engine, opened=at(3), delivered_days=1, sku="TV", category="electronics", price="4000.00"
+    )
     c.step(timedelta(minutes=1), status="awaiting_review")
     ids["C"] = c.case_id
 
-    d = _open(engine, opened=at(4), delivered_days=6, sku="JACKET", category="apparel",
-              price="3500.00", type="exchange", reason="size_fit",
-              exchange_for=[{"sku": "JACKET", "quantity": 1, "unit_price": "3500.00"}])  # fmt: skip
+    d = write_case(
+        engine,
+        opened=at(4),
+        delivered_days=6,
+        sku="JACKET",
+        category="apparel",
+        price="3500.00",
+        type="exchange",
+        reason="size_fit",
+        exchange_for=[{"sku": "JACKET", "quantity": 1, "unit_price": "3500.00"}],
+    )
     d.step(5 * DAY, status="resolved", resolved_at=(d.opened + 5 * DAY).isoformat())
     ids["D"] = d.case_id
 
-    p4 = _open(engine, opened=at(5), delivered_days=2, sku="SOCKS", category="apparel",
-               price="100.00", customer_id=risky)  # fmt: skip
+    p4 = write_case(
+        engine,
+        opened=at(5),
+        delivered_days=2,
+        sku="SOCKS",
+        category="apparel",
+        price="100.00",
+        customer_id=risky,
+    )
     p4.step(timedelta(minutes=1), status="awaiting_review")
     ids["P4"] = p4.case_id
 
-    e = _open(engine, opened=at(6), delivered_days=20, sku="MUG", category="kitchen",
-              price="500.00")  # fmt: skip
+    e = write_case(
+        engine, opened=at(6), delivered_days=20, sku="MUG", category="kitchen", price="500.00"
+    )
     e.step(timedelta(minutes=1), status="rejected")
     ids["E"] = e.case_id
 
     photo = ["https://img.example/lamp.jpg"]
-    f = _open(engine, opened=at(7), delivered_days=10, sku="LAMP", category="home",
-              price="150.00", reason="defective", evidence=photo)  # fmt: skip
+    f = write_case(
+        engine,
+        opened=at(7),
+        delivered_days=10,
+        sku="LAMP",
+        category="home",
+        price="150.00",
+        reason="defective",
+        evidence=photo,
+    )
     _refunded(f, "150.00")
     ids["F"] = f.case_id
 
-    g = _open(engine, opened=at(8), delivered_days=3, sku="KETTLE", category="kitchen",
-              price="1200.00", type="complaint", reason=None,
-              complaint={"category": "product_quality"})  # fmt: skip
+    g = write_case(
+        engine,
+        opened=at(8),
+        delivered_days=3,
+        sku="KETTLE",
+        category="kitchen",
+        price="1200.00",
+        type="complaint",
+        reason=None,
+        complaint={"category": "product_quality"},
+    )
     ids["G"] = g.case_id
 
-    k = _open(engine, opened=at(9), delivered_days=3, sku="VASE", category="home",
-              price="300.00", parent_case_id=g.case_id)  # fmt: skip
+    k = write_case(
+        engine,
+        opened=at(9),
+        delivered_days=3,
+        sku="VASE",
+        category="home",
+        price="300.00",
+        parent_case_id=g.case_id,
+    )
     ids["K"] = k.case_id
 
-    i = _open(engine, opened=at(20), delivered_days=2, sku="SOCKS", category="apparel",
-              price="100.00", customer_id=risky)  # fmt: skip
+    i = write_case(
+        engine,
+        opened=at(20),
+        delivered_days=2,
+        sku="SOCKS",
+        category="apparel",
+        price="100.00",
+        customer_id=risky,
+    )
     i.step(timedelta(minutes=1), status="awaiting_review")
     ids["I"] = i.case_id
     return ids
