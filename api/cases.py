@@ -514,16 +514,17 @@ def _assignee(engine: Engine, case_id: str) -> str | None:
 def _items_taken(engine: Engine, case_id: str) -> Duplicate | None:
     """Another open case that took this (rejected) case's items since, if one did."""
     with Session(engine) as session:
-        view = service.case_view(session, stored_case(session, case_id))
+        # The row alone: its type, order and items (no timeline, no delivery log).
+        row = stored_case(session, case_id)
         holder = service.claim_holder(
             session,
-            type=view.type.value,
-            order_id=view.order.id,
-            skus={item.sku for item in view.items},
+            type=row.type,
+            order_id=row.order_id,
+            skus={item["sku"] for item in row.view["items"]},
         )
     if holder is None or holder == case_id:
         return None
-    return Duplicate(case_id=holder, order_id=view.order.id, start=None)
+    return Duplicate(case_id=holder, order_id=row.order_id, start=None)
 
 
 def check_supervisor_only(principal: Principal, action: AgentAction) -> None:

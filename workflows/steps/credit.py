@@ -18,10 +18,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.case import Case
     from workflows.failures import until_done
 
-# The idempotency key's step for each kind of credit: one of each per case, whatever retries,
-# worker crashes or continue-as-new come between.
-_STEPS: dict[str, str] = {"store_credit": "store_credit", "coupon": "coupon"}
-
 
 def bonus_of(terms: CreditTerms, amount: Decimal, minor_units: int) -> Decimal:
     """The policy's bonus on `amount` (the decided amount, or a smaller partial one)."""
@@ -77,8 +73,9 @@ async def issue_credit(
         currency=currency,
         bonus=credit.bonus,
         reason=reason,
-        # The same key on every attempt and every agent's retry: the storefront credits once.
-        idempotency_key=f"{view.id}:{_STEPS[kind]}",
+        # One key per kind of credit and case, the same on every attempt, agent's retry, worker
+        # crash and continued run: the storefront credits once.
+        idempotency_key=f"{view.id}:{kind}",
     )
 
     def refused() -> None:

@@ -264,10 +264,7 @@ async def book_pickup(case: Case, attempt: int) -> CarrierBooking | None:
     )
     if booking is None:
         return None
-    inbound = inbound_shipment(case, create=True)
-    inbound.booked_by = "seller"
-    inbound.tracking_number = booking.tracking_number
-    inbound.label_url = booking.label_url
+    _booked_by_shop(case, booking.tracking_number, booking.label_url)
     case.recorder.add(
         Kind.PICKUP_BOOKED,
         Actor.CARRIER,
@@ -295,11 +292,8 @@ async def book_dropoff(case: Case) -> DropoffBooking | None:
     )
     if booking is None:
         return None
-    inbound = inbound_shipment(case, create=True)
     # The shop booked it, whoever pays the postage at the counter.
-    inbound.booked_by = "seller"
-    inbound.tracking_number = booking.tracking_number
-    inbound.label_url = booking.label_url
+    inbound = _booked_by_shop(case, booking.tracking_number, booking.label_url)
     inbound.dropoff = Dropoff(code=booking.code, chain=booking.chain, expires_at=booking.expires_at)
     case.recorder.add(
         Kind.DROPOFF_BOOKED,
@@ -308,6 +302,15 @@ async def book_dropoff(case: Case) -> DropoffBooking | None:
         {"code": booking.code, "chain": booking.chain},
     )
     return booking
+
+
+def _booked_by_shop(case: Case, tracking_number: str | None, label_url: str | None) -> Shipment:
+    """The inbound shipment, as the carrier booked it for the shop."""
+    inbound = inbound_shipment(case, create=True)
+    inbound.booked_by = "seller"
+    inbound.tracking_number = tracking_number
+    inbound.label_url = label_url
+    return inbound
 
 
 def return_method(case: Case) -> ReturnMethod:
