@@ -55,11 +55,13 @@ from domain.actions import (
     ApproveException,
     Assign,
     CustomerAction,
+    InspectionData,
     IntegrationEvent,
     ProvideTracking,
 )
 from domain.calendar import case_holidays
 from domain.complaints import opening_priority
+from domain.inspection import mismatch
 from domain.models import (
     TERMINAL_STATUSES,
     Acted,
@@ -499,10 +501,19 @@ def _exists(engine: Engine, case_id: str) -> None:
         stored_case(session, case_id)
 
 
-def _ended(engine: Engine, case_id: str) -> bool:
-    """Whether the case's record shows it ended; 404 if there is no such case."""
+def _ended_or_misfit(engine: Engine, case_id: str, inspection: InspectionData | None) -> bool:
+    """Whether the case's record shows it ended (404 if there is no such case); 422 naming
+    `data.lines` when an inspection's lines don't fit the lines the case takes back."""
     with Session(engine) as session:
-        return stored_case(session, case_id).status in TERMINAL_STATUSES
+        row = stored_case(session, case_id)
+        if row.status in TERMINAL_STATUSES:
+            return True
+        if inspection is None or not inspection.lines:
+            return False
+        wrong = mismatch(service.case_view(session, row), inspection)
+    if wrong is not None:
+        raise validation_problem([{"field": "data.lines", "message": wrong, "type": "value_error"}])
+    return False
 
 
 def _assignee(engine: Engine, case_id: str) -> str | None:
@@ -693,12 +704,13 @@ async def report_event(
 ) -> Accepted:
     """An integration event; a repeated `event_id` is accepted and ignored."""
     try:
-        event.parsed()
+        data = event.parsed()
     except ValidationError as err:
         raise validation_problem(field_errors(err.errors(), prefix=("data",))) from err
     # A rejected case's workflow still runs while it may take a supervisor's exception, but
     # it takes no events: its record says it ended.
-    if await run_in_threadpool(_ended, engine, case_id):
+    inspection = data if isinstance(data, InspectionData) else None
+    if await run_in_threadpool(_ended_or_misfit, engine, case_id, inspection):
         raise case_ended()
     if not await temporal_calls.signal(client, case_id, temporal_calls.SIGNAL_EVENT, event):
         raise case_ended()

@@ -8,7 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from domain.models import Amount, ExchangeItem, LongText, Resolution, ShortText
 
@@ -69,13 +69,62 @@ class Propose(_Action):
     coupon: Amount | None = None
 
 
+InspectionResult = Literal["pass", "fail"]
+
+
+class LineInspection(BaseModel):
+    """One line's inspection: a multi-line return passes or fails each line on its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sku: ShortText
+    result: InspectionResult
+    # What a failed line still refunds (at most the line's own refund); None: nothing.
+    refund_amount: Amount | None = None
+    # The shop keeps a failed line instead of sending it back.
+    keep_item: bool = False
+    notes: Notes = ""
+
+
+InspectedLines = Annotated[list[LineInspection], Field(max_length=100)]
+
+
+def _each_sku_once(lines: list[LineInspection]) -> list[LineInspection]:
+    skus = [line.sku for line in lines]
+    repeated = sorted({sku for sku in skus if skus.count(sku) > 1})
+    if repeated:
+        raise ValueError(f"each line once: {', '.join(repeated)} repeated")
+    return lines
+
+
+def _overall(result: InspectionResult | None, info: ValidationInfo) -> InspectionResult:
+    """The inspection's result: as given, or what its lines add up to (every line passed)."""
+    if "lines" not in info.data:
+        # The lines themselves were refused; that error says it.
+        return result or "fail"
+    lines: list[LineInspection] = info.data["lines"]
+    if not lines:
+        if result is None:
+            raise ValueError("required unless the lines are inspected one by one")
+        return result
+    derived: InspectionResult = "pass" if all(line.result == "pass" for line in lines) else "fail"
+    if result is not None and result != derived:
+        raise ValueError(f"the lines add up to {derived!r}")
+    return derived
+
+
 class RecordInspection(_Action):
     action: Literal["record_inspection"]
-    result: Literal["pass", "fail"]
+    # Before `result`: the result is read from them when it isn't given.
+    lines: InspectedLines = []
+    result: Annotated[InspectionResult | None, Field(validate_default=True)] = None
     grade: Annotated[str, Field(max_length=40)] | None = None
     refund_amount: Amount | None = None
     keep_item: bool = False
     notes: Notes = ""
+
+    _lines = field_validator("lines")(_each_sku_once)
+    _result = field_validator("result")(_overall)
 
 
 class RecordDiagnosis(_Action):
@@ -212,11 +261,16 @@ class CarrierExceptionData(_EventData):
 
 
 class InspectionData(_EventData):
-    result: Literal["pass", "fail"]
+    # Each line's own result and amount (returns of several lines); `result` then follows.
+    lines: InspectedLines = []
+    result: Annotated[InspectionResult | None, Field(validate_default=True)] = None
     grade: Annotated[str, Field(max_length=40)] | None = None
     refund_amount: Amount | None = None
     keep_item: bool = False
     notes: Notes = ""
+
+    _lines = field_validator("lines")(_each_sku_once)
+    _result = field_validator("result")(_overall)
 
 
 class RefundEventData(_EventData):

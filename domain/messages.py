@@ -16,6 +16,18 @@ from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model
 from domain.models import Address, Money
 
 
+class InspectedLine(BaseModel):
+    """One line of a return inspected line by line, as the customer's message shows it."""
+
+    sku: str
+    name: str = ""
+    passed: bool
+    # What the line pays back (None: nothing).
+    refund: Money | None = None
+    keep_item: bool = False
+    notes: str = ""
+
+
 class OfferFields(TypedDict, total=False):
     """The keyword arguments of a message but `timer` (which waits taking these name their
     own deadline by)."""
@@ -47,6 +59,8 @@ class OfferFields(TypedDict, total=False):
     # The agent's answer to a complaint.
     response: str | None
     keep_item: bool
+    # A return inspected line by line: each line's outcome.
+    lines: list[InspectedLine]
 
 
 class MessageFields(OfferFields, total=False):
@@ -82,6 +96,7 @@ class MessageArgs(BaseModel):
     timer: str | None = None
     keep_item: bool | None = None
     awaiting: str | None = None
+    lines: list[InspectedLine] | None = None
 
     @model_serializer(mode="wrap")
     def _given_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:

@@ -207,6 +207,9 @@ class Item(BaseModel):
     unit_price: Amount
     opened: bool = False
     warranty_months: Annotated[int, Field(ge=0, le=240)] = 0
+    # The line's own reason, when the lines of a case differ (a shirt too small, a lamp
+    # broken); None: the case's `reason`.
+    reason: Reason | None = None
 
     @property
     def total(self) -> Decimal:
@@ -291,6 +294,16 @@ class CaseRequest(BaseModel):
             raise ValueError(f"a {kind.value} case can't choose store credit at open")
         return value
 
+    @model_validator(mode="after")
+    def _headline_reason(self) -> CaseRequest:
+        # Lines that each carry a reason need none for the case: its headline is the first
+        # line the shop is at fault for (that one decides who pays shipping), else the first.
+        if self.reason is None and self.items and all(item.reason for item in self.items):
+            reasons = [item.reason for item in self.items if item.reason]
+            faults = [reason for reason in reasons if reason in SELLER_FAULT_REASONS]
+            self.reason = (faults or reasons)[0]
+        return self
+
     @field_validator("items")
     @classmethod
     def _bounded_total(cls, items: list[Item]) -> list[Item]:
@@ -309,10 +322,31 @@ class CaseRequest(BaseModel):
         """Total of the replacement lines an exchange asks for."""
         return sum((line.unit_price * line.quantity for line in self.exchange_for), Decimal("0"))
 
+    def line_reason(self, item: Item) -> Reason | None:
+        """The reason a line comes back for: its own, else the case's."""
+        return item.reason or self.reason
+
     @property
     def seller_fault(self) -> bool:
-        """Whether the reason puts the fault on the seller."""
-        return self.reason in SELLER_FAULT_REASONS
+        """Whether the shop is at fault for any line (it then pays the way back)."""
+        return any(self.line_reason(item) in SELLER_FAULT_REASONS for item in self.items) or (
+            not self.items and self.reason in SELLER_FAULT_REASONS
+        )
+
+    @property
+    def all_seller_fault(self) -> bool:
+        """Whether the shop is at fault for every line."""
+        return all(self.line_reason(item) in SELLER_FAULT_REASONS for item in self.items)
+
+    @property
+    def fault_reason(self) -> Reason | None:
+        """The reason that decides who pays the way back: the first line's the shop is at
+        fault for, else the case's."""
+        for item in self.items:
+            reason = self.line_reason(item)
+            if reason in SELLER_FAULT_REASONS:
+                return reason
+        return self.reason
 
 
 class RuleHit(BaseModel):
@@ -356,6 +390,20 @@ class CreditTerms(BaseModel):
         return self.amount.amount + self.bonus.amount
 
 
+class LineTerms(BaseModel):
+    """One item line as a return or exchange decided it: whether it goes ahead (or why not),
+    and what it pays back if it passes inspection."""
+
+    sku: str
+    reason: Reason | None = None
+    eligible: bool = True
+    # The line's total less its restocking fee: what the line refunds if it passes inspection.
+    refund: Money
+    restocking_fee: Money
+    # Why the line can't go ahead (outside its window, a non-returnable category).
+    rule: RuleHit | None = None
+
+
 class Decision(BaseModel):
     """The outcome of evaluating the policy rules for a would-be case."""
 
@@ -383,6 +431,15 @@ class Decision(BaseModel):
     # Store credit the customer chose instead of the refund (rule `store_credit`); None pays a
     # refund.
     store_credit: CreditTerms | None = None
+    # A return's or exchange's lines, each with its terms (empty for the other types and for
+    # cases decided before lines were): a line the policy refuses stays out of the case while
+    # the others go ahead (rule `lines_excluded`).
+    lines: list[LineTerms] = []
+
+    @property
+    def excluded(self) -> list[LineTerms]:
+        """The lines the case doesn't take back, each with its rule."""
+        return [line for line in self.lines if not line.eligible]
 
     def fired(self, rule_id: str) -> bool:
         """Whether the rule with this id fired."""
@@ -543,6 +600,12 @@ class CaseView(BaseModel):
     timeline: list[TimelineEntry] = []
     created_at: datetime
     updated_at: datetime
+
+    @property
+    def returned_items(self) -> list[Item]:
+        """The lines that come back: every line but those the decision excluded."""
+        excluded = {line.sku for line in self.decision.excluded}
+        return [item for item in self.items if item.sku not in excluded]
 
     @property
     def next_deadline(self) -> Deadline | None:

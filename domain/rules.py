@@ -6,7 +6,7 @@ inputs always give the same decision, inside a workflow or in an API dry run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
@@ -14,12 +14,14 @@ from zoneinfo import ZoneInfo
 
 from domain.calendar import describe
 from domain.models import (
+    SELLER_FAULT_REASONS,
     CaseRequest,
     CaseType,
     CreditMoment,
     CreditTerms,
     Decision,
     Item,
+    LineTerms,
     Money,
     Reason,
     ReturnMethod,
@@ -221,7 +223,8 @@ def _sentence(text: str) -> str:
 def _item_window(ctx: _Context, item: Item) -> tuple[int, str | None]:
     """Rule 2 for one item: its window for the case's reason (peak-season days included), and
     the category that set it (None when `[returns]` did)."""
-    key = "defect_window_days" if ctx.request.seller_fault else "window_days"
+    fault = ctx.request.line_reason(item) in SELLER_FAULT_REASONS
+    key = "defect_window_days" if fault else "window_days"
     section = ctx.policy.category(item.category) if item.category else None
     own: int | None = getattr(section, key) if section else None
     days: int = own if own is not None else getattr(ctx.policy.returns, key)
@@ -232,8 +235,10 @@ def _window(ctx: _Context, noun: str) -> tuple[bool, RuleHit]:
     """Rule 2: is every item inside the window its category and the reason allow?"""
     assert ctx.delivered_on is not None
     days = max((ctx.today - ctx.delivered_on).days, 0)
-    seller_fault = ctx.request.seller_fault
-    because = f" for {_REASON_TEXT[_reason(ctx)]}" if seller_fault else ""
+    # The reason is named when every line shares it and it widens the window.
+    reasons = {ctx.request.line_reason(item) for item in ctx.request.items}
+    shared = reasons.pop() if len(reasons) == 1 else None
+    because = f" for {_REASON_TEXT[shared]}" if shared in SELLER_FAULT_REASONS and shared else ""
     terms = f"{noun}{because}"
     windows = sorted({_item_window(ctx, item) for item in ctx.request.items}, key=_by_window)
     failing = [(window, category) for window, category in windows if days > window]
@@ -342,22 +347,26 @@ def _repair_suggestion(ctx: _Context) -> RuleHit:
 
 
 def _non_returnable(ctx: _Context) -> RuleHit | None:
-    """Rule 3: non-returnable categories, unless the seller is at fault."""
-    if ctx.request.seller_fault:
-        return None
-    hits = [item for item in ctx.request.items if not ctx.policy.returnable(item.category)]
+    """Rule 3: non-returnable categories, unless the seller is at fault for the line."""
+    request = ctx.request
+    hits = [
+        item
+        for item in request.items
+        if request.line_reason(item) not in SELLER_FAULT_REASONS
+        and not ctx.policy.returnable(item.category)
+    ]
     if not hits:
         return None
     listed = ", ".join(f"{item.sku} ({item.category})" for item in hits)
-    return RuleHit(
-        id="non_returnable_category",
-        message=f"{listed} can't be returned for {_REASON_TEXT[_reason(ctx)]}.",
-    )
+    reasons = {request.line_reason(item) for item in hits}
+    shared = reasons.pop() if len(reasons) == 1 else None
+    why = _REASON_TEXT[shared] if shared else "the reasons given"
+    return RuleHit(id="non_returnable_category", message=f"{listed} can't be returned for {why}.")
 
 
 def _shipping(ctx: _Context, *, dropoff: bool = False) -> tuple[Payer, RuleHit]:
-    """Rule 4: who pays to send the item back."""
-    because = _REASON_TEXT[_reason(ctx)]
+    """Rule 4: who pays to send the item back: the shop, when it is at fault for any line."""
+    because = _REASON_TEXT[ctx.request.fault_reason or _reason(ctx)]
     if ctx.request.seller_fault:
         booked = "drop-off" if dropoff else "pickup"
         return "seller", RuleHit(
@@ -373,20 +382,12 @@ def _shipping(ctx: _Context, *, dropoff: bool = False) -> tuple[Payer, RuleHit]:
 def _restocking_fee(ctx: _Context) -> tuple[Decimal, RuleHit | None]:
     """Rule 5: a fee on opened items sent back for a customer reason, at each item's category's
     percentage."""
-    if ctx.request.seller_fault:
-        return Decimal(0), None
     # Opened lines by (percent, the category that set it: None for [returns]).
     groups: dict[tuple[Decimal, str | None], list[Item]] = {}
     for item in ctx.request.items:
-        if not item.opened:
-            continue
-        section = ctx.policy.category(item.category) if item.category else None
-        own = section.restocking_fee_percent if section else None
-        percent = own if own is not None else ctx.policy.returns.restocking_fee_percent
-        if percent:
-            groups.setdefault((percent, item.category if own is not None else None), []).append(
-                item
-            )
+        rate = _fee_rate(ctx, item)
+        if rate is not None:
+            groups.setdefault(rate, []).append(item)
     if not groups:
         return Decimal(0), None
     # Per line, each rounded, so the fee shown for a line is the fee charged for it.
@@ -417,6 +418,39 @@ def _restocking_fee(ctx: _Context) -> tuple[Decimal, RuleHit | None]:
         id="restocking_fee",
         message=f"A restocking fee of {ctx.show(fee)} applies to opened items: {shares}.",
     )
+
+
+def _fee_rate(ctx: _Context, item: Item) -> tuple[Decimal, str | None] | None:
+    """The restocking fee's percentage on one line, and the category that set it (None for
+    `[returns]`); None when the line pays no fee (unopened, or the shop's fault)."""
+    if not item.opened or ctx.request.line_reason(item) in SELLER_FAULT_REASONS:
+        return None
+    section = ctx.policy.category(item.category) if item.category else None
+    own = section.restocking_fee_percent if section else None
+    percent = own if own is not None else ctx.policy.returns.restocking_fee_percent
+    return (percent, item.category if own is not None else None) if percent else None
+
+
+def _line_terms(ctx: _Context, refusals: dict[str, RuleHit]) -> list[LineTerms]:
+    """Every line with its fee and what it refunds if it passes inspection; a refused line
+    refunds nothing and names its rule."""
+    request = ctx.request
+    lines: list[LineTerms] = []
+    for item in request.items:
+        refused = refusals.get(item.sku)
+        rate = None if refused else _fee_rate(ctx, item)
+        fee = ctx.quantize(item.total * rate[0] / 100) if rate else Decimal(0)
+        lines.append(
+            LineTerms(
+                sku=item.sku,
+                reason=request.line_reason(item),
+                eligible=refused is None,
+                refund=ctx.money(Decimal(0) if refused else ctx.quantize(item.total) - fee),
+                restocking_fee=ctx.money(fee),
+                rule=refused,
+            )
+        )
+    return lines
 
 
 def _high_risk(ctx: _Context) -> RuleHit:
@@ -450,7 +484,10 @@ def _review(ctx: _Context, returnless: bool) -> tuple[Review, RuleHit]:
         )
     elif seller_fault and not ctx.request.evidence:
         why = f"no photo or other evidence of {_REASON_TEXT[_reason(ctx)]} is attached"
-    elif not seller_fault and any(item.opened for item in ctx.request.items):
+    elif any(
+        item.opened and ctx.request.line_reason(item) not in SELLER_FAULT_REASONS
+        for item in ctx.request.items
+    ):
         why = "an item has been opened"
     else:
         basis = "with evidence attached" if seller_fault else "with every item unopened"
@@ -467,7 +504,7 @@ def _review(ctx: _Context, returnless: bool) -> tuple[Review, RuleHit]:
 def _returnless(ctx: _Context, outcome: str) -> RuleHit | None:
     """Rule 8: low-value seller-fault cases keep the item."""
     limit, category = _limit(ctx, "returnless_max_value")
-    if not ctx.request.seller_fault or ctx.high_risk or ctx.total > limit:
+    if not ctx.request.all_seller_fault or ctx.high_risk or ctx.total > limit:
         return None
     return RuleHit(
         id="returnless",
@@ -495,7 +532,59 @@ def _estimate(ctx: _Context, fee: Decimal) -> Decimal:
     return max(credit - ctx.quantize(replacement), Decimal(0))
 
 
+# The rule that lists the lines a return or exchange leaves out, each with its own rule, while
+# the others go ahead (issue 11).
+LINES_EXCLUDED = "lines_excluded"
+
+
 def _return_or_exchange(ctx: _Context) -> Decision:
+    """A return or exchange, line by line: the lines the policy refuses stay out (rule
+    `lines_excluded`) and the others go ahead; when it refuses every line, the case."""
+    request = ctx.request
+    noun = "exchanges" if request.type is CaseType.EXCHANGE else "returns"
+    if ctx.delivered_on is None or len(request.items) == 1:
+        return _whole_case(ctx, {})
+    refusals = {item.sku: hit for item in request.items if (hit := _line_refusal(ctx, item, noun))}
+    kept = [item for item in request.items if item.sku not in refusals]
+    if not refusals or not kept:
+        return _whole_case(ctx, refusals)
+    narrowed = replace(
+        ctx,
+        request=request.model_copy(update={"items": kept}),
+        total=sum((item.total for item in kept), Decimal(0)),
+    )
+    decided = _whole_case(narrowed, {})
+    verb = _WINDOW_VERBS[noun][0]
+    # Each refusal, named by its line unless its sentence names it already.
+    listed = " ".join(
+        hit.message if hit.message.startswith(sku) else f"{sku}: {hit.message}"
+        for sku, hit in refusals.items()
+    )
+    left = len(request.items) - len(kept)
+    excluded = RuleHit(
+        id=LINES_EXCLUDED,
+        message=(
+            f"{left} of {len(request.items)} lines can't be {verb} and stay with the customer; "
+            f"the others go ahead. {listed}"
+        ),
+    )
+    rules = list(decided.rules)
+    rules.insert(1, excluded)
+    return decided.model_copy(update={"rules": rules, "lines": _line_terms(ctx, refusals)})
+
+
+def _line_refusal(ctx: _Context, item: Item, noun: str) -> RuleHit | None:
+    """Why the policy refuses this line on its own (its window, its category), or None."""
+    alone = replace(ctx, request=ctx.request.model_copy(update={"items": [item]}), total=item.total)
+    inside, window_hit = _window(alone, noun)
+    if not inside:
+        return window_hit
+    return _non_returnable(alone)
+
+
+def _whole_case(ctx: _Context, refusals: dict[str, RuleHit]) -> Decision:
+    """Rules 2-10 over the case's lines together (`refusals`: each line's own refusal, kept
+    with the lines when the case is refused)."""
     request = ctx.request
     exchange = request.type is CaseType.EXCHANGE
     if ctx.delivered_on is None:
@@ -529,7 +618,9 @@ def _return_or_exchange(ctx: _Context) -> Decision:
     if season_hit:
         rules.insert(1, season_hit)
     if not eligible:
-        return _ineligible(ctx, rules, alternatives)
+        refused = _ineligible(ctx, rules, alternatives)
+        # Each line keeps its own refusal, so an exception can be weighed line by line.
+        return refused.model_copy(update={"lines": _line_terms(ctx, refusals) if refusals else []})
 
     returnless_hit = _returnless(ctx, "a replacement" if exchange else "a full refund")
     shipping_payer: Payer | None = None
@@ -605,6 +696,7 @@ def _return_or_exchange(ctx: _Context) -> Decision:
         rules=rules,
         alternatives=alternatives,
         store_credit=credit,
+        lines=_line_terms(ctx, {}),
     )
 
 
@@ -872,6 +964,7 @@ def excepted(
         restocking_fee=ctx.money(fee),
         rules=rules,
         store_credit=credit,
+        lines=_line_terms(ctx, {}),
     )
 
 
@@ -943,6 +1036,7 @@ def adjusted(
         ]
     return decision.model_copy(
         update={
+            "lines": _spread_fee(ctx, decision.lines, new_fee),
             "shipping_payer": new_payer,
             "return_method": method,
             "restocking_fee": ctx.money(new_fee),
@@ -951,3 +1045,38 @@ def adjusted(
             "store_credit": credit,
         }
     )
+
+
+def _spread_fee(ctx: _Context, lines: list[LineTerms], fee: Decimal) -> list[LineTerms]:
+    """The lines with a supervisor's restocking fee in place of the policy's: shared in
+    proportion to the fees the lines had (to their totals when none had one), no line paying
+    more than its total, so the lines' fees add up to the case's."""
+    taken = [index for index, line in enumerate(lines) if line.eligible]
+    if not taken:
+        return lines
+    gross = {i: lines[i].refund.amount + lines[i].restocking_fee.amount for i in taken}
+    weights = {i: lines[i].restocking_fee.amount for i in taken}
+    if not any(weights.values()):
+        weights = dict(gross)
+    whole = sum(weights.values(), Decimal(0))
+    shares = {i: ctx.quantize(fee * weights[i] / whole) if whole else Decimal(0) for i in taken}
+    # Rounding and any share above a line's total go to the lines with room, in order.
+    left = fee - sum(shares.values(), Decimal(0))
+    for i in taken:
+        over = shares[i] - gross[i]
+        if over > 0:
+            shares[i], left = gross[i], left + over
+    for i in taken:
+        # Positive: room left under the line's total; negative (rounding up): what it has.
+        more = min(left, gross[i] - shares[i]) if left > 0 else max(left, -shares[i])
+        shares[i] += more
+        left -= more
+    spread = list(lines)
+    for i in taken:
+        spread[i] = lines[i].model_copy(
+            update={
+                "restocking_fee": ctx.money(shares[i]),
+                "refund": ctx.money(gross[i] - shares[i]),
+            }
+        )
+    return spread

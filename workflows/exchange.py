@@ -50,7 +50,7 @@ class ExchangeWorkflow(CaseHandlers):
     def credit(self) -> Decimal:
         """What the returned items are worth to the customer, after any restocking fee."""
         view = self.case.view
-        total = sum((item.total for item in view.items), Decimal("0"))
+        total = sum((item.total for item in view.returned_items), Decimal("0"))
         return total - view.decision.restocking_fee.amount
 
     @property
@@ -123,7 +123,7 @@ class ExchangeWorkflow(CaseHandlers):
             if paid:
                 await refund_now(case, paid, reason="exchange_refused")
             if not inspection.keep_item:
-                await ship_to_customer(case, case.view.items, "ship_back")
+                await ship_to_customer(case, case.view.returned_items, "ship_back")
             return
         if inspection is not None:
             rec.add(Kind.INSPECTION_PASSED, Actor.WAREHOUSE, inspection.notes)
@@ -183,7 +183,7 @@ class ExchangeWorkflow(CaseHandlers):
         back = case.view.decision.refund_estimate.amount
         attempt, timer, due_at = 1, Timer.DISPATCH, None
         while True:
-            items = case.view.exchange_for or case.view.items
+            items = case.view.exchange_for or case.view.returned_items
             found = await request_dispatch(
                 case, items, step=f"replacement.{attempt}", timer=timer, due_at=due_at
             )
@@ -284,7 +284,7 @@ class ExchangeWorkflow(CaseHandlers):
         chosen = next(a for a in stock.alternatives if a.sku == action.sku)
         lines = view.exchange_for or [
             ExchangeItem(sku=item.sku, quantity=item.quantity, unit_price=item.unit_price)
-            for item in view.items
+            for item in view.returned_items
         ]
         # The out-of-stock line gives way to the variant; with none named, the whole replacement.
         named = stock.sku is not None and any(line.sku == stock.sku for line in lines)

@@ -112,7 +112,7 @@ class RefundWorkflow(CaseHandlers):
             if partial:
                 await refund_now(case, min(partial, total), reason="inspection_failed_partial")
             if not inspection.keep_item:
-                await ship_to_customer(case, case.view.items, "ship_back")
+                await ship_to_customer(case, case.view.returned_items, "ship_back")
             return
         await refund_now(case, total, reason="returned_undelivered")
 

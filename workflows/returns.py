@@ -8,6 +8,9 @@ from decimal import Decimal
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from domain.actions import InspectionData
+    from domain.inspection import settle
+    from domain.messages import InspectedLine
     from domain.models import CaseOutcome
     from domain.names import Actor, Kind, Message, WorkflowName
     from workflows.case import CaseHandlers, CaseInput
@@ -77,6 +80,8 @@ class ReturnWorkflow(CaseHandlers):
             # The carrier owes the shop for a parcel it lost after pickup; the customer is refunded.
             if fast is None:
                 await self.pay_now(amount, reason="lost_in_transit")
+        elif inspection.lines and decision.lines:
+            await self.settle_lines(inspection, paid=fast is not None)
         elif inspection.result == "pass":
             rec.add(Kind.INSPECTION_PASSED, Actor.WAREHOUSE, inspection.notes)
             await self.record_inspection()
@@ -102,9 +107,61 @@ class ReturnWorkflow(CaseHandlers):
             elif partial:
                 await self.pay_now(min(partial, amount), reason="inspection_failed_partial")
             if not inspection.keep_item:
-                await ship_to_customer(case, case.view.items, "ship_back")
+                await ship_to_customer(case, case.view.returned_items, "ship_back")
         await settle_refund(case, fast)
         await follow_up(case)
+
+    async def settle_lines(self, inspection: InspectionData, *, paid: bool) -> None:
+        """Pay back each line as its inspection says, in one refund, and send the failed
+        lines the shop doesn't keep back to the customer."""
+        case, rec = self.case, self.case.recorder
+        settled = settle(case.view, inspection)
+        names = {item.sku: item.name for item in case.view.items}
+        failed = [line.sku for line in settled.lines if not line.passed]
+        if settled.passed:
+            rec.add(Kind.INSPECTION_PASSED, Actor.WAREHOUSE, inspection.notes)
+            await self.record_inspection()
+            await rec.notify(Message.INSPECTION_PASSED)
+            if not paid:
+                await self.pay_now(settled.amount, reason="inspection_passed")
+            return
+        rec.add(
+            Kind.INSPECTION_FAILED,
+            Actor.WAREHOUSE,
+            f"{len(failed)} of {len(settled.lines)} lines failed inspection ({', '.join(failed)}).",
+        )
+        await self.record_inspection()
+        lines = [
+            InspectedLine(
+                sku=line.sku,
+                name=names.get(line.sku, ""),
+                passed=line.passed,
+                refund=rec.money(line.refund) if line.refund else None,
+                keep_item=line.keep_item,
+                notes=line.notes,
+            )
+            for line in settled.lines
+        ]
+        back = settled.sent_back(case.view.items)
+        await rec.notify(
+            Message.INSPECTION_FAILED,
+            notes=inspection.notes,
+            refund_amount=rec.money(settled.amount) if settled.amount else None,
+            keep_item=not back,
+            lines=lines,
+        )
+        if paid:
+            credit = case.view.decision.store_credit is not None
+            what = "store credit was issued" if credit else "a fast refund was paid"
+            await rec.escalate(
+                reason=f"Lines {', '.join(failed)} failed inspection after {what}; "
+                "review the loss.",
+                actor=Actor.WAREHOUSE,
+            )
+        elif settled.amount:
+            await self.pay_now(settled.amount, reason="inspection_lines")
+        if back:
+            await ship_to_customer(case, back, "ship_back")
 
     async def pay_now(self, amount: Decimal, *, reason: str) -> None:
         """Pay the customer back as they chose at open: a refund, or store credit."""

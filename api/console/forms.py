@@ -41,7 +41,7 @@ class FormField:
     """One input of an action's form."""
 
     name: str
-    kind: Literal["text", "textarea", "amount", "checkbox", "select", "list"]
+    kind: Literal["text", "textarea", "amount", "checkbox", "select", "list", "lines"]
     required: bool
     choices: tuple[str, ...] = ()
     max_length: int | None = None
@@ -82,6 +82,10 @@ def _field(name: str, info: FieldInfo) -> FormField:
     if annotation is Decimal:
         return FormField(name, "amount", required, default=default)
     if get_origin(annotation) is list:
+        [member] = get_args(annotation)
+        # A list of records (an inspection's lines) is a row per item line of the case.
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            return FormField(name, "lines", required)
         return FormField(name, "list", required)
     limit = _max_length(info)
     kind: Literal["text", "textarea"] = "textarea" if (limit or 0) > 200 else "text"
@@ -97,6 +101,32 @@ def form_fields(action: str, *, supervisor: bool = True) -> list[FormField]:
         for name, info in model.model_fields.items()
         if name not in _SERVER_FIELDS and (supervisor or name not in SUPERVISOR_TERMS)
     ]
+
+
+def _rows(name: str, form: dict[str, str]) -> list[dict[str, Any]]:
+    """The rows of a lines field (`<name>.<n>.<key>` inputs, one row per item line): those
+    given a result; a row left blank isn't sent."""
+    rows: list[dict[str, Any]] = []
+    index = 0
+    while f"{name}.{index}.sku" in form:
+        given = {
+            key: form.get(f"{name}.{index}.{key}", "").strip()
+            for key in ("sku", "result", "refund_amount", "keep_item", "notes")
+        }
+        index += 1
+        if not given["result"]:
+            continue
+        row: dict[str, Any] = {
+            "sku": given["sku"],
+            "result": given["result"],
+            "keep_item": given["keep_item"] in ("on", "true", "1"),
+        }
+        if given["refund_amount"]:
+            row["refund_amount"] = given["refund_amount"]
+        if given["notes"]:
+            row["notes"] = given["notes"]
+        rows.append(row)
+    return rows
 
 
 class FormRefused(Exception):
@@ -116,6 +146,8 @@ def parse_action(action: str, form: dict[str, str]) -> Any:
         raw = form.get(field.name, "").strip()
         if field.kind == "checkbox":
             values[field.name] = raw in ("on", "true", "1")
+        elif field.kind == "lines":
+            values[field.name] = _rows(field.name, form)
         elif field.kind == "list":
             values[field.name] = [part.strip() for part in raw.split(",") if part.strip()]
         elif raw or field.required:

@@ -123,12 +123,25 @@ def test_every_item_must_be_in_its_own_window() -> None:
     assert rule(decide(mixed, local_day(3)), "in_window").startswith(
         "Swimwear can be returned within 3 days of delivery"
     )
+    # A line past its own window stays out; the line still inside it goes ahead.
     late = decide(mixed, local_day(4))
-    assert not late.eligible
-    assert rule(late, "outside_return_window") == (
+    assert late.eligible
+    assert [(line.sku, line.eligible) for line in late.lines] == [
+        ("APPAREL-1", True),
+        ("SWIMWEAR-1", False),
+    ]
+    assert late.excluded[0].rule is not None and late.excluded[0].rule.message == (
         "Swimwear can be returned only within 3 days of delivery; delivered 4 days ago."
     )
+    assert rule(late, "lines_excluded") == (
+        "1 of 2 lines can't be returned and stay with the customer; the others go ahead. "
+        "SWIMWEAR-1: Swimwear can be returned only within 3 days of delivery; "
+        "delivered 4 days ago."
+    )
+    assert late.refund_estimate.amount == Decimal("990.00")
+    # Every line past its window: the case is refused, naming each window.
     with_default = decide(request(item("swimwear"), item("shoes")), local_day(8))
+    assert not with_default.eligible
     assert rule(with_default, "outside_return_window") == (
         "Swimwear can be returned only within 3 days of delivery, other items only within "
         "7 days; delivered 8 days ago."

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
         ProvideTracking,
         RecordInspection,
     )
+    from domain.inspection import mismatch
     from domain.models import CaseStatus, Deadline, Dropoff, ReturnMethod, Shipment
     from domain.names import Actor, AgentVerb, CustomerVerb, Kind, Message, Timer
     from domain.return_methods import Payer, method_for
@@ -223,15 +224,28 @@ async def _inspect(case: Case) -> InspectionData:
         found = await case.deadlines.wait_escalating(INSPECTION_RESULTS, Timer.INSPECTION)
         match found:
             case IntegrationEvent():
-                return found.data_as(InspectionData)
+                reported = found.data_as(InspectionData)
+                wrong = mismatch(case.view, reported)
+                if wrong is None:
+                    return reported
+                # The API refuses such lines; one that got here anyway waits for a person.
+                await case.recorder.escalate(
+                    reason=f"The warehouse's inspection was set aside: {wrong}.",
+                    actor=Actor.WAREHOUSE,
+                )
             case RecordInspection():
                 data = InspectionData(
+                    lines=found.lines,
                     result=found.result,
                     grade=found.grade,
                     refund_amount=found.refund_amount,
                     keep_item=found.keep_item,
                     notes=found.notes,
                 )
+                wrong = mismatch(case.view, data)
+                if wrong is not None:
+                    case.inbox.refuse_last(f"The inspection's lines don't fit the case: {wrong}.")
+                    continue
                 # An event leaves its own timeline entry when it arrives; an agent's result
                 # needs one too, or the timeline wouldn't say who decided it.
                 case.recorder.add(
@@ -252,7 +266,7 @@ async def book_pickup(case: Case, attempt: int) -> CarrierBooking | None:
     request = BookPickup(
         case_id=view.id,
         address=view.customer.address,
-        parcels=view.items,
+        parcels=view.returned_items,
         idempotency_key=f"{view.id}:pickup.{attempt}",
     )
     booking = await until_done(
@@ -280,7 +294,7 @@ async def book_dropoff(case: Case) -> DropoffBooking | None:
     request = BookDropoff(
         case_id=view.id,
         chain=view.decision.dropoff_chain,
-        parcels=view.items,
+        parcels=view.returned_items,
         idempotency_key=f"{view.id}:dropoff",
     )
     booking = await until_done(
