@@ -69,6 +69,8 @@ async def test_out_of_stock_offer_accepted_refunds_in_full(stack: Stack) -> None
     assert len(requests_for(stack.peers, "/refunds", case.case_id)) == 1
     assert shipment_keys(stack.peers, case.case_id) == [f"{case.case_id}:replacement.1"]
     await mails_arrive(stack.mail, case, "refund_sent")
+    assert mail_names(stack.mail, case)[-2:] == ["out_of_stock_offer", "refund_sent"]
+    assert "TWD 990.00" in mail_text(stack.mail, case, "refund_sent")
     await stop(stack.client, handle)
 
 
@@ -86,6 +88,8 @@ async def test_out_of_stock_offer_unanswered_refunds(stack: Stack) -> None:
     assert "Take a refund" in offer and "Wait:" in offer
     assert "we'll refund TWD 990.00 automatically" in offer
     await mails_arrive(stack.mail, case, "refund_sent")
+    assert mail_names(stack.mail, case)[-2:] == ["out_of_stock_offer", "refund_sent"]
+    assert "TWD 990.00" in mail_text(stack.mail, case, "refund_sent")
     await stop(stack.client, handle)
 
 
