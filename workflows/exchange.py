@@ -38,6 +38,9 @@ OUT_OF_STOCK_CHOICES = "exchange-out-of-stock-choices"
 # While the out-of-stock choice waits, a cancel would end the case with the original (or a
 # difference paid) kept by the shop and nothing refunded: refused, the refund is the way out.
 OUT_OF_STOCK_NO_CANCEL = "exchange-out-of-stock-no-cancel"
+# Once an advanced exchange's replacement went out, a cancel would leave the customer both items,
+# unpaid: refused while the original is awaited.
+ADVANCED_NO_CANCEL = "exchange-advanced-no-cancel"
 
 
 @workflow.defn(name=WorkflowName.EXCHANGE.value)
@@ -157,6 +160,8 @@ class ExchangeWorkflow(CaseHandlers):
             # comes back first as in a return; one that never does expires unpaid.
             await self.standard(paid, refund_instead=self.credit + self.paid)
             return
+        if workflow.patched(ADVANCED_NO_CANCEL):
+            case.locked = True
         received = await receive_item(case, expires=False)
         if received.never_shipped:
             amount = self.credit
