@@ -35,11 +35,22 @@ SWITCH = Accepts(customer=frozenset({CustomerVerb.SWITCH_VARIANT}))
 # A customer who waits gets a restock deadline and a message; cases that took the wait before
 # it had them keep waiting under `dispatch`, silently.
 OUT_OF_STOCK_CHOICES = "exchange-out-of-stock-choices"
+# While the out-of-stock choice waits, a cancel would end the case with the original (or a
+# difference paid) kept by the shop and nothing refunded: refused, the refund is the way out.
+OUT_OF_STOCK_NO_CANCEL = "exchange-out-of-stock-no-cancel"
+# Once an advanced exchange's replacement went out, a cancel would leave the customer both items,
+# unpaid: refused while the original is awaited.
+ADVANCED_NO_CANCEL = "exchange-advanced-no-cancel"
 
 
 @workflow.defn(name=WorkflowName.EXCHANGE.value)
 class ExchangeWorkflow(CaseHandlers):
     """Review, settle the price difference, take the original back, send the replacement."""
+
+    # What the customer paid on top of the original's credit (set by `replace`).
+    paid = Decimal(0)
+    # Whether the original came back to the shop (an advanced exchange ships first).
+    original_back = False
 
     @workflow.run
     async def run(self, input: CaseInput) -> CaseOutcome:
@@ -112,6 +123,7 @@ class ExchangeWorkflow(CaseHandlers):
         """
         case, rec = self.case, self.case.recorder
         inspection = (await receive_item(case)).inspection
+        self.original_back = True
         if inspection is not None and inspection.result == "fail":
             rec.add(Kind.INSPECTION_FAILED, Actor.WAREHOUSE, inspection.notes)
             await rec.notify(
@@ -148,6 +160,8 @@ class ExchangeWorkflow(CaseHandlers):
             # comes back first as in a return; one that never does expires unpaid.
             await self.standard(paid, refund_instead=self.credit + self.paid)
             return
+        if workflow.patched(ADVANCED_NO_CANCEL):
+            case.locked = True
         received = await receive_item(case, expires=False)
         if received.never_shipped:
             amount = self.credit
@@ -220,6 +234,11 @@ class ExchangeWorkflow(CaseHandlers):
         case.view.out_of_stock = OutOfStock(
             sku=stock.sku, expected_at=stock.expected_at, alternatives=stock.alternatives
         )
+        # The shop holds what a cancel would strand from here to the case's end (no status
+        # after this one takes a cancel anyway).
+        holds = self.original_back or self.paid > 0
+        if holds and not case.locked and workflow.patched(OUT_OF_STOCK_NO_CANCEL):
+            case.locked = True
         answers = ACCEPT_OR_DECLINE | SWITCH if stock.alternatives else ACCEPT_OR_DECLINE
         # As `offer` does, with a wait of its own: a variant not offered is refused and the
         # customer may choose again under the same deadline.

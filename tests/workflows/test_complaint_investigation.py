@@ -48,12 +48,19 @@ async def test_the_agent_asks_the_customer_replies_and_the_review_deadline_holds
     assert replied.data == {"evidence": [PHOTO]}
     assert view.evidence[-1] == PHOTO
     assert view.status == "awaiting_review" and view.deadlines == [due]
+    # The customer's reply is theirs: nothing is sent back for it.
+    assert mail_names(stack.mail, case) == [
+        "complaint_acknowledged",
+        "complaint_response",
+        "info_needed",
+    ]
 
     # The agent proposes once they know enough, as before.
     await act(handle, "propose", actor="agent-mei", resolution="coupon", amount="100")
     view = await reach_deadline(handle, "offer_response")
     assert kinds(view).index("customer_replied") < kinds(view).index("offer_made")
-    assert mail_names(stack.mail, case)[-1] == "resolution_proposed"
+    await mails_arrive(stack.mail, case, "resolution_proposed")
+    assert mail_names(stack.mail, case)[3:] == ["resolution_proposed"]
     await stop(stack.client, handle)
 
 
@@ -91,6 +98,20 @@ async def test_a_partial_refund_plus_a_coupon_pays_each_once(stack: Stack) -> No
     assert refund["amount"] == "200.00"
     [coupon] = stack.peers.store_credits_for(case.case_id)
     assert (coupon["amount"], coupon["bonus"]) == ("100.00", "0.00")
+    # Each part is announced once, in the order carried out, then the resolution as a whole.
+    await mails_arrive(stack.mail, case, "store_credit_issued", "refund_sent", "resolution_done")
+    assert mail_names(stack.mail, case) == [
+        "complaint_acknowledged",
+        "complaint_response",
+        "resolution_proposed",
+        "store_credit_issued",
+        "refund_sent",
+        "resolution_done",
+    ]
+    issued = mail_text(stack.mail, case, "store_credit_issued")
+    assert "Your coupon of TWD 100.00" in issued and f"Your code: {coupon['code']}" in issued
+    assert "TWD 200.00" in mail_text(stack.mail, case, "refund_sent")
+    assert "Your refund of TWD 200.00" in mail_text(stack.mail, case, "resolution_done")
     await stop(stack.client, handle)
 
 

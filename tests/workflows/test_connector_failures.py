@@ -8,6 +8,7 @@ A message or webhook refused is noted and escalated while the case goes on.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from temporalio.api.common.v1 import WorkflowExecution
@@ -20,6 +21,7 @@ from tests.conftest import Stack, until
 from tests.support.factory import case_input
 from tests.workflows.helpers import (
     act,
+    customer,
     entry,
     kinds,
     mail_names,
@@ -224,4 +226,30 @@ async def test_a_refused_dropoff_waits_for_retry_and_books_once(stack: Stack) ->
     assert parcel.dropoff is not None and parcel.dropoff.chain == "7-ELEVEN"
     await mails_arrive(stack.mail, case, "case_approved")
     assert "The postage is on us." in mail_text(stack.mail, case, "case_approved")
+    await stop(stack.client, handle)
+
+
+async def test_a_refused_fast_refund_is_retried_while_the_parcel_travels(stack: Stack) -> None:
+    # The fast refund runs alongside the lifecycle, which waits for the warehouse meanwhile:
+    # the agent's retry must be answered when the refund is paid, not at the case's next step.
+    case = case_input(now=await stack.now())
+    assert case.decision.fast_refund
+    stack.peers.fail_next("/refunds", 422, detail="card expired", case_id=case.case_id)
+    handle = await stack.start(case)
+    await reach_deadline(handle, "customer_shipment_reminder")
+    await customer(handle, "provide_tracking", carrier="Black Cat", tracking_number="BC-FAST")
+    await signal(handle, "carrier.picked_up")
+    await escalated_alive(stack, handle, "payment", "card expired")
+    view = await reach_refund(handle, "failed")
+    assert view.status == "in_transit" and "retry" in view.agent_actions
+
+    view = await asyncio.wait_for(act(handle, "retry", actor="agent-mei"), timeout=10)
+    assert entry(view, "retried").actor == "agent-mei"
+    view = await reach_refund(handle, "succeeded")
+    # Still in transit: the lifecycle's own wait never moved.
+    assert view.status == "in_transit" and "retry" not in view.agent_actions
+    assert statuses(stack, "/refunds", case.case_id) == [422, 200]
+    assert keys(stack, "/refunds", case.case_id) == {f"{case.case_id}:refund"}
+    await mails_arrive(stack.mail, case, "refund_sent")
+    assert "TWD 990.00" in mail_text(stack.mail, case, "refund_sent")
     await stop(stack.client, handle)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+
 from domain.policy import Policy, ReturnsPolicy
 from tests.conftest import Stack
 from tests.support.factory import case_input
@@ -60,6 +63,11 @@ async def test_advanced_exchange_ships_first_then_takes_the_original_back(stack:
     view = await reach_deadline(handle, "customer_shipment_reminder")
     assert view.status == "awaiting_shipment"
     assert in_order(view, "replacement_shipped", "delivered", "awaiting_shipment")
+    # The customer has the replacement: a cancel now would keep both items, unpaid.
+    assert view.customer_actions == ["provide_tracking"] and "cancel" not in view.agent_actions
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await customer(handle, "cancel")
+    assert "can't take 'cancel'" in str(refused.value.cause)
     await send_back(handle)
     await signal(handle, "inspection.completed", result="pass")
     view = await reach_deadline(handle, "follow_up")

@@ -12,12 +12,14 @@ from domain.models import CaseView
 from tests.conftest import Stack
 from tests.support.factory import case_input
 from tests.workflows.helpers import (
+    act,
     customer,
     deadline,
     deadline_names,
     entry,
     in_order,
     kinds,
+    mail_names,
     mail_text,
     mails_arrive,
     near,
@@ -28,6 +30,7 @@ from tests.workflows.helpers import (
     shipment_keys,
     signal,
     sleep_past,
+    state,
     stop,
 )
 from workflows.case import CaseInput
@@ -66,6 +69,8 @@ async def test_out_of_stock_offer_accepted_refunds_in_full(stack: Stack) -> None
     assert len(requests_for(stack.peers, "/refunds", case.case_id)) == 1
     assert shipment_keys(stack.peers, case.case_id) == [f"{case.case_id}:replacement.1"]
     await mails_arrive(stack.mail, case, "refund_sent")
+    assert mail_names(stack.mail, case)[-2:] == ["out_of_stock_offer", "refund_sent"]
+    assert "TWD 990.00" in mail_text(stack.mail, case, "refund_sent")
     await stop(stack.client, handle)
 
 
@@ -83,6 +88,8 @@ async def test_out_of_stock_offer_unanswered_refunds(stack: Stack) -> None:
     assert "Take a refund" in offer and "Wait:" in offer
     assert "we'll refund TWD 990.00 automatically" in offer
     await mails_arrive(stack.mail, case, "refund_sent")
+    assert mail_names(stack.mail, case)[-2:] == ["out_of_stock_offer", "refund_sent"]
+    assert "TWD 990.00" in mail_text(stack.mail, case, "refund_sent")
     await stop(stack.client, handle)
 
 
@@ -117,4 +124,30 @@ async def test_out_of_stock_offer_declined_dispatches_again(stack: Stack) -> Non
     assert "out_of_stock_refund" not in kinds(view)
     assert stack.peers.refunds_for(case.case_id) == []
     assert requests_for(stack.peers, "/refunds", case.case_id) == []
+    await stop(stack.client, handle)
+
+
+async def test_no_cancel_while_the_out_of_stock_offer_waits(stack: Stack) -> None:
+    # The shop holds the original: a cancel would end the case with the item kept and nothing
+    # refunded. The customer who wants out takes the refund (accept) instead.
+    case, handle = await out_of_stock(stack)
+    view = await state(handle)
+    assert "cancel" not in view.customer_actions and "cancel" not in view.agent_actions
+    assert {"accept", "decline"} <= set(view.customer_actions)
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await customer(handle, "cancel")
+    assert "can't take 'cancel'" in str(refused.value.cause)
+    with pytest.raises(WorkflowUpdateFailedError):
+        await act(handle, "cancel", actor="agent-bo")
+    view = await state(handle)
+    assert view.status == "awaiting_customer" and deadline_names(view) == {"offer_response"}
+    assert "cancelled" not in kinds(view)
+
+    await customer(handle, "accept")
+    view = await reach_deadline(handle, "follow_up")
+    assert view.status == "resolved"
+    [refund] = stack.peers.refunds_for(case.case_id)
+    assert (refund["amount"], refund["reason"]) == ("990.00", "out_of_stock")
+    await mails_arrive(stack.mail, case, "refund_sent")
+    assert "case_cancelled" not in mail_names(stack.mail, case)
     await stop(stack.client, handle)

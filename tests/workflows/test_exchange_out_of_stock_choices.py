@@ -159,6 +159,8 @@ async def test_switching_to_a_dearer_variant_waits_for_the_difference(stack: Sta
     view = await reach_deadline(handle, "offer_response")
     assert view.status == "awaiting_customer"
     assert [line.sku for line in view.exchange_for] == ["TEE-XL-BLK"]
+    # Unlike at open, no cancel while the difference is due: the shop holds the original.
+    assert "cancel" not in view.customer_actions
     await mails_arrive(stack.mail, case, "variant_switched", "difference_due")
     assert "costs TWD 100.00 more" in mail_text(stack.mail, case, "variant_switched")
     assert "TWD 100.00" in mail_text(stack.mail, case, "difference_due")

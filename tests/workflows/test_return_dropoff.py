@@ -11,6 +11,7 @@ import httpx
 from api.app import create_app
 from domain.models import ReturnMethod
 from domain.policy import Policy, ReturnsPolicy
+from notifications.codes import qr_png, qr_svg
 from tests.conftest import Stack
 from tests.support.factory import case_input
 from tests.support.serving import serving
@@ -109,6 +110,8 @@ async def test_dropoff_with_its_code_and_barcode_in_the_mail(stack: Stack) -> No
     cid = str(images[0]["Content-ID"]).strip("<>")
     assert f'src="cid:{cid}"' in str(html.get_content())
     assert images[0].get_content().startswith(PNG)
+    # The image is this case's code, as a QR made locally: not a placeholder, not another's.
+    assert images[0].get_content() == qr_png(code)
     assert images[0].get_content_disposition() == "inline"
 
     page, image, unknown = await _status(stack, DROPOFFS, case.token)
@@ -119,6 +122,7 @@ async def test_dropoff_with_its_code_and_barcode_in_the_mail(stack: Stack) -> No
     assert image.headers["content-type"] == "image/svg+xml"
     assert image.headers["cache-control"] == "private, max-age=86400"
     assert image.content.lstrip().startswith(b"<svg") and code.encode() in image.content
+    assert image.content == qr_svg(code)
     assert unknown.status_code == 404
 
     # The store's first scan moves the case on, as a pickup's does.

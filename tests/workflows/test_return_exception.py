@@ -75,6 +75,8 @@ async def test_a_supervisor_approves_a_return_the_policy_rejected(stack: Stack) 
     await until(lambda: len(stack.peers.refunds_for(case.case_id)) == 1)
     [refund] = stack.peers.refunds_for(case.case_id)
     assert Decimal(refund["amount"]) == Decimal("990.00")
+    await mails_arrive(stack.mail, case, "refund_sent")
+    assert "TWD 990.00" in mail_text(stack.mail, case, "refund_sent")
     await stop(stack.client, handle)
 
 
@@ -103,6 +105,23 @@ async def test_an_exception_reopens_an_agents_rejection_with_the_fee_waived(stac
     assert decision.shipping_payer == "seller"
     assert len(stack.peers.pickups_for(case.case_id)) == 1
     assert kinds(view).count("rejected") == 1
+    # The customer hears the new terms: the exception, the shop's pickup, the refund in full.
+    await mails_arrive(stack.mail, case, "case_rejected", "case_approved")
+    assert mail_names(stack.mail, case) == ["case_received", "case_rejected", "case_approved"]
+    text = mail_text(stack.mail, case, "case_approved")
+    assert "made an exception to our return policy" in text
+    assert "booked a courier to pick the parcel up at your address, free of charge" in text
+    assert "Your refund: TWD 990.00," in text and "restocking fee" not in text
+
+    # And the refund pays it: the waived fee is not taken off.
+    await send_back(handle)
+    await signal(handle, "inspection.completed", result="pass", grade="A")
+    await reach_deadline(handle, "follow_up")
+    await until(lambda: len(stack.peers.refunds_for(case.case_id)) == 1)
+    [refund] = stack.peers.refunds_for(case.case_id)
+    assert Decimal(refund["amount"]) == Decimal("990.00")
+    await mails_arrive(stack.mail, case, "refund_sent")
+    assert "TWD 990.00" in mail_text(stack.mail, case, "refund_sent")
     await stop(stack.client, handle)
 
 
@@ -129,6 +148,8 @@ async def test_a_supervisor_waives_the_fee_at_approval(stack: Stack) -> None:
     await until(lambda: len(stack.peers.refunds_for(case.case_id)) == 1)
     [refund] = stack.peers.refunds_for(case.case_id)
     assert Decimal(refund["amount"]) == Decimal("990.00")
+    await mails_arrive(stack.mail, case, "refund_sent")
+    assert "TWD 990.00" in mail_text(stack.mail, case, "refund_sent")
     await stop(stack.client, handle)
 
 

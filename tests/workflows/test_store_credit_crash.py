@@ -126,9 +126,9 @@ async def test_store_credit_is_issued_once_across_a_worker_killed_mid_call(
             assert loop.time() < deadline, "no store_credit_issued mail"
             await asyncio.sleep(0.1)
         assert copies() == 1
-        assert "TWD 1,089.00" in str(
-            next(m for m in mail.messages if m["Message-ID"] == header).get_body(("plain",))
-        )
+        text = str(next(m for m in mail.messages if m["Message-ID"] == header).get_body(("plain",)))
+        # The total with its 10% bonus, the bonus itself, and the one credit's code.
+        assert "TWD 1,089.00" in text and "TWD 99.00" in text and credit["code"] in text
     finally:
         await workers.stop()
         engine.dispose()

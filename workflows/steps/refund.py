@@ -12,12 +12,15 @@ with workflow.unsafe.imports_passed_through():
     from domain.actions import EventType, IntegrationEvent
     from domain.models import CaseStatus, Refund
     from domain.money import round_money
-    from domain.names import Actor, Kind, Message, Timer
+    from domain.names import Actor, AgentVerb, Kind, Message, Timer
     from workflows import calls
     from workflows.case import Case
     from workflows.failures import until_done
 
 SETTLEMENT = frozenset({EventType.REFUND_SETTLED, EventType.REFUND_FAILED})
+# An agent's retry of a refund paid alongside the lifecycle is answered once it is paid; before,
+# it waited for the lifecycle's next step (a fast refund's: the parcel's arrival).
+RETRY_ANSWERED_WHEN_PAID = "refund-retry-answered-when-paid"
 
 
 async def refund_now(case: Case, amount: Decimal, reason: str) -> None:
@@ -110,4 +113,9 @@ async def _settled(case: Case, money: Refund) -> None:
         Kind.REFUND_SUCCEEDED, Actor.PAYMENT, f"Refunded {money.currency} {money.amount}."
     )
     await case.recorder.sync()
+    # A fast refund ends without another wait to answer the agent's retry at: the retry is
+    # answered now that its outcome is projected (as a store credit's is).
+    retried = any(item.name == AgentVerb.RETRY for item in case.inbox.consumed)
+    if retried and workflow.patched(RETRY_ANSWERED_WHEN_PAID):
+        case.inbox.finish_taken(AgentVerb.RETRY)
     await case.recorder.notify(Message.REFUND_SENT)
