@@ -1,31 +1,39 @@
-"""Agents work in the console in a real browser: sign in, the queue, a case, bulk, languages.
+"""Agents work in the console in a real browser: sign in, the queue, a case, bulk, languages,
+a supervisor's exception, store credit and drop-off lines, reports and the policy simulator.
 
 Headless Chromium (Debian's `chromium`, driven by Playwright, as in tests/test_temporal_ui.py)
-against the whole API stack of tests/api/conftest.py, on SQLite. Screenshots of the queue and
-a case page go to $AFTERSALES_SCREENSHOTS when it is set (`make screenshots` sets it to
-docs/console, for docs/console.md), else to the test's temporary directory.
+against the whole API stack of tests/api/conftest.py, on SQLite. The screenshots docs/console.md
+shows go to $AFTERSALES_SCREENSHOTS when it is set (`make screenshots` sets it to docs/console),
+else to the test's temporary directory.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from domain.names import AgentRole
+from domain.policy import Policy, ReturnsPolicy
+
 # The API stack's fixtures, shared with this module (importing them is how pytest shares them).
 from tests.api.conftest import Api, api, dev_server, postgres_url, token_of  # noqa: F401
 from tests.api.test_actions import OPENED_MUG
 from tests.api.test_console import PASSWORD, add_agent, open_overdue
+from tests.support import simulation_cases
 from tests.support.report_cases import seed
 from tests.test_temporal_ui import UI_TIMEOUT_MS
 
 pytestmark = pytest.mark.parametrize("api", ["sqlite"], indirect=True)
 MAY_2025 = datetime(2025, 5, 1, tzinfo=UTC)
+# The simulator's seeded history goes in a month no other test of the stack opens cases in.
+JUNE_2020 = datetime(2020, 6, 1, tzinfo=UTC)
 
 
 def _shots(tmp_path: Path) -> Path:
@@ -101,6 +109,42 @@ async def test_an_agent_signs_in_takes_the_overdue_case_first_and_sees_it_move(
     await api.event(review["id"], "carrier.picked_up", tracking_number=number)
     await expect(page.locator("#case-status")).to_have_text("In transit")
     assert await page.evaluate("window.stayedOnThisPage") is True
+
+    # The next case of the day: a shirt paid back in store credit with a 10% bonus, on its way
+    # from a FamilyMart counter. Written as the worker projects it (this stack's policy offers
+    # no drop-off), so the page shows it without a workflow behind it.
+    policy = Policy(returns=ReturnsPolicy(return_methods=["pickup", "ship", "dropoff"],
+                                          store_credit_bonus_percent=Decimal(10)))  # fmt: skip
+    opened = datetime.now(UTC) - timedelta(days=1)
+    story = simulation_cases.write_case(
+        api.engine, opened=opened, delivered_days=2, sku="SHIRT", category="apparel",
+        price="1000.00", resolution="store_credit", return_method="dropoff",
+        dropoff_chain="FamilyMart", policy=policy,
+    )  # fmt: skip
+    credit = {"amount": "1000.00", "bonus": "100.00", "currency": "TWD", "status": "issued",
+              "kind": "store_credit", "credit_id": "sc_1", "code": "SC-7Q2K-M4XD"}  # fmt: skip
+    expires = opened + timedelta(days=7)
+    shipment = {"direction": "inbound", "booked_by": "seller", "carrier": "FamilyMart",
+                "tracking_number": "FM48291305771",
+                "dropoff": {"code": "482913057716", "chain": "FamilyMart",
+                            "expires_at": expires.isoformat()}}  # fmt: skip
+    story.step(timedelta(hours=20), status="in_transit", store_credit=credit,
+               shipments=[shipment])  # fmt: skip
+    await page.goto(f"{api.url}/console/cases/{story.case_id}")
+    await expect(page.locator("#case-status")).to_have_text("In transit")
+    await expect(page.get_by_role("heading", name="Store credit")).to_be_visible()
+    await expect(page.locator("#store-credit")).to_have_text(
+        "1100.00 TWD (bonus included: 100.00) · issued · SC-7Q2K-M4XD"
+    )
+    await expect(page.get_by_role("heading", name="Drop-off")).to_be_visible()
+    await expect(page.locator("#dropoff")).to_contain_text("FamilyMart · 482913057716 · until ")
+    await expect(page.locator("#dropoff time.countdown")).to_have_attribute(
+        "datetime", expires.isoformat()
+    )
+    await expect(page.locator("ul.rules")).to_contain_text(
+        "Store credit instead of a refund: TWD 1,000.00 plus a 10% bonus of TWD 100.00"
+    )
+    await page.screenshot(path=str(_shots(tmp_path) / "credit.png"))
 
 
 async def test_another_agents_session_acts_as_that_agent_and_needs_its_csrf_token(
@@ -250,3 +294,99 @@ async def test_the_reports_page_shows_the_figures_the_api_gives(
     rows = (Path(await download.path())).read_text().splitlines()
     assert rows[0] == "type,cases" and "return,5" in rows
     await page.screenshot(path=str(_shots(tmp_path) / "reports.png"), full_page=True)
+
+
+async def test_a_supervisor_approves_a_late_return_as_an_exception_and_waives_the_fee(
+    api: Api,  # noqa: F811
+    chromium: Browser,
+    tmp_path: Path,
+) -> None:
+    now = datetime.now(UTC)
+    # An opened mug delivered 10 days ago, for a change of mind: rejected at open (7 days).
+    order = {"placed_at": (now - timedelta(days=14)).isoformat(),
+             "shipped_at": (now - timedelta(days=12)).isoformat(),
+             "delivered_at": (now - timedelta(days=10)).isoformat()}  # fmt: skip
+    case = await api.open(items=OPENED_MUG, reason="changed_mind", order=order,
+                          description="The colour is not what the photo showed.")  # fmt: skip
+    await api.reach(case["id"], "rejected", recorded=True)
+    email = add_agent(api, AgentRole.SUPERVISOR)
+    page = await _signed_in(chromium, api, email)
+    await page.goto(f"{api.url}/console/cases/{case['id']}")
+    await expect(page.locator("#case-status")).to_have_text("Rejected")
+    rules = page.locator("ul.rules")
+    await expect(rules).to_contain_text("outside_return_window")
+
+    await page.locator("summary", has_text="Approve as an exception").click()
+    form = page.locator('form[data-action="approve_exception"]')
+    await form.locator("textarea[name=reason]").fill(
+        "The courier delivered 4 days late; the customer wrote to us on day 6."
+    )
+    await form.locator("input[name=restocking_fee]").fill("0")
+    await form.locator("select[name=shipping_payer]").select_option(label="The shop")
+    await expect(form).to_contain_text("Restocking fee (supervisor)")
+    await expect(form).to_contain_text("Return shipping paid by (supervisor)")
+    await form.scroll_into_view_if_needed()
+    await page.screenshot(path=str(_shots(tmp_path) / "exception.png"))
+
+    await form.get_by_role("button", name="Approve as an exception").click()
+    await page.wait_for_url(f"{api.url}/console/cases/{case['id']}")
+    # Reopened on the careful path: the shop's pickup is booked, the item comes back first.
+    await expect(page.locator("#case-status")).to_have_text("Awaiting shipment")
+    await expect(rules.locator("li").first).to_have_text(
+        f"agent_exception Approved as an exception by {email}: "
+        "The courier delivered 4 days late; the customer wrote to us on day 6."
+    )
+    await expect(rules).to_contain_text(
+        f"agent_adjustment Changed by {email}: restocking fee TWD 45.00 -> TWD 0.00 (waived); "
+        "return shipping paid by the shop (pickup booked)."
+    )
+    # The waived fee shows in the refund estimate: the mug's whole 450.
+    await expect(page.locator("section.card", has_text="Refund estimate")).to_contain_text(
+        "Refund estimate 450.00 TWD"
+    )
+    await expect(page.locator(".timeline")).to_contain_text(f"exception_approved {email}")
+
+
+async def test_a_supervisor_sees_what_a_stricter_window_would_have_changed(
+    api: Api,  # noqa: F811
+    chromium: Browser,
+    tmp_path: Path,
+) -> None:
+    # tests/api/test_policy_simulator.py works this history's figures out by hand (and
+    # docs/policy.md shows the same candidate in a terminal).
+    ids = simulation_cases.seed(api.engine, start=JUNE_2020)
+    page = await _signed_in(chromium, api, add_agent(api, AgentRole.SUPERVISOR))
+    await page.goto(f"{api.url}/console/reports/policy")
+    await page.fill("textarea[name=candidate]", "[returns]\nwindow_days = 3\n")
+    await page.fill("input[name=since]", "2020-06-01")
+    await page.fill("input[name=until]", "2020-06-30")
+    await page.fill("input[name=minutes_per_review]", "15")
+    await page.get_by_role("button", name="Simulate").click()
+    await expect(page.locator(".period")).to_have_text(
+        "Cases opened from 2020-06-01 00:00 to 2020-07-01 00:00 (UTC): 9 · left out child_case: 1"
+    )
+    overall = page.locator("section.card", has=page.get_by_role("heading", name="Overall"))
+    expected = {
+        "Eligible": ["8", "6", "-2"],
+        "Rejected": ["1", "3", "+2"],
+        "Auto-approval rate": ["22.2%", "11.1%", "-11.1 pt"],
+        "Agent hours": ["1.50", "1.25", "-0.25"],
+        "Refunds": ["TWD 1,870.00", "TWD 870.00", "TWD -1,000.00"],
+        "Fees": ["TWD 80.00", "TWD 80.00", "TWD +0.00"],
+    }
+    for label, figures in expected.items():
+        first_cell = page.locator("td", has_text=re.compile(f"^{re.escape(label)}$"))
+        row = overall.locator("tr", has=first_cell)
+        await expect(row.locator("td")).to_have_text([label, *figures])
+    await expect(page.locator('[data-figure="flips"]')).to_have_text("2")
+    for letter in ("A", "D"):
+        flip = page.locator(f'article[data-flip="{ids[letter]}"]')
+        await expect(flip).to_contain_text("eligible: yes → no")
+        await expect(flip.locator("ul").last).to_contain_text("outside_return_window")
+    await expect(page.locator("article.flip")).to_have_count(2)
+    # The form and the overall table; the groups and flips below make the page three times
+    # as tall.
+    box = await overall.bounding_box()
+    assert box is not None
+    clip = {"x": 0, "y": 0, "width": 1280, "height": box["y"] + box["height"] + 16}
+    await page.screenshot(path=str(_shots(tmp_path) / "simulator.png"), full_page=True, clip=clip)

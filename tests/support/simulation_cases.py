@@ -60,8 +60,10 @@ def write_case(
     opened_item: bool = False,
     customer_id: str | None = None,
     parent_case_id: str | None = None,
+    policy: Policy | None = None,
     **overrides: Any,
 ) -> Story:
+    """A case decided under `policy` (the default one unless given) and written as opened."""
     body = request_body(
         now=opened,
         type=type,
@@ -84,7 +86,7 @@ def write_case(
     request = CaseRequest.model_validate(body)
     case_id = f"{CASE_ID_PREFIX[CaseType(type)]}-{secrets.token_hex(4).upper()}"
     with session_scope(engine) as session:
-        decision = decide(session, request=request, policy=Policy(), now=opened)
+        decision = decide(session, request=request, policy=policy or Policy(), now=opened)
         view = initial_view(
             case_id=case_id,
             request=request,
