@@ -1,4 +1,5 @@
-"""The agents' queue: cases waiting on an agent, soonest deadline first, from the projection.
+"""The agents' queue: cases waiting on an agent, soonest deadline first, from the projection;
+with a status chosen, every case in that status.
 
 A case waits on an agent when it takes one of their decisions now (`Case.needs_agent`, set
 by the worker's projection from the case's `agent_actions`). Ordered by next deadline, which
@@ -51,7 +52,9 @@ class QueuePage:
 
 
 def _filtered(filters: QueueFilters, *, me: str) -> Any:
-    where: list[Any] = [col(Case.needs_agent).is_(True)]
+    # A status chosen lists every case in it, waiting on an agent or not: that is how a
+    # supervisor finds a rejected case still open to an exception, or an agent a parcel.
+    where: list[Any] = [] if filters.status else [col(Case.needs_agent).is_(True)]
     for column, value in (
         (Case.type, filters.type),
         (Case.status, filters.status),

@@ -137,7 +137,9 @@ async def test_an_agent_signs_in_takes_the_overdue_case_first_and_sees_it_move(
         "1100.00 TWD (bonus included: 100.00) · issued · SC-7Q2K-M4XD"
     )
     await expect(page.get_by_role("heading", name="Drop-off")).to_be_visible()
-    await expect(page.locator("#dropoff")).to_contain_text("FamilyMart · 482913057716 · until ")
+    await expect(page.locator("#dropoff")).to_contain_text(
+        "FamilyMart · 482913057716 · expires in "
+    )
     await expect(page.locator("#dropoff time.countdown")).to_have_attribute(
         "datetime", expires.isoformat()
     )
@@ -173,6 +175,62 @@ async def test_another_agents_session_acts_as_that_agent_and_needs_its_csrf_toke
     assert posted.ok
     notes = [e for e in (await api.case(case["id"]))["timeline"] if e["kind"] == "note"]
     assert [(n["actor"], n["message"]) for n in notes] == [(second, "mine")]
+
+
+async def test_an_agent_inspects_a_three_line_return_line_by_line(
+    api: Api,  # noqa: F811
+    chromium: Browser,
+) -> None:
+    email = add_agent(api)
+    items = [
+        {"sku": "MUG-1", "name": "Mug", "category": "kitchen", "unit_price": "450.00",
+         "opened": True, "reason": "changed_mind"},
+        {"sku": "LAMP-1", "name": "Desk lamp", "category": "electronics", "unit_price": "2000.00",
+         "reason": "defective"},
+        {"sku": "BRUSH-1", "name": "Toothbrush", "category": "personal_hygiene",
+         "unit_price": "300.00", "reason": "changed_mind"},
+    ]  # fmt: skip
+    case = await api.open(items=items, reason=None)
+    case_id = case["id"]
+    await api.reach(case_id, "awaiting_review", recorded=True)
+    page = await _signed_in(chromium, api, email)
+    await page.goto(f"{api.url}/console/cases/{case_id}")
+    # The toothbrush stays out, with its rule; the agent approves the other two.
+    await expect(page.locator(".rules")).to_contain_text("1 of 3 lines can't be returned")
+    await expect(page.locator(".rules")).to_contain_text("BRUSH-1 (personal_hygiene)")
+    await page.locator('form[data-action="approve"]').get_by_role("button", name="Approve").click()
+    await expect(page.locator("#case-status")).to_have_text("Awaiting shipment")
+    await api.event(case_id, "warehouse.received")
+    await api.reach(case_id, "inspecting", recorded=True)
+
+    await page.goto(f"{api.url}/console/cases/{case_id}")
+    form = page.locator('form[data-action="record_inspection"]')
+    await form.locator("xpath=ancestor::details").locator("summary").click()
+    rows = form.locator("fieldset.lines tbody tr")
+    # A row for each line taken back, not for the toothbrush.
+    await expect(rows).to_have_count(2)
+    await expect(rows.nth(0)).to_contain_text("Mug")
+    await expect(rows.nth(1)).to_contain_text("Desk lamp")
+    await rows.nth(0).locator("select").select_option(label="Passed")
+    await rows.nth(1).locator("select").select_option(label="Failed")
+    await rows.nth(1).get_by_label("Refund amount LAMP-1").fill("500")
+    await rows.nth(1).get_by_label("Notes LAMP-1").fill("Water inside the base.")
+    await form.get_by_role("button", name="Record inspection").click()
+    await page.wait_for_url(f"{api.url}/console/cases/{case_id}")
+    await expect(page.locator(".timeline")).to_contain_text(
+        "1 of 2 lines failed inspection (LAMP-1)."
+    )
+    recorded = [
+        e for e in (await api.case(case_id))["timeline"] if e["kind"] == "inspection_recorded"
+    ]
+    assert recorded[0]["actor"] == email
+    assert [
+        (line["sku"], line["result"], line["refund_amount"])
+        for line in recorded[0]["data"]["lines"]
+    ] == [
+        ("MUG-1", "pass", None),
+        ("LAMP-1", "fail", "500"),
+    ]
 
 
 async def test_bulk_assigning_three_cases_reports_each(

@@ -309,6 +309,8 @@ class ComplaintWorkflow(CaseHandlers):
             resolution=proposal.resolution,
             amount=rec.money(amount),
             child_case_id=child_id,
+            # A combined resolution's coupon, issued before the rest.
+            coupon=rec.money(proposal.coupon),
         )
         self.check_malicious(await deadlines.wait(MARKABLE, Timer.COMPLAINT_FOLLOW_UP))
 

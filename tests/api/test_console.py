@@ -183,6 +183,11 @@ async def test_the_queue_puts_overdue_cases_first_and_acts_as_the_agent(
     await api.reach(first["id"], "awaiting_shipment", recorded=True)
     listed = await browser.get("/console", params={"q": customer})
     assert re.findall(r'id="row-([A-Z]-[A-Z0-9]+)"', listed.text) == [late["id"]]
+    # Choosing its status finds it all the same (as a supervisor finds a rejected case).
+    shipping = await browser.get("/console", params={"q": customer, "status": "awaiting_shipment"})
+    found = re.findall(r'id="row-([A-Z]-[A-Z0-9]+)"', shipping.text)
+    assert first["id"] in found
+    assert all(row["status"] == "awaiting_shipment" for row in [await api.case(i) for i in found])
 
 
 async def test_bulk_assign_reports_each_case(api: Api, browser: httpx.AsyncClient) -> None:

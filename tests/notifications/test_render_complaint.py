@@ -78,6 +78,27 @@ def test_resolution_done_says_what_was_done(resolution: str, locale: str) -> Non
 
 
 @pytest.mark.parametrize("locale", LOCALES)
+def test_resolution_done_names_a_combined_resolutions_coupon(locale: str) -> None:
+    coupon = {"amount": "100.00", "currency": "TWD"}
+    rendered = render(
+        "resolution_done",
+        locale,
+        resolution="partial_refund",
+        amount=_amount("partial_refund"),
+        child_case_id=None,
+        coupon=coupon,
+    )
+    for part in (rendered.text, rendered.html):
+        assert twd("300.00", locale) in part and twd("100.00", locale) in part
+    word = {"en": "coupon", "zh-TW": "折價券", "zh-CN": "优惠券"}[locale]
+    assert rendered.text.count(word) == 1
+    # Without a coupon the message names none.
+    alone = render("resolution_done", locale, resolution="partial_refund",
+                   amount=_amount("partial_refund"), child_case_id=None)  # fmt: skip
+    assert word not in alone.text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
 def test_acknowledgement_names_the_topic_and_the_priority(locale: str) -> None:
     rendered = render("complaint_acknowledged", locale)
     assert ("the quality of a product" if locale == "en" else "商品品質") in rendered.text

@@ -111,7 +111,9 @@ async def test_a_partial_refund_plus_a_coupon_pays_each_once(stack: Stack) -> No
     issued = mail_text(stack.mail, case, "store_credit_issued")
     assert "Your coupon of TWD 100.00" in issued and f"Your code: {coupon['code']}" in issued
     assert "TWD 200.00" in mail_text(stack.mail, case, "refund_sent")
-    assert "Your refund of TWD 200.00" in mail_text(stack.mail, case, "resolution_done")
+    done = mail_text(stack.mail, case, "resolution_done")
+    assert "Your refund of TWD 200.00" in done
+    assert "Your coupon worth TWD 100.00 has also been issued" in done
     await stop(stack.client, handle)
 
 

@@ -22,7 +22,9 @@
       const due = Date.parse(el.getAttribute("datetime"));
       if (isNaN(due)) return;
       const left = due - now;
-      el.textContent = (left < 0 ? body.dataset.overdue : body.dataset.dueIn) + " " + span(left);
+      // A countdown may bring its own words ("expires in"); the page's are the default.
+      const words = left < 0 ? el.dataset.overdue || body.dataset.overdue : el.dataset.dueIn || body.dataset.dueIn;
+      el.textContent = left < 0 && el.dataset.overdue ? words : words + " " + span(left);
       el.classList.toggle("late", left < 0);
       el.title = new Date(due).toLocaleString();
     });
