@@ -251,11 +251,16 @@ def deadline_outcomes(
 
 def refund_items(fields: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The case's refund shared over its SKUs by their line totals, in hundredths (the
-    remainder of the division goes to the last SKU, so the shares add up to the refund)."""
+    remainder of the division goes to the last SKU, so the shares add up to the refund); a
+    line the decision left out of the case gets none."""
     refund = fields["refund"]
     total = cents(refund["amount"])
+    decided = (fields.get("decision") or {}).get("lines") or ()
+    excluded = {line["sku"] for line in decided if not line.get("eligible", True)}
     lines: dict[str, int] = {}
     for item in fields.get("items") or ():
+        if item["sku"] in excluded:
+            continue
         lines[item["sku"]] = lines.get(item["sku"], 0) + cents(item["unit_price"]) * int(
             item.get("quantity") or 1
         )
