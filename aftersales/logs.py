@@ -8,7 +8,7 @@ import datetime as dt
 import json
 import logging
 import sys
-from typing import Any
+from typing import IO, Any
 
 import uvicorn.config
 from temporalio import activity, workflow
@@ -148,11 +148,11 @@ def _filters() -> list[logging.Filter]:
 QUIET = ("httpx", "httpcore")
 
 
-def configure_logging(settings: Settings, service: str, *, level: int = logging.INFO) -> None:
-    """Log every line of this process to stderr in the configured format, redacted and with
-    its context fields; `service` names the process in JSON lines (api, worker)."""
+def log_handler(settings: Settings, service: str, stream: IO[str] | None = None) -> logging.Handler:
+    """A handler writing lines in the configured format (to stderr by default), redacted and
+    with their context fields; `service` names the process in JSON lines (api, worker)."""
     set_secrets(settings_secrets(settings))
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream or sys.stderr)
     if settings.log_format == "json":
         handler.setFormatter(JsonFormatter(service))
         # The SDK appends the workflow's and activity's details to the message text; in JSON
@@ -163,10 +163,15 @@ def configure_logging(settings: Settings, service: str, *, level: int = logging.
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     for f in _filters():
         handler.addFilter(f)
+    return handler
+
+
+def configure_logging(settings: Settings, service: str, *, level: int = logging.INFO) -> None:
+    """Log every line of this process to stderr through `log_handler`, from `level` up."""
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
-    root.addHandler(handler)
+    root.addHandler(log_handler(settings, service))
     root.setLevel(level)
     for name in QUIET:
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
