@@ -29,13 +29,20 @@ _SHAPES = (
 MIN_SECRET_LENGTH = 6
 
 _secrets: re.Pattern[str] | None = None
+_values: tuple[str, ...] = ()
 
 
 def set_secrets(values: Iterable[str | None]) -> None:
     """Redact these exact values (the process's API keys and secrets) from now on."""
-    global _secrets
+    global _secrets, _values
     kept = sorted({v for v in values if v and len(v) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+    _values = tuple(kept)
     _secrets = re.compile("|".join(re.escape(v) for v in kept)) if kept else None
+
+
+def secret_values() -> tuple[str, ...]:
+    """The exact values redacted now (`set_secrets`)."""
+    return _values
 
 
 def redact(text: str) -> str:
