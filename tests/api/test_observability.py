@@ -264,3 +264,8 @@ async def test_json_logs_carry_the_case_and_never_a_token_or_a_key(observed: Obs
     text = observed.logs.getvalue()
     for secret in (token, *KEYS.values(), api.settings.webhook_secret):
         assert secret not in text, f"{secret!r} reached the log"
+    # Nor a span: the status page's request span has the route and a redacted URL.
+    spans = list(observed.spans.get_finished_spans())
+    assert any(s.name == "GET /status/{token}" for s in spans), _tree(spans)
+    for span in spans:
+        assert token not in f"{span.name} {dict(span.attributes or {})}", span.name
