@@ -18,6 +18,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from api import request_ids
 from api.cases import read_case, take_customer_action
 from api.console.i18n import negotiate
 from api.deps import TOKEN_MAX, EngineDep, PolicyDep, SessionDep, TemporalDep
@@ -213,7 +214,11 @@ def _case_for(session: Session, token: str) -> CaseView | None:
     if not token or len(token) > TOKEN_MAX or not token.isprintable():
         return None
     case = service.case_for_token(session, token=token)
-    return service.case_view(session, case) if case else None
+    if case is None:
+        return None
+    # The customer's lines log the case, never the token in the path (aftersales.logs).
+    request_ids.bind(case_id=case.id)
+    return service.case_view(session, case)
 
 
 def _case_id(engine: Engine, token: str) -> str | None:

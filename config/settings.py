@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -85,6 +86,10 @@ class Settings(BaseSettings):
     # calls by result and latency), and the Temporal SDK's (task latencies, slots, polls).
     worker_metrics_address: str | None = None
     temporal_metrics_address: str | None = None
+
+    # How the API and the worker write their log lines: `text` for people, `json` (one object
+    # a line, with request, case, workflow and activity fields) for a log pipeline.
+    log_format: Literal["text", "json"] = "text"
 
     data_dir: Path = Path(".aftersales")
     dev_temporal_port: int = 7233
