@@ -331,9 +331,9 @@ def test_prometheus_scrapes_every_api_and_worker_and_loads_the_rules() -> None:
 
 def test_grafana_reads_prometheus_and_the_dashboards() -> None:
     provisioning = mounted_file("grafana", "/etc/grafana/provisioning")
-    [datasource] = yaml.safe_load(
-        (provisioning / "datasources/prometheus.yml").read_text()
-    )["datasources"]
+    [datasource] = yaml.safe_load((provisioning / "datasources/prometheus.yml").read_text())[
+        "datasources"
+    ]
     url = urlsplit(datasource["url"])
     assert (url.hostname, url.port) == ("prometheus", 9090)
     assert {str(p).rsplit(":", 1)[-1] for p in SERVICES["prometheus"]["ports"]} == {"9090"}

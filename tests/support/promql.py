@@ -56,7 +56,7 @@ def _tokens(expr: str) -> Iterator[tuple[str, str]]:
     while pos < len(expr):
         found = TOKEN.match(expr, pos)
         if found is None:
-            raise ValueError(f"can't read PromQL at {expr[pos:pos + 20]!r} in {expr!r}")
+            raise ValueError(f"can't read PromQL at {expr[pos : pos + 20]!r} in {expr!r}")
         pos = found.end()
         kind = found.lastgroup or ""
         if kind != "space":
