@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.carriers import CarrierActivities
@@ -153,6 +153,9 @@ def build_worker(
         activity_executor=executor,
         workflow_runner=workflow_runner(),
         graceful_shutdown_timeout=graceful_shutdown,
+        max_cached_workflows=settings.worker_max_cached_workflows,
+        workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(settings.worker_workflow_pollers),
+        activity_task_poller_behavior=PollerBehaviorSimpleMaximum(settings.worker_activity_pollers),
     )
     sweeper = OpeningSweeper(engine=engine, client=client, task_queue=settings.task_queue)
     return CaseWorker(worker, {"outbox-drainer": drainer.run, "opening-sweeper": sweeper.run})

@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     worker_metrics_address: str | None = None
     temporal_metrics_address: str | None = None
 
+    # Worker tuning (docs/scaling.md): the cases a worker keeps in memory between their tasks
+    # (its sticky cache), and the polls it keeps open for workflow and for activity tasks.
+    worker_max_cached_workflows: int = Field(default=1000, ge=0, le=100_000)
+    worker_workflow_pollers: int = Field(default=5, ge=1, le=100)
+    worker_activity_pollers: int = Field(default=5, ge=1, le=100)
+
     # How the API and the worker write their log lines: `text` for people, `json` (one object
     # a line, with request, case, workflow and activity fields) for a log pipeline.
     log_format: Literal["text", "json"] = "text"
