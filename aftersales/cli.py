@@ -13,7 +13,7 @@ import typer
 
 from aftersales.agents import agents_app
 from aftersales.policy import policy_app
-from config.settings import Settings
+from config.settings import API_SECRETS, WORKER_SECRETS, DevSecretsRefused, Settings
 
 app = typer.Typer(help="Every after-sales case of an online shop as a durable Temporal workflow.")
 
@@ -24,6 +24,15 @@ API_KEEP_ALIVE_SECONDS = 65
 
 def _settings(**overrides: Any) -> Settings:
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _refuse_dev_secrets(settings: Settings, part: str, names: tuple[str, ...]) -> None:
+    """Exit 1 with the reason, before anything starts, if `part` would run on dev secrets."""
+    try:
+        settings.refuse_dev_secrets(part, names)
+    except DevSecretsRefused as err:
+        typer.echo(f"aftersales {part.lower()}: {err}", err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -51,6 +60,8 @@ def dev(
         **{
             **base.model_dump(),
             "temporal_address": f"127.0.0.1:{base.dev_temporal_port}",
+            # The dev stack's children may run on the dev keys it prints.
+            "dev_mode": True,
             # The dev database sits with the rest of the dev state unless told otherwise.
             "database_url": os.environ.get("AFTERSALES_DATABASE_URL")
             or f"sqlite:///{base.data_dir / 'aftersales.db'}",
@@ -77,7 +88,9 @@ def worker(
     """Run a worker against the configured Temporal cluster; SIGINT or SIGTERM stops it."""
     from aftersales.worker import run_worker
 
-    asyncio.run(run_worker(Settings(), ready_file=ready_file))
+    settings = Settings()
+    _refuse_dev_secrets(settings, "worker", WORKER_SECRETS)
+    asyncio.run(run_worker(settings, ready_file=ready_file))
     sys.stdout.flush()
     sys.stderr.flush()
     # As in temporal-setup: the SDK's runtime threads can crash the interpreter at exit
@@ -100,6 +113,7 @@ def api(
     from api.app import create_app
 
     settings = _settings(api_host=host, api_port=port)
+    _refuse_dev_secrets(settings, "API", API_SECRETS)
     config = uvicorn.Config(
         create_app(settings, own_process=True),
         host=settings.api_host,

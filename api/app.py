@@ -102,6 +102,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The threadpool that runs sync routes and DB work; the engine's pool has a
         # connection for each of its threads (store.db.POOL_SIZE).
+        # Checked again here for an app served by other means than `aftersales api`.
+        settings.refuse_dev_secrets("API")
         anyio.to_thread.current_default_thread_limiter().total_tokens = API_THREADS
         app.state.settings = settings
         app.state.policy = policy_ or load_policy(settings.policy)

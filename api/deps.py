@@ -118,8 +118,8 @@ async def get_principal(
 ) -> Principal:
     """Resolve the bearer key to a role, or a customer token to its case.
 
-    An API key is a dictionary look-up, answered on the event loop: as a plain function
-    this cost every request a trip through the threadpool. A customer token is looked up
+    An API key is a dictionary look-up by its digest, answered on the event loop: as a plain
+    function this cost every request a trip through the threadpool. A customer token is looked up
     on the threadpool, in a session of its own closed before the route runs. Settings and
     engine come from the request, not as dependencies: every route checks its caller.
     """
@@ -133,7 +133,7 @@ async def get_principal(
     if credentials is None or not credentials.credentials:
         raise unauthorized
     key = credentials.credentials
-    api_key = app_settings(request).api_keys_by_token().get(key)
+    api_key = app_settings(request).api_key_for(key)
     if api_key is not None:
         return Principal(role=api_key.role, actor=api_key.name)
     if key.startswith(accounts.TOKEN_PREFIX):
