@@ -168,6 +168,70 @@ def demo(
 app.add_typer(agents_app, name="agents")
 app.add_typer(policy_app, name="policy")
 
+cases_app = typer.Typer(help="Cases: a customer's data-deletion request.")
+app.add_typer(cases_app, name="cases")
+
+
+@cases_app.command("purge")
+def cases_purge(
+    customer: Annotated[str, typer.Option(help="The customer ID whose data to delete")],
+    by: Annotated[
+        str | None, typer.Option(help="Who purges, for the audit entry [your login name]")
+    ] = None,
+    reference: Annotated[
+        str | None, typer.Option(help="The request's reference (a ticket number), audited")
+    ] = None,
+    delete_history: Annotated[
+        bool, typer.Option(help="Also delete the cases' workflow histories in Temporal now")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option(help="List the cases; change nothing")] = False,
+) -> None:
+    """Delete a customer's cases from the projection, terminating their open workflows, and
+    keep an audit entry (without personal data)."""
+    import getpass
+
+    from aftersales.purge import purge_customer
+    from config.temporal import connect
+    from store.db import make_engine, migrate
+
+    settings = Settings()
+    actor = by or getpass.getuser()
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        migrate(engine)
+
+        async def run() -> Any:
+            return await purge_customer(
+                await connect(settings),
+                engine,
+                customer_id=customer,
+                actor=actor,
+                reference=reference,
+                delete_history=delete_history,
+                dry_run=dry_run,
+            )
+
+        result = asyncio.run(run())
+    finally:
+        engine.dispose()
+    cases = ", ".join(result.purged.case_ids) or "none"
+    if dry_run:
+        typer.echo(f"would purge {len(result.purged.case_ids)} cases: {cases}")
+    else:
+        rows = ", ".join(f"{table} {n}" for table, n in result.purged.rows.items() if n)
+        typer.echo(
+            f"purged {len(result.purged.case_ids)} cases: {cases}\n"
+            f"rows deleted: {result.purged.total} ({rows or 'none'})\n"
+            f"workflows terminated: {len(result.terminated)}\n"
+            f"histories deleted: {len(result.deleted_histories)}"
+            + ("" if delete_history else " (kept until the namespace's retention)")
+            + f"\naudit entry: {result.purged.audit_id}"
+        )
+    sys.stdout.flush()
+    # The SDK's runtime threads can crash the interpreter at exit (sdk-python#300).
+    os._exit(0)
+
+
 notifications_app = typer.Typer(help="Customer and operations messages.")
 app.add_typer(notifications_app, name="notifications")
 
