@@ -26,6 +26,7 @@ from api import (
 )
 from api.console.canned import load_canned
 from api.errors import install, too_large
+from api.guesses import TokenGuesses
 from api.metrics import business_registry
 from config.settings import Settings
 from config.temporal import connect
@@ -126,6 +127,10 @@ def create_app(
     )
     install(app)
     temporal_calls.install(app)
+    # Made here, not at start-up: the count is the app's, whatever serves it.
+    app.state.token_guesses = TokenGuesses(
+        settings.token_guess_limit, settings.token_guess_window_seconds
+    )
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
 
     app.include_router(health.router)

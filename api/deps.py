@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
 from api.errors import FORBIDDEN, UNAUTHORIZED, Problem, validation_problem
+from api.guesses import count_failed_guess, refuse_if_guessing
 from config.settings import Settings
 from domain.policy import Policy
 from store import accounts, service
@@ -141,10 +142,14 @@ async def get_principal(
         if agent is None:
             raise unauthorized
         return Principal(role=AGENT, actor=agent.email, agent=agent)
-    if len(key) > TOKEN_MAX:
-        raise unauthorized
-    case_id = await run_in_threadpool(_token_case, app_engine(request), key)
+    # Anything else is a customer token, or a guess at one: a client that has missed too
+    # often is refused before the look-up, whatever it sends now.
+    refuse_if_guessing(request)
+    case_id = None
+    if len(key) <= TOKEN_MAX:
+        case_id = await run_in_threadpool(_token_case, app_engine(request), key)
     if case_id is None:
+        count_failed_guess(request)
         raise unauthorized
     return Principal(role=CUSTOMER, actor=CUSTOMER, case_id=case_id)
 

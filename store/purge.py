@@ -20,19 +20,19 @@ _AUDIT = core_table(PurgeAudit)
 def customer_cases(conn: Connection, *, customer_id: str) -> list[str]:
     """The IDs of the customer's cases, with the child cases opened from them."""
     found = set(conn.scalars(select(_CASES.c.id).where(_CASES.c.customer_id == customer_id)))
-    while True:
-        # A child case (a complaint's) names its parent; it is the same customer's, whatever
-        # customer ID it was stored with.
-        children = set(
+    # A child case (a complaint's) names its parent: it is the same customer's, whatever
+    # customer ID it was stored with.
+    new = set(found)
+    while new:
+        new = set(
             conn.scalars(
                 select(_CASES.c.id).where(
-                    _CASES.c.parent_case_id.in_(sorted(found)), _CASES.c.id.not_in(sorted(found))
+                    _CASES.c.parent_case_id.in_(sorted(new)), _CASES.c.id.not_in(sorted(found))
                 )
             )
-        ) if found else set()
-        if not children:
-            return sorted(found)
-        found |= children
+        )
+        found |= new
+    return sorted(found)
 
 
 def case_tables() -> list[Table]:

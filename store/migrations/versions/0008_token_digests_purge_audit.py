@@ -9,8 +9,8 @@ import hashlib
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
+from sqlmodel.sql.sqltypes import AutoString
 
 revision: str = "0008"
 down_revision: str | None = "0007"
@@ -23,7 +23,7 @@ CASES = sa.table("case", sa.column("id", sa.String), sa.column("token", sa.Strin
 
 
 def _string(length: int | None = None) -> sa.types.TypeEngine[str]:
-    return sqlmodel.sql.sqltypes.AutoString(length=length)
+    return AutoString(length=length)
 
 
 def _digest(token: str) -> str:
