@@ -16,7 +16,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from aftersales.purge import TERMINATE_REASON
+from aftersales.purge import TERMINATE_REASON, purge_customer
 from store import purge
 from store.tables import Case, Notification, TimelineEvent
 from tests.api.conftest import Api, token_of
@@ -74,8 +74,10 @@ async def test_purge_deletes_a_customers_cases_terminates_their_workflows_and_au
     await _mailed(api, open_case["id"])
     ids = sorted([open_case["id"], ended["id"]])
 
-    dry = await _purge_command(api, "--customer", customer, "--dry-run")
-    assert f"would purge 2 cases: {', '.join(ids)}" in dry
+    dry = await purge_customer(
+        api.env.client, api.engine, customer_id=customer, actor="ops", dry_run=True
+    )
+    assert dry.purged.case_ids == ids and dry.purged.audit_id is None
     with api.engine.connect() as conn:
         before = purge.remaining(conn, case_ids=ids)
     assert before["case"] == 2 and before["timeline_event"] > 0 and before["notification"] > 0
@@ -125,16 +127,18 @@ async def test_purge_deletes_a_customers_cases_terminates_their_workflows_and_au
     assert (await api.request("GET", f"/v1/cases/{other['id']}", "agent")).status_code == 200
 
     # A purge again finds nothing more, and says so in its own audit entry.
-    again = await _purge_command(api, "--customer", customer, "--by", "ops@shop.example")
-    assert "purged 0 cases: none" in again
+    again = await purge_customer(api.env.client, api.engine, customer_id=customer, actor="ops")
+    assert again.purged.case_ids == [] and again.purged.audit_id == entry.id + 1
 
 
 async def test_purge_can_delete_the_workflow_histories_too(api: Api) -> None:
     customer = f"C-PURGE-{secrets.token_hex(4)}"
     case = await api.open(customer_id=customer)
     await api.reach(case["id"], "awaiting_shipment", recorded=True)
-    out = await _purge_command(api, "--customer", customer, "--delete-history")
-    assert "workflows terminated: 1\nhistories deleted: 1\n" in out, out
+    done = await purge_customer(
+        api.env.client, api.engine, customer_id=customer, actor="ops", delete_history=True
+    )
+    assert done.terminated == done.deleted_histories == [case["id"]]
     # The server accepted the deletion and does it in the background (some 30 s on the dev
     # server, too long to wait for here): until then the run shows as terminated.
     try:
