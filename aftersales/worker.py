@@ -27,7 +27,7 @@ from activities.payments import PaymentActivities
 from activities.records import RecordActivities
 from activities.storefront import StorefrontActivities
 from aftersales.openings import OpeningSweeper
-from config.settings import Settings
+from config.settings import WORKER_SECRETS, Settings
 from workflows.registry import WORKFLOWS
 
 # Pure modules the workflows share with the worker: loading them once, outside the
@@ -176,6 +176,7 @@ async def run_worker(settings: Settings, *, ready_file: Path | None = None) -> N
     from config.tracing import configure_tracing, shutdown, temporal_interceptors
     from store.db import WORKER_THREADS, make_engine, migrate
 
+    settings.refuse_dev_secrets("worker", WORKER_SECRETS)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 

@@ -28,6 +28,7 @@ from api import (
 )
 from api.console.canned import load_canned
 from api.errors import install, too_large
+from api.guesses import TokenGuesses
 from api.metrics import business_registry
 from config.redaction import redact
 from config.settings import Settings
@@ -127,6 +128,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The threadpool that runs sync routes and DB work; the engine's pool has a
         # connection for each of its threads (store.db.POOL_SIZE).
+        # Checked again here for an app served by other means than `aftersales api`.
+        settings.refuse_dev_secrets("API")
         anyio.to_thread.current_default_thread_limiter().total_tokens = API_THREADS
         app.state.settings = settings
         app.state.policy = policy_ or load_policy(settings.policy)
@@ -151,6 +154,10 @@ def create_app(
     )
     install(app)
     temporal_calls.install(app)
+    # Made here, not at start-up: the count is the app's, whatever serves it.
+    app.state.token_guesses = TokenGuesses(
+        settings.token_guess_limit, settings.token_guess_window_seconds
+    )
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     # Outermost (added last): every answer, a 413 too, carries the request ID, and every line
     # logged while serving it (the access log's too) names it.

@@ -77,6 +77,8 @@ def _env(
         AFTERSALES_API_HOST="127.0.0.1",
         AFTERSALES_API_PORT=str(port),
         AFTERSALES_API_KEYS=f"storefront:{STOREFRONT},operator:{OPERATOR}",
+        # Sandbox connectors and their dev secrets: a bench is no deployment.
+        AFTERSALES_DEV_MODE="true",
     )
     return env
 

@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from config.settings import secret_digest
 from domain.models import TERMINAL_STATUSES, CaseStatus, CaseType, NumberedEntry
 from domain.names import AGENT_DECISIONS, FIRST_RESPONSE_KINDS, DeadlineOutcome, Kind, Outcome
 from store.tables import (
@@ -358,7 +359,13 @@ def apply_projection(
         values = {**row_values(fields, revision), **reached}
         conn.execute(
             _INSERT,
-            {"id": case_id, "token": token, "created_at": _time(fields["created_at"]), **values},
+            {
+                "id": case_id,
+                # Only its digest is kept (service.case_for_token looks it up so).
+                "token": secret_digest(token),
+                "created_at": _time(fields["created_at"]),
+                **values,
+            },
         )
         if fields["status"] not in TERMINAL:
             # Opened by a workflow (a complaint's child case), not through the API.
