@@ -640,25 +640,31 @@ async def opens_rounds(
                 bench.opens.append(await measure())
 
 
-async def run(
-    opens_per_round: int, rounds: int, seeded: int, samples: int, *, with_reads: bool = True
-) -> ApiBench:
-    """Start the server and the service's processes, and measure opens and reads."""
+async def dev_server() -> Any:
+    """A Temporal dev server from the installed binary, with the service's search attributes."""
     from temporalio.testing import WorkflowEnvironment
 
     from aftersales.binaries import find
     from aftersales.temporal import search_attribute_keys
     from config.temporal import data_converter
+
+    return await WorkflowEnvironment.start_local(
+        dev_server_existing_path=find("temporal"),
+        data_converter=data_converter,
+        search_attributes=search_attribute_keys(),
+    )
+
+
+async def run(
+    opens_per_round: int, rounds: int, seeded: int, samples: int, *, with_reads: bool = True
+) -> ApiBench:
+    """Start the server and the service's processes, and measure opens and reads."""
     from tests.api.postgres import PostgresServer, find_bin_dir
 
     bench = ApiBench()
     started = time.perf_counter()
     bench.load.append(os.getloadavg())
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=find("temporal"),
-        data_converter=data_converter,
-        search_attributes=search_attribute_keys(),
-    )
+    env = await dev_server()
     address = env.client.service_client.config.target_host
     queue = "bench-api"
     try:

@@ -35,6 +35,7 @@ from bench.api import (
     _until_ready,
     api_opens,
     cpu_seconds,
+    dev_server,
     family,
     process,
     seed,
@@ -187,11 +188,6 @@ async def _per_case_history(client: Any, database_url: str) -> tuple[float, floa
 
 async def run(round_cases: int, stored: tuple[int, ...], open_cases: int) -> ScaleBench:
     """Start Temporal, PostgreSQL, the API and workers, and measure the rounds."""
-    from temporalio.testing import WorkflowEnvironment
-
-    from aftersales.binaries import find
-    from aftersales.temporal import search_attribute_keys
-    from config.temporal import data_converter
     from tests.api.postgres import PostgresServer, find_bin_dir
 
     bin_dir = find_bin_dir()
@@ -200,11 +196,7 @@ async def run(round_cases: int, stored: tuple[int, ...], open_cases: int) -> Sca
     bench = ScaleBench()
     started = time.perf_counter()
     bench.load.append(os.getloadavg())
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=find("temporal"),
-        data_converter=data_converter,
-        search_attributes=search_attribute_keys(),
-    )
+    env = await dev_server()
     address = env.client.service_client.config.target_host
     try:
         with (
