@@ -16,6 +16,7 @@ from temporalio.client import Client
 from api import (
     cases,
     console,
+    contract,
     health,
     notifications,
     policy,
@@ -134,4 +135,5 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(status_page.router)
     console.install(app, canned=load_canned(settings.canned_replies))
+    contract.install(app)
     return app

@@ -175,6 +175,11 @@ def install(app: FastAPI) -> None:
         title = {404: "Not found.", 405: "Method not allowed."}.get(
             exc.status_code, str(exc.detail)
         )
+        # A 405 names the methods the path takes (`Allow`, RFC 9110): keep the exception's headers.
         return Problem(
-            exc.status_code, http_slug(exc.status_code), title, str(exc.detail)
+            exc.status_code,
+            http_slug(exc.status_code),
+            title,
+            str(exc.detail),
+            headers=dict(exc.headers) if exc.headers else None,
         ).response()

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.cases import check_request, decide
+from api.contract import AUTHED, WITH_BODY, problems
 from api.deps import EngineDep, PolicyDep, Principal, SessionDep, require
 from api.errors import validation_problem
 from domain.models import CaseRequest, Decision
@@ -29,7 +30,7 @@ from store.simulation import simulate_period
 router = APIRouter(prefix="/v1/policy", tags=["policy"])
 
 
-@router.post("/evaluate", response_model=Decision)
+@router.post("/evaluate", response_model=Decision, responses=problems(*AUTHED, *WITH_BODY))
 def evaluate_policy(
     request: CaseRequest,
     session: SessionDep,
@@ -74,7 +75,9 @@ class SimulationRequest(BaseModel):
     ] = DEFAULT_FLIPS_LISTED
 
 
-@router.post("/simulate", response_model=SimulationReport)
+@router.post(
+    "/simulate", response_model=SimulationReport, responses=problems(*AUTHED, *WITH_BODY)
+)
 def simulate_policy(
     body: SimulationRequest,
     engine: EngineDep,

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
+from api.contract import AUTHED, problems
 from api.deps import Principal, SessionDep, require
 from api.errors import validation_problem
 from domain.models import CaseType
@@ -87,7 +88,12 @@ def _summary(
     return reports.summary(session.connection(), start=start, end=end, type=type, queue=queue)
 
 
-@router.get("/summary", response_model=Summary, response_model_by_alias=True)
+@router.get(
+    "/summary",
+    response_model=Summary,
+    response_model_by_alias=True,
+    responses=problems(*AUTHED),
+)
 def summary(
     session: SessionDep,
     _: Reader,
@@ -101,7 +107,14 @@ def summary(
     return _summary(session, from_, to, type, queue)
 
 
-@router.get("/summary.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+@router.get(
+    "/summary.csv",
+    response_class=Response,
+    responses={
+        200: {"description": "The table, with a header row.", "content": {"text/csv": {}}},
+        **problems(*AUTHED),
+    },
+)
 def summary_csv(
     session: SessionDep,
     _: Reader,

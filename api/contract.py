@@ -1,0 +1,122 @@
+"""The OpenAPI document as a contract: every answer a route can send, with its body.
+
+Storefronts generate their clients from `/openapi.json`, so each route declares the problems
+it answers (`problems(...)`), all as `application/problem+json` with the one `Problem`
+schema, and the document links an opened case to what can be done with it next.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel, ConfigDict
+
+from api.errors import PROBLEM_JSON
+
+
+class FieldError(BaseModel):
+    """One field at fault: its dotted path, why, and a machine-readable kind."""
+
+    field: str
+    message: str
+    type: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem, as api.errors.Problem writes it."""
+
+    # A problem may carry members of its own type (a duplicate-case names the case).
+    model_config = ConfigDict(extra="allow", title="Problem")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] | None = None
+    case_id: str | None = None
+
+
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+# What each status means on this API; a route's own docstring says when it answers it.
+MEANINGS: dict[int, str] = {
+    400: "The body can't be read (not UTF-8, or not the form or JSON the route takes).",
+    401: "No key or token, or one this API doesn't know (a webhook: a bad signature).",
+    403: "The key's role can't do this, or the token opens another case.",
+    404: "No such case (or tracking number).",
+    409: "The case can't take this now: a duplicate, a refused action, an ended case.",
+    413: "The request body is over the size limit.",
+    422: "The request is not valid; `errors` names each field at fault.",
+    503: "A service the route needs (Temporal, the database) is unavailable; retry later.",
+}
+HTML = "text/html"
+# The statuses of routes that check a bearer key and read input.
+AUTHED = (401, 403, 422)
+WITH_BODY = (400, 413)
+
+
+def problems(*statuses: int, html: bool = False) -> dict[int | str, dict[str, Any]]:
+    """The `responses` of a route for these problem statuses (with an HTML page too, for the
+    status page's browser answers)."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        content: dict[str, Any] = {PROBLEM_JSON: {"schema": PROBLEM_REF}}
+        if html:
+            content[HTML] = {"schema": {"type": "string"}}
+        out[status] = {"description": MEANINGS[status], "content": content}
+    return out
+
+
+# Where an opened case leads: the operations that take its ID, by (method, path).
+CASE_LINKS = {
+    "GetCase": ("get", "/v1/cases/{case_id}"),
+    "ActOnCase": ("post", "/v1/cases/{case_id}/actions"),
+    "CustomerActOnCase": ("post", "/v1/cases/{case_id}/customer-actions"),
+    "ReportEvent": ("post", "/v1/cases/{case_id}/events"),
+    "ListNotifications": ("get", "/v1/cases/{case_id}/notifications"),
+}
+
+
+def document(app: FastAPI) -> dict[str, Any]:
+    """The app's OpenAPI document, with the Problem schema and the links of an opened case."""
+    doc = get_openapi(
+        title=app.title,
+        version=app.version,
+        summary=app.summary,
+        routes=app.routes,
+    )
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(problem.pop("$defs", {}))
+    schemas["Problem"] = problem
+    paths = doc["paths"]
+    # FastAPI's own 422 (HTTPValidationError, as application/json) is not what api.errors
+    # sends: every 422 is a problem.
+    for operation in (op for ops in paths.values() for op in ops.values()):
+        invalid = operation["responses"].get("422")
+        if invalid is not None and PROBLEM_JSON not in invalid.get("content", {}):
+            operation["responses"]["422"] = problems(422)[422]
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    links = {
+        name: {
+            "operationId": paths[path][method]["operationId"],
+            "parameters": {"case_id": "$response.body#/id"},
+        }
+        for name, (method, path) in CASE_LINKS.items()
+    }
+    for status in ("200", "201"):
+        paths["/v1/cases"]["post"]["responses"][status]["links"] = links
+    return doc
+
+
+def install(app: FastAPI) -> None:
+    """Serve `document(app)` as the app's `/openapi.json`, built once."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document(app)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
