@@ -472,7 +472,13 @@ def list_cases(
     assignee: Annotated[str | None, Query(max_length=200)] = None,
     overdue: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=400)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            pattern=service.CURSOR_PATTERN,
+            description="The `next_cursor` of the page before.",
+        ),
+    ] = None,
 ) -> CaseList:
     """Cases from the records, newest first, filtered and paged by cursor."""
     try:

@@ -70,7 +70,11 @@ class SimulationRequest(BaseModel):
     flips: Annotated[
         int,
         Field(
-            ge=0, le=MAX_FLIPS_LISTED, description="How many flipped cases to list, newest first."
+            ge=0,
+            le=MAX_FLIPS_LISTED,
+            # A count, never `true` or `false` (which lax validation reads as 1 and 0).
+            strict=True,
+            description="How many flipped cases to list, newest first.",
         ),
     ] = DEFAULT_FLIPS_LISTED
 

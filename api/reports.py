@@ -22,6 +22,9 @@ from store.reports import ReportTable, Summary
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
+# A date or a date and time; how the period's two ends relate (from before to, at most
+# MAX_PERIOD_DAYS apart) is for the server to check, a schema can't compare two values.
+ISO_MOMENT: dict[str, Any] = {"anyOf": [{"format": "date"}, {"format": "date-time"}]}
 Reader = Annotated[Principal, Depends(require("operator", "agent"))]
 From = Annotated[
     str | None,
@@ -29,6 +32,7 @@ From = Annotated[
         alias="from",
         max_length=40,
         description="ISO date or datetime; the period starts here (default: 30 days before `to`).",
+        json_schema_extra=ISO_MOMENT,
     ),
 ]
 To = Annotated[
@@ -36,6 +40,7 @@ To = Annotated[
     Query(
         max_length=40,
         description="ISO date (the whole day counts) or datetime, excluded (default: now).",
+        json_schema_extra=ISO_MOMENT,
     ),
 ]
 Queue = Annotated[str | None, Query(max_length=200)]

@@ -114,6 +114,16 @@ def _overall(result: InspectionResult | None, info: ValidationInfo) -> Inspectio
 
 
 class RecordInspection(_Action):
+    # The schema states _overall's rule: a result, or lines it is read from.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["result"], "properties": {"result": {"not": {"type": "null"}}}},
+                {"required": ["lines"], "properties": {"lines": {"minItems": 1}}},
+            ]
+        }
+    )
+
     action: Literal["record_inspection"]
     # Before `result`: the result is read from them when it isn't given.
     lines: InspectedLines = []
