@@ -38,6 +38,11 @@ class Problem(BaseModel):
     case_id: str | None = None
 
 
+DESCRIPTION = (
+    "Every error is `application/problem+json` (RFC 9457). No string may hold a NUL character "
+    "(U+0000), in a query or a body, extra fields included: it is refused with 422. Amounts "
+    'are decimal strings ("990.00"). An undeclared method on a path answers 405 with `Allow`.'
+)
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 # What each status means on this API; a route's own docstring says when it answers it.
 MEANINGS: dict[int, str] = {
@@ -85,6 +90,7 @@ def document(app: FastAPI) -> dict[str, Any]:
         version=app.version,
         summary=app.summary,
         routes=app.routes,
+        description=DESCRIPTION,
     )
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
