@@ -28,10 +28,12 @@ demo: $(STAMP)
 	$(BIN)/aftersales demo
 
 # Not a test: throughput and memory as a ratio to the bare SDK, then the API's opens and reads
-# (bench/api.py), written to docs/benchmarks.md.
+# (bench/api.py), then one worker against two and memory with 10k open cases (bench/scale.py),
+# written to docs/benchmarks.md.
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.api
+	$(BIN)/python -m bench.scale
 
 # The console's screenshots in docs/console.md, taken by its browser tests.
 screenshots: $(STAMP)

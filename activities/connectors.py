@@ -18,7 +18,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -27,6 +27,10 @@ from activities.metrics import CONNECTOR_CALLS, CallResult
 from activities.signing import HEADER as SIGNATURE_HEADER
 from activities.signing import sign
 from config.settings import Settings
+from config.tracing import instrument_http
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 USER_AGENT = "aftersales-connector/0.1"
@@ -155,15 +159,23 @@ def sandbox_answer(path: str, payload: dict[str, Any], idempotency_key: str) -> 
 class _LazyClient:
     """An httpx client created on first use, so it binds to the event loop that uses it."""
 
-    def __init__(self, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient | None = None,
+        *,
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
         self._client = client
         self._owned = client is None
+        # Tracing on: every call to a partner gets its span (config.tracing); off, none.
+        self._tracer_provider = tracer_provider
 
     def get(self) -> httpx.AsyncClient:
         if self._client is None or self._client.is_closed:
             if not self._owned:
                 raise ConnectorError("the httpx client handed to this connector is closed")
             self._client = httpx.AsyncClient(headers={"User-Agent": USER_AGENT})
+            instrument_http(self._client, self._tracer_provider)
         return self._client
 
     async def aclose(self) -> None:
@@ -386,9 +398,12 @@ class Connectors:
         await self.aclose()
 
 
-def connectors_from_settings(settings: Settings) -> Connectors:
-    """Build the connectors from settings; an unset URL means that peer is the sandbox."""
-    shared = _LazyClient()
+def connectors_from_settings(
+    settings: Settings, *, tracer_provider: TracerProvider | None = None
+) -> Connectors:
+    """Build the connectors from settings; an unset URL means that peer is the sandbox.
+    With a `tracer_provider` (tracing on) each outbound call is a span."""
+    shared = _LazyClient(tracer_provider=tracer_provider)
 
     def make(name: str, base_url: str | None) -> Connector:
         connector = Connector(

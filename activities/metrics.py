@@ -1,4 +1,5 @@
-"""The worker's own metrics (prometheus-client): every call to a partner, by result and time.
+"""The worker's own metrics (prometheus-client): every call to a partner, by result and time,
+and how far the case records trail their workflows (the projection's lag and failures).
 
 Served by the worker at `AFTERSALES_WORKER_METRICS_ADDRESS` (`serve_metrics`). The Temporal
 SDK's metrics (task latencies, slots, polls) come from the runtime's own Prometheus endpoint
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from prometheus_client import Histogram, start_http_server
+from prometheus_client import Counter, Histogram, start_http_server
 
 
 class CallResult(StrEnum):
@@ -28,6 +29,21 @@ CONNECTOR_CALLS = Histogram(
     "Calls to partners (payment, carrier, webhook, sms): how long each took, by result.",
     ["partner", "result"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+# From the moment a workflow scheduled a projection (its first attempt) to the moment it
+# committed: queueing, retries while the database is away, and the write itself. The lists,
+# the console and the status page show a case this far behind its workflow.
+PROJECTION_LAG = Histogram(
+    "aftersales_projection_lag_seconds",
+    "How long after its workflow scheduled it a case's projection was committed.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
+)
+# A projection stuck retrying commits nothing, so the lag can't show it until it lands:
+# each failed attempt counts here at once.
+PROJECTION_FAILURES = Counter(
+    "aftersales_projection_failures",
+    "Projection attempts that failed (the activity retries them).",
 )
 
 

@@ -11,6 +11,7 @@ from temporalio import activity
 
 from activities import errors
 from activities.inputs import ProjectCase
+from activities.metrics import PROJECTION_FAILURES, PROJECTION_LAG
 from store import projection
 from store.tables import utcnow
 
@@ -85,8 +86,15 @@ class RecordActivities:
                     now=now,
                 )
         except projection.ProjectionGap as err:
+            PROJECTION_FAILURES.inc()
             # Retried (the pending activity shows why) until an operator restores the row:
             # failing the activity would fail the case.
             raise errors.unavailable(str(err)) from None
+        except Exception:
+            PROJECTION_FAILURES.inc()
+            raise
+        # Only a projection that wrote gets here: a stale one returned above.
+        lag = (utcnow() - activity.info().scheduled_time).total_seconds()
+        PROJECTION_LAG.observe(max(lag, 0.0))
         if input.webhooks and self.written is not None:
             self.written()

@@ -13,7 +13,7 @@ import typer
 
 from aftersales.agents import agents_app
 from aftersales.policy import policy_app
-from config.settings import Settings
+from config.settings import API_SECRETS, WORKER_SECRETS, DevSecretsRefused, Settings
 
 app = typer.Typer(help="Every after-sales case of an online shop as a durable Temporal workflow.")
 
@@ -24,6 +24,15 @@ API_KEEP_ALIVE_SECONDS = 65
 
 def _settings(**overrides: Any) -> Settings:
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _refuse_dev_secrets(settings: Settings, part: str, names: tuple[str, ...]) -> None:
+    """Exit 1 with the reason, before anything starts, if `part` would run on dev secrets."""
+    try:
+        settings.refuse_dev_secrets(part, names)
+    except DevSecretsRefused as err:
+        typer.echo(f"aftersales {part.lower()}: {err}", err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -51,6 +60,8 @@ def dev(
         **{
             **base.model_dump(),
             "temporal_address": f"127.0.0.1:{base.dev_temporal_port}",
+            # The dev stack's children may run on the dev keys it prints.
+            "dev_mode": True,
             # The dev database sits with the rest of the dev state unless told otherwise.
             "database_url": os.environ.get("AFTERSALES_DATABASE_URL")
             or f"sqlite:///{base.data_dir / 'aftersales.db'}",
@@ -73,11 +84,20 @@ def worker(
         Path | None,
         typer.Option(hidden=True, help="Create this file once the worker polls (aftersales dev)"),
     ] = None,
+    log_level: Annotated[
+        str, typer.Option(help="Lowest level logged: debug, info, warning or error")
+    ] = "info",
 ) -> None:
     """Run a worker against the configured Temporal cluster; SIGINT or SIGTERM stops it."""
+    import logging
+
+    from aftersales.logs import configure_logging
     from aftersales.worker import run_worker
 
-    asyncio.run(run_worker(Settings(), ready_file=ready_file))
+    settings = Settings()
+    _refuse_dev_secrets(settings, "worker", WORKER_SECRETS)
+    configure_logging(settings, "worker", level=logging.getLevelName(log_level.upper()))
+    asyncio.run(run_worker(settings, ready_file=ready_file))
     sys.stdout.flush()
     sys.stderr.flush()
     # As in temporal-setup: the SDK's runtime threads can crash the interpreter at exit
@@ -98,13 +118,16 @@ def api(
 
     from aftersales.logs import uvicorn_log_config
     from api.app import create_app
+    from config.tracing import configure_tracing, shutdown
 
     settings = _settings(api_host=host, api_port=port)
+    _refuse_dev_secrets(settings, "API", API_SECRETS)
+    tracing = configure_tracing("aftersales-api")
     config = uvicorn.Config(
-        create_app(settings, own_process=True),
+        create_app(settings, own_process=True, tracer_provider=tracing),
         host=settings.api_host,
         port=settings.api_port,
-        log_config=uvicorn_log_config(),
+        log_config=uvicorn_log_config(settings, "api", log_level),
         log_level=log_level,
         # uvloop and httptools (dependencies of the project): measured at 4 opens in flight,
         # the API used 9.5 ms of CPU per open with them against 12.5 ms with asyncio and h11.
@@ -121,6 +144,8 @@ def api(
     # uvicorn re-raises the Ctrl-C it handled once it has shut down cleanly.
     with contextlib.suppress(KeyboardInterrupt):
         uvicorn.Server(config).run()
+    # The spans still batched go to the collector before the process ends.
+    shutdown(tracing)
 
 
 @app.command("temporal-setup")
@@ -153,6 +178,70 @@ def demo(
 
 app.add_typer(agents_app, name="agents")
 app.add_typer(policy_app, name="policy")
+
+cases_app = typer.Typer(help="Cases: a customer's data-deletion request.")
+app.add_typer(cases_app, name="cases")
+
+
+@cases_app.command("purge")
+def cases_purge(
+    customer: Annotated[str, typer.Option(help="The customer ID whose data to delete")],
+    by: Annotated[
+        str | None, typer.Option(help="Who purges, for the audit entry [your login name]")
+    ] = None,
+    reference: Annotated[
+        str | None, typer.Option(help="The request's reference (a ticket number), audited")
+    ] = None,
+    delete_history: Annotated[
+        bool, typer.Option(help="Also delete the cases' workflow histories in Temporal now")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option(help="List the cases; change nothing")] = False,
+) -> None:
+    """Delete a customer's cases from the projection, terminating their open workflows, and
+    keep an audit entry (without personal data)."""
+    import getpass
+
+    from aftersales.purge import purge_customer
+    from config.temporal import connect
+    from store.db import make_engine, migrate
+
+    settings = Settings()
+    actor = by or getpass.getuser()
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        migrate(engine)
+
+        async def run() -> Any:
+            return await purge_customer(
+                await connect(settings),
+                engine,
+                customer_id=customer,
+                actor=actor,
+                reference=reference,
+                delete_history=delete_history,
+                dry_run=dry_run,
+            )
+
+        result = asyncio.run(run())
+    finally:
+        engine.dispose()
+    cases = ", ".join(result.purged.case_ids) or "none"
+    if dry_run:
+        typer.echo(f"would purge {len(result.purged.case_ids)} cases: {cases}")
+    else:
+        rows = ", ".join(f"{table} {n}" for table, n in result.purged.rows.items() if n)
+        typer.echo(
+            f"purged {len(result.purged.case_ids)} cases: {cases}\n"
+            f"rows deleted: {result.purged.total} ({rows or 'none'})\n"
+            f"workflows terminated: {len(result.terminated)}\n"
+            f"histories deleted: {len(result.deleted_histories)}"
+            + ("" if delete_history else " (kept until the namespace's retention)")
+            + f"\naudit entry: {result.purged.audit_id}"
+        )
+    sys.stdout.flush()
+    # The SDK's runtime threads can crash the interpreter at exit (sdk-python#300).
+    os._exit(0)
+
 
 notifications_app = typer.Typer(help="Customer and operations messages.")
 app.add_typer(notifications_app, name="notifications")

@@ -304,7 +304,10 @@ def run_dev(settings: Settings) -> int:
             finally:
                 engine.dispose()
             stack.start_child(
-                "worker", ["worker", "--ready-file", str(ready_file)], ready_file.exists
+                "worker",
+                # As the API's: the dev stack's output is for people, warnings and errors only.
+                ["worker", "--ready-file", str(ready_file), "--log-level", "warning"],
+                ready_file.exists,
             )
             # The dev stack's output is for people: no access log line per request.
             stack.start_child("API", [*api, "--log-level", "warning"], _api_ready(settings))

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.carriers import CarrierActivities
@@ -27,12 +27,21 @@ from activities.payments import PaymentActivities
 from activities.records import RecordActivities
 from activities.storefront import StorefrontActivities
 from aftersales.openings import OpeningSweeper
-from config.settings import Settings
+from config.settings import WORKER_SECRETS, Settings
 from workflows.registry import WORKFLOWS
 
 # Pure modules the workflows share with the worker: loading them once, outside the
 # sandbox, keeps each workflow run from re-importing pydantic and the holiday tables.
-PASSTHROUGH = ("pydantic", "pydantic_core", "holidays", "domain", "annotated_types")
+# opentelemetry: the tracing interceptor's workflow side (config.tracing) uses it, as the SDK's
+# contrib module asks; nothing loads it with tracing off.
+PASSTHROUGH = (
+    "pydantic",
+    "pydantic_core",
+    "holidays",
+    "domain",
+    "annotated_types",
+    "opentelemetry",
+)
 # The case workflows' own modules, loaded once too. Re-importing `workflows/` for every
 # workflow run (its classes, its pydantic models, a TypeAdapter for each run's own
 # `CaseInput` class) cost each case CPU for nothing (docs/architecture.md, Determinism).
@@ -144,6 +153,9 @@ def build_worker(
         activity_executor=executor,
         workflow_runner=workflow_runner(),
         graceful_shutdown_timeout=graceful_shutdown,
+        max_cached_workflows=settings.worker_max_cached_workflows,
+        workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(settings.worker_workflow_pollers),
+        activity_task_poller_behavior=PollerBehaviorSimpleMaximum(settings.worker_activity_pollers),
     )
     sweeper = OpeningSweeper(engine=engine, client=client, task_queue=settings.task_queue)
     return CaseWorker(worker, {"outbox-drainer": drainer.run, "opening-sweeper": sweeper.run})
@@ -161,8 +173,10 @@ async def run_worker(settings: Settings, *, ready_file: Path | None = None) -> N
     from activities.connectors import connectors_from_settings
     from activities.metrics import serve_metrics
     from config.temporal import connect_patiently, runtime
+    from config.tracing import configure_tracing, shutdown, temporal_interceptors
     from store.db import WORKER_THREADS, make_engine, migrate
 
+    settings.refuse_dev_secrets("worker", WORKER_SECRETS)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -178,11 +192,16 @@ async def run_worker(settings: Settings, *, ready_file: Path | None = None) -> N
         loop.add_signal_handler(signum, on_signal)
     if settings.worker_metrics_address:
         serve_metrics(settings.worker_metrics_address)
-    client = await connect_patiently(settings, with_runtime=runtime(settings))
+    # Tracing on (OTEL_*): the client's interceptor goes to the worker built on it, so each
+    # workflow and activity continues the trace of the API request that started or updated it.
+    tracing = configure_tracing("aftersales-worker")
+    client = await connect_patiently(
+        settings, with_runtime=runtime(settings), interceptors=temporal_interceptors(tracing)
+    )
     # Its own process: connections for its activity threads only (store.db).
     engine = make_engine(settings.database_url, pool_size=WORKER_THREADS)
     migrate(engine)
-    connectors = connectors_from_settings(settings)
+    connectors = connectors_from_settings(settings, tracer_provider=tracing)
     try:
         with ThreadPoolExecutor(max_workers=WORKER_THREADS) as executor:
             worker = build_worker(
@@ -200,3 +219,4 @@ async def run_worker(settings: Settings, *, ready_file: Path | None = None) -> N
     finally:
         await connectors.aclose()
         engine.dispose()
+        shutdown(tracing)

@@ -24,7 +24,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
-from api import temporal_calls
+from api import request_ids, temporal_calls
 from api.contract import AUTHED, WITH_BODY, problems
 from api.deps import (
     CUSTOMER,
@@ -449,6 +449,7 @@ async def open_case(
                     client, outcome.start, task_queue=settings.task_queue
                 )
         raise _duplicate_problem(outcome)
+    request_ids.bind(case_id=outcome.view.id)
     if outcome.start is not None:
         await temporal_calls.start_case(client, outcome.start, task_queue=settings.task_queue)
     return view_response(outcome.view, 200 if outcome.replayed else 201)

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
 from api.errors import FORBIDDEN, UNAUTHORIZED, Problem, validation_problem
+from api.guesses import count_failed_guess, refuse_if_guessing
 from config.settings import Settings
 from domain.policy import Policy
 from store import accounts, service
@@ -118,8 +119,8 @@ async def get_principal(
 ) -> Principal:
     """Resolve the bearer key to a role, or a customer token to its case.
 
-    An API key is a dictionary look-up, answered on the event loop: as a plain function
-    this cost every request a trip through the threadpool. A customer token is looked up
+    An API key is a dictionary look-up by its digest, answered on the event loop: as a plain
+    function this cost every request a trip through the threadpool. A customer token is looked up
     on the threadpool, in a session of its own closed before the route runs. Settings and
     engine come from the request, not as dependencies: every route checks its caller.
     """
@@ -133,7 +134,7 @@ async def get_principal(
     if credentials is None or not credentials.credentials:
         raise unauthorized
     key = credentials.credentials
-    api_key = app_settings(request).api_keys_by_token().get(key)
+    api_key = app_settings(request).api_key_for(key)
     if api_key is not None:
         return Principal(role=api_key.role, actor=api_key.name)
     if key.startswith(accounts.TOKEN_PREFIX):
@@ -141,10 +142,14 @@ async def get_principal(
         if agent is None:
             raise unauthorized
         return Principal(role=AGENT, actor=agent.email, agent=agent)
-    if len(key) > TOKEN_MAX:
-        raise unauthorized
-    case_id = await run_in_threadpool(_token_case, app_engine(request), key)
+    # Anything else is a customer token, or a guess at one: a client that has missed too
+    # often is refused before the look-up, whatever it sends now.
+    refuse_if_guessing(request)
+    case_id = None
+    if len(key) <= TOKEN_MAX:
+        case_id = await run_in_threadpool(_token_case, app_engine(request), key)
     if case_id is None:
+        count_failed_guess(request)
         raise unauthorized
     return Principal(role=CUSTOMER, actor=CUSTOMER, case_id=case_id)
 

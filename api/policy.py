@@ -79,9 +79,7 @@ class SimulationRequest(BaseModel):
     ] = DEFAULT_FLIPS_LISTED
 
 
-@router.post(
-    "/simulate", response_model=SimulationReport, responses=problems(*AUTHED, *WITH_BODY)
-)
+@router.post("/simulate", response_model=SimulationReport, responses=problems(*AUTHED, *WITH_BODY))
 def simulate_policy(
     body: SimulationRequest,
     engine: EngineDep,

@@ -18,11 +18,13 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from api import request_ids
 from api.cases import read_case, take_customer_action
 from api.console.i18n import negotiate
 from api.contract import problems
 from api.deps import TOKEN_MAX, EngineDep, PolicyDep, SessionDep, TemporalDep
 from api.errors import CASE_NOT_FOUND, Problem, field_errors, validation_problem
+from api.guesses import count_failed_guess, refuse_if_guessing
 from domain.actions import (
     Accept,
     CustomerAction,
@@ -76,6 +78,8 @@ def form_schema() -> dict[str, Any]:
             }
         )
     return {"oneOf": branches}
+
+
 # The statuses each case type passes through on its way to a close, in order. Side statuses
 # (awaiting_customer) and early ends (rejected, cancelled, expired) are shown where the case
 # stands when it reaches them: after review.
@@ -239,18 +243,31 @@ def _locale(request: Request) -> str:
     return negotiate(None, request.headers.get("accept-language", "")).value
 
 
+def _guarded_case(request: Request, session: Session, token: str) -> CaseView | None:
+    """The case of the token, counting a miss against the client (429 once it has too many)."""
+    refuse_if_guessing(request)
+    view = _case_for(session, token)
+    if view is None:
+        count_failed_guess(request)
+    return view
+
+
 def _case_for(session: Session, token: str) -> CaseView | None:
     # A token no case can have (too long, control characters such as NUL, which PostgreSQL
     # refuses with an error) opens nothing: 404, not a failed query.
     if not token or len(token) > TOKEN_MAX or not token.isprintable():
         return None
     case = service.case_for_token(session, token=token)
-    return service.case_view(session, case) if case else None
+    if case is None:
+        return None
+    # The customer's lines log the case, never the token in the path (aftersales.logs).
+    request_ids.bind(case_id=case.id)
+    return service.case_view(session, case)
 
 
-def _case_id(engine: Engine, token: str) -> str | None:
+def _case_id(request: Request, engine: Engine, token: str) -> str | None:
     with Session(engine) as session:
-        view = _case_for(session, token)
+        view = _guarded_case(request, session, token)
     return view.id if view else None
 
 
@@ -262,7 +279,7 @@ def status_page(
     policy: PolicyDep,
 ) -> Response:
     """The customer's status page, from the case's record; an unknown token answers 404."""
-    view = _case_for(session, token)
+    view = _guarded_case(request, session, token)
     if view is None:
         return _not_found(request)
     return page(view, policy, token)
@@ -278,7 +295,7 @@ def status_page(
 )
 def dropoff_image(token: str, request: Request, session: SessionDep) -> Response:
     """The case's drop-off code as a QR image (SVG, made here); 404 without a drop-off."""
-    view = _case_for(session, token)
+    view = _guarded_case(request, session, token)
     codes = [s.dropoff.code for s in view.shipments if s.dropoff] if view else []
     if not codes:
         return _not_found(request)
@@ -343,7 +360,7 @@ async def status_action(
     A form that doesn't validate answers the page with the errors and 422; an action the
     case can't take now answers the page with why and 409 (problem+json for JSON clients).
     """
-    case_id = await run_in_threadpool(_case_id, engine, token)
+    case_id = await run_in_threadpool(_case_id, request, engine, token)
     if case_id is None:
         return _not_found(request)
     try:

@@ -40,6 +40,8 @@ from typing import Any
 import httpx
 
 MARKER = "<!-- api-bench: written by `python -m bench.api` -->"
+# The Scale section follows the API section (bench/scale.py writes it).
+SCALE_MARKER = "<!-- scale-bench: written by `python -m bench.scale` -->"
 STOREFRONT = "bench-storefront"
 OPERATOR = "bench-operator"
 SEEDED = 100_000
@@ -75,6 +77,8 @@ def _env(
         AFTERSALES_API_HOST="127.0.0.1",
         AFTERSALES_API_PORT=str(port),
         AFTERSALES_API_KEYS=f"storefront:{STOREFRONT},operator:{OPERATOR}",
+        # Sandbox connectors and their dev secrets: a bench is no deployment.
+        AFTERSALES_DEV_MODE="true",
     )
     return env
 
@@ -902,10 +906,13 @@ def _totals(bench: ApiBench) -> dict[str, int]:
 
 
 def write(out: Path, section: str) -> None:
-    """Replace the API section of the benchmarks page (everything after the marker)."""
+    """Replace the API section of the benchmarks page (from its marker to the Scale section's,
+    which `python -m bench.scale` writes)."""
     text = out.read_text(encoding="utf-8") if out.exists() else "# Benchmarks\n"
     head = text.split(MARKER, 1)[0].rstrip("\n")
-    out.write_text(f"{head}\n\n{section}", encoding="utf-8")
+    scale = text[text.index(SCALE_MARKER) :] if SCALE_MARKER in text else ""
+    tail = f"\n{scale}" if scale else ""
+    out.write_text(f"{head}\n\n{section.rstrip(chr(10))}\n{tail}", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +42,37 @@ def _parse_keys(value: str) -> dict[str, ApiKey]:
 def _keys(value: str) -> dict[str, ApiKey]:
     # Parsed once per value: the bearer check of every request reads it.
     return _parse_keys(value)
+
+
+def secret_digest(secret: str) -> str:
+    """The SHA-256 of a bearer secret (API key, customer token), as hex: what look-ups compare."""
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@lru_cache(maxsize=8)
+def _keys_by_digest(value: str) -> dict[str, ApiKey]:
+    # Keyed by digest, so the bearer check never compares the raw key with a caller's guess:
+    # a dict look-up (or ==) of the raw string stops at the first differing character, and
+    # its time tells a guesser how much of a key they have right. A digest's prefix tells
+    # nothing about the key's.
+    return {secret_digest(key): api_key for key, api_key in _parse_keys(value).items()}
+
+
+# Every setting whose default is a published dev secret: `aftersales dev` prints them, so a
+# service started outside dev mode with any of them left as is is open to anyone.
+DEV_SECRETS = {
+    "api_keys": "AFTERSALES_API_KEYS",
+    "webhook_secret": "AFTERSALES_WEBHOOK_SECRET",
+    "carrier_webhook_secret": "AFTERSALES_CARRIER_WEBHOOK_SECRET",
+}
+# What each part of the service holds: the API checks bearer keys and carrier signatures; the
+# worker signs the storefront webhooks it posts.
+API_SECRETS = ("api_keys", "carrier_webhook_secret")
+WORKER_SECRETS = ("webhook_secret",)
+
+
+class DevSecretsRefused(RuntimeError):
+    """A service would start outside dev mode with a dev key or secret; the message names it."""
 
 
 class Settings(BaseSettings):
@@ -86,7 +119,24 @@ class Settings(BaseSettings):
     worker_metrics_address: str | None = None
     temporal_metrics_address: str | None = None
 
+    # Worker tuning (docs/scaling.md): the cases a worker keeps in memory between their tasks
+    # (its sticky cache), and the polls it keeps open for workflow and for activity tasks.
+    worker_max_cached_workflows: int = Field(default=1000, ge=0, le=100_000)
+    worker_workflow_pollers: int = Field(default=5, ge=1, le=100)
+    worker_activity_pollers: int = Field(default=5, ge=1, le=100)
+
+    # How the API and the worker write their log lines: `text` for people, `json` (one object
+    # a line, with request, case, workflow and activity fields) for a log pipeline.
+    log_format: Literal["text", "json"] = "text"
+
     data_dir: Path = Path(".aftersales")
+    # Dev mode admits the published dev keys and secrets: `aftersales dev` and the test stacks
+    # set it. Outside it the API and the worker refuse to start with any of them (DEV_SECRETS).
+    dev_mode: bool = False
+    # Failed customer-token guesses (status page, customer API) one client address may make
+    # within the window; past that it is answered 429 until the window has room again.
+    token_guess_limit: int = Field(default=20, ge=1)
+    token_guess_window_seconds: float = Field(default=600.0, gt=0)
     dev_temporal_port: int = 7233
     dev_ui_port: int = 8233
     # Where operators open the Temporal UI (the console links each case's workflow page);
@@ -106,6 +156,33 @@ class Settings(BaseSettings):
     def keys_by_token(self) -> dict[str, str]:
         """Map each API key to its role."""
         return {key: api_key.role for key, api_key in self.api_keys_by_token().items()}
+
+    def api_key_for(self, bearer: str) -> ApiKey | None:
+        """The role key a bearer secret is, found by its digest (never by the raw secret)."""
+        return _keys_by_digest(self.api_keys).get(secret_digest(bearer))
+
+    def dev_secrets_in_use(self, names: tuple[str, ...] = API_SECRETS) -> list[str]:
+        """The environment variables of those settings still holding a dev default."""
+        defaults = type(self).model_fields
+        found = []
+        for name in names:
+            value, default = getattr(self, name), defaults[name].default
+            dev_keys = {f"dev-{role}" for role in ROLES}
+            # A key list counts if any of its keys is a dev key, whatever else it holds.
+            if value == default or (name == "api_keys" and dev_keys & set(_keys(value))):
+                found.append(DEV_SECRETS[name])
+        return found
+
+    def refuse_dev_secrets(self, part: str, names: tuple[str, ...] = API_SECRETS) -> None:
+        """Raise DevSecretsRefused naming each dev secret `part` would start with, unless in
+        dev mode."""
+        found = [] if self.dev_mode else self.dev_secrets_in_use(names)
+        if found:
+            raise DevSecretsRefused(
+                f"the {part} refuses to start with the dev defaults of {', '.join(found)}: "
+                "set each to a secret of your own, or AFTERSALES_DEV_MODE=true on a dev "
+                "machine (`aftersales dev` sets it)."
+            )
 
 
 @lru_cache

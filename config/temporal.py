@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, PydanticUserError, TypeAdapter
 from pydantic_core import to_json
 from temporalio.api.common.v1 import Payload
-from temporalio.client import Client, TLSConfig
+from temporalio.client import Client, Interceptor, TLSConfig
 from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
 from temporalio.converter import (
     CompositePayloadConverter,
@@ -100,8 +101,14 @@ def runtime(settings: Settings) -> Runtime | None:
     )
 
 
-async def connect(settings: Settings, *, with_runtime: Runtime | None = None) -> Client:
-    """A client for the configured cluster, with TLS or an API key when set."""
+async def connect(
+    settings: Settings,
+    *,
+    with_runtime: Runtime | None = None,
+    interceptors: Sequence[Interceptor] = (),
+) -> Client:
+    """A client for the configured cluster, with TLS or an API key when set; `interceptors`
+    apply to its calls and to the workers built on it (tracing, config.tracing)."""
     tls: TLSConfig | bool = False
     ca = settings.temporal_tls_ca.read_bytes() if settings.temporal_tls_ca else None
     if settings.temporal_tls_cert and settings.temporal_tls_key:
@@ -121,17 +128,22 @@ async def connect(settings: Settings, *, with_runtime: Runtime | None = None) ->
         tls=tls,
         data_converter=data_converter,
         runtime=with_runtime,
+        interceptors=interceptors,
     )
 
 
 async def connect_patiently(
-    settings: Settings, *, seconds: float = 15.0, with_runtime: Runtime | None = None
+    settings: Settings,
+    *,
+    seconds: float = 15.0,
+    with_runtime: Runtime | None = None,
+    interceptors: Sequence[Interceptor] = (),
 ) -> Client:
     """`connect`, retried while the server is still coming up (its port open, not yet serving)."""
     deadline = asyncio.get_running_loop().time() + seconds
     while True:
         try:
-            return await connect(settings, with_runtime=with_runtime)
+            return await connect(settings, with_runtime=with_runtime, interceptors=interceptors)
         except RuntimeError:
             if asyncio.get_running_loop().time() > deadline:
                 raise

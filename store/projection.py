@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from config.settings import secret_digest
 from domain.models import TERMINAL_STATUSES, CaseStatus, CaseType, NumberedEntry
 from domain.names import AGENT_DECISIONS, FIRST_RESPONSE_KINDS, DeadlineOutcome, Kind, Outcome
 from store.tables import (
@@ -251,11 +252,16 @@ def deadline_outcomes(
 
 def refund_items(fields: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The case's refund shared over its SKUs by their line totals, in hundredths (the
-    remainder of the division goes to the last SKU, so the shares add up to the refund)."""
+    remainder of the division goes to the last SKU, so the shares add up to the refund); a
+    line the decision left out of the case gets none."""
     refund = fields["refund"]
     total = cents(refund["amount"])
+    decided = (fields.get("decision") or {}).get("lines") or ()
+    excluded = {line["sku"] for line in decided if not line.get("eligible", True)}
     lines: dict[str, int] = {}
     for item in fields.get("items") or ():
+        if item["sku"] in excluded:
+            continue
         lines[item["sku"]] = lines.get(item["sku"], 0) + cents(item["unit_price"]) * int(
             item.get("quantity") or 1
         )
@@ -353,7 +359,13 @@ def apply_projection(
         values = {**row_values(fields, revision), **reached}
         conn.execute(
             _INSERT,
-            {"id": case_id, "token": token, "created_at": _time(fields["created_at"]), **values},
+            {
+                "id": case_id,
+                # Only its digest is kept (service.case_for_token looks it up so).
+                "token": secret_digest(token),
+                "created_at": _time(fields["created_at"]),
+                **values,
+            },
         )
         if fields["status"] not in TERMINAL:
             # Opened by a workflow (a complaint's child case), not through the API.

@@ -112,6 +112,7 @@ class Case(CaseBase, table=True):
     )
 
     id: str = Field(primary_key=True, max_length=32)
+    # The SHA-256 (hex) of the customer's token, never the token (migration 0008).
     token: str = Field(unique=True, index=True, max_length=64)
     next_deadline: datetime | None = _at(nullable=True, index=True)
     view: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
@@ -356,3 +357,20 @@ class RefundItem(SQLModel, table=True):
     type: str = Field(max_length=16)
     queue: str = Field(max_length=200)
     created_at: datetime = _at(nullable=False)
+
+
+class PurgeAudit(SQLModel, table=True):
+    """One data-deletion purge (`aftersales cases purge`): who, when, which cases, how many
+    rows of each table. It holds no personal data: no customer ID, email or name."""
+
+    __tablename__ = "purge_audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _at(nullable=False)
+    actor: str = Field(max_length=200)
+    # The request's own reference (a ticket number), as the operator gives it.
+    reference: str | None = Field(default=None, max_length=200)
+    case_ids: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    # Rows deleted, by table.
+    rows: dict[str, int] = Field(sa_column=Column(JSON, nullable=False))
+    workflows_terminated: int = 0

@@ -81,6 +81,8 @@ def stack_settings(tmp: Path, peers: Peers, mail: MailSink, **overrides: Any) ->
         "webhook_secret": SECRET,
         "ops_email": OPS_EMAIL,
         "task_queue": "aftersales-test",
+        # A test stack runs on dev secrets (the carrier webhook's, the default keys).
+        "dev_mode": True,
         **overrides,
     }
     return Settings(**values)

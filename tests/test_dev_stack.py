@@ -132,6 +132,8 @@ def _status_tokens_never_reach_the_access_log(tmp_path: Path, data_dir: Path, po
         **clean_env(),
         "AFTERSALES_TEMPORAL_ADDRESS": f"127.0.0.1:{ports.temporal}",
         "AFTERSALES_DATABASE_URL": f"sqlite:///{data_dir / 'aftersales.db'}",
+        # The dev stack's database and keys: a dev API, not a deployed one.
+        "AFTERSALES_DEV_MODE": "true",
     }
     with api_log.open("ab") as out:
         api = subprocess.Popen(

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from api.console.forms import FormRefused, parse_action
+from store.projection import refund_items
 from tests.api.conftest import Api, assert_problem
 from tests.support.factory import request_body
 
@@ -108,3 +109,26 @@ def test_the_console_form_sends_a_row_per_line_given_a_result() -> None:
     with pytest.raises(FormRefused) as refused:
         parse_action("record_inspection", {"lines.0.sku": "TEE-M"})
     assert [error["field"] for error in refused.value.errors] == ["result"]
+
+
+def test_the_reports_share_a_refund_over_the_lines_taken_back_only() -> None:
+    fields = {
+        "id": "R-1",
+        "type": "return",
+        "queue": "customer_service",
+        "reason": "size_fit",
+        "created_at": "2026-11-23T02:00:00+00:00",
+        "order": {"currency": "TWD"},
+        "refund": {"amount": "1000.00", "currency": "TWD"},
+        "items": [LINES[0], {**LINES[0], "sku": "CAP-1", "unit_price": "330.00"}, LINES[1]],
+        "decision": {
+            "lines": [
+                {"sku": "TEE-M", "eligible": True},
+                {"sku": "CAP-1", "eligible": True},
+                {"sku": "BRUSH-1", "eligible": False},
+            ]
+        },
+    }
+    shares = {row["sku"]: row["cents"] for row in refund_items(fields)}
+    # 990 : 330 over the two lines taken back; the toothbrush gets nothing.
+    assert shares == {"TEE-M": 75000, "CAP-1": 25000}

@@ -22,9 +22,11 @@ class _Server(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def serving(app: FastAPI, *, port: int | None = None) -> AsyncIterator[str]:
+async def serving(
+    app: FastAPI, *, port: int | None = None, access_log: bool = False
+) -> AsyncIterator[str]:
     """Run the app under uvicorn on `port` (a free one by default) for the block; yields its
-    base URL."""
+    base URL. `access_log`: a line per request on the `uvicorn.access` logger."""
     port = port or free_port()
     server = _Server(
         uvicorn.Config(
@@ -33,7 +35,7 @@ async def serving(app: FastAPI, *, port: int | None = None) -> AsyncIterator[str
             port=port,
             lifespan="on",
             log_level="warning",
-            access_log=False,
+            access_log=access_log,
             # A request still waiting on a stuck case must not hold the teardown.
             timeout_graceful_shutdown=5,
             # As `aftersales api` serves: longer than the client keeps an idle connection
