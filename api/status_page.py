@@ -271,7 +271,11 @@ def _case_id(request: Request, engine: Engine, token: str) -> str | None:
     return view.id if view else None
 
 
-@router.get("/status/{token}", response_class=HTMLResponse, responses=problems(404, html=True))
+@router.get(
+    "/status/{token}",
+    response_class=HTMLResponse,
+    responses={**problems(404, html=True), **problems(429)},
+)
 def status_page(
     token: str,
     request: Request,
@@ -291,6 +295,7 @@ def status_page(
     responses={
         200: {"description": "The QR image.", "content": {"image/svg+xml": {}}},
         **problems(404, html=True),
+        **problems(429),
     },
 )
 def dropoff_image(token: str, request: Request, session: SessionDep) -> Response:
@@ -338,7 +343,7 @@ class _FormError(Exception):
             "headers": {"Location": {"schema": {"type": "string"}}},
         },
         # A JSON client gets problem+json, a browser the page again with why.
-        **problems(400, 413, html=False),
+        **problems(400, 413, 429, html=False),
         **problems(404, 409, 422, 503, html=True),
     },
     openapi_extra={
