@@ -86,6 +86,19 @@ CROSS_FIELD = [
     "POST /v1/cases/{case_id}/actions",
     "POST /v1/cases/{case_id}/events",
 ]
+# A schema-valid customer action is a Temporal update on the pinned case (which mostly refuses
+# it, 409): the costliest request of the runs. Their coverage phase sends its schema-invalid
+# boundary cases only (each a cheap 422); the valid actions come from the examples and fuzzing
+# phases. The page's form takes the customer-actions schema, fuzzed in full there.
+LIGHTER = {
+    "POST /v1/cases/{case_id}/customer-actions": [
+        'phases.coverage.generation.mode = "negative"'
+    ],
+    "POST /status/{token}/actions": [
+        'phases.coverage.generation.mode = "negative"',
+        "generation.max-examples = 6",
+    ],
+}
 POSITIVE = ["2xx", "3xx", "401", "403", "404", "409", "429"]
 SHALLOW_EXAMPLES = 2
 
@@ -105,6 +118,8 @@ def config(role: str, case: dict[str, Any] | None) -> str:
         settings.setdefault(name, []).append(
             f"checks.positive_data_acceptance.expected-statuses = {statuses}"
         )
+    for name in set(IN_DEPTH[role]) & set(LIGHTER):
+        settings.setdefault(name, []).extend(LIGHTER[name])
     for name in {n for names in IN_DEPTH.values() for n in names} - set(IN_DEPTH[role]):
         settings.setdefault(name, []).extend(
             ["phases.coverage.enabled = false", f"generation.max-examples = {SHALLOW_EXAMPLES}"]
