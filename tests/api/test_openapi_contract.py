@@ -91,9 +91,7 @@ CROSS_FIELD = [
 # boundary cases only (each a cheap 422); the valid actions come from the examples and fuzzing
 # phases. The page's form takes the customer-actions schema, fuzzed in full there.
 LIGHTER = {
-    "POST /v1/cases/{case_id}/customer-actions": [
-        'phases.coverage.generation.mode = "negative"'
-    ],
+    "POST /v1/cases/{case_id}/customer-actions": ['phases.coverage.generation.mode = "negative"'],
     "POST /status/{token}/actions": [
         'phases.coverage.generation.mode = "negative"',
         "generation.max-examples = 6",
