@@ -17,6 +17,7 @@ from temporalio.client import Client
 from api import (
     cases,
     console,
+    contract,
     health,
     notifications,
     policy,
@@ -171,6 +172,7 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(status_page.router)
     console.install(app, canned=load_canned(settings.canned_replies))
+    contract.install(app)
     if tracer_provider is not None:
         # Only when on: off, no tracing middleware sits in front of any route.
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor

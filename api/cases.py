@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
 from api import request_ids, temporal_calls
+from api.contract import AUTHED, WITH_BODY, problems
 from api.deps import (
     CUSTOMER,
     EngineDep,
@@ -401,7 +402,15 @@ def view_response(view: CaseView, status_code: int) -> Response:
     return Response(view.model_dump_json(), status_code=status_code, media_type="application/json")
 
 
-@router.post("/cases", status_code=201, response_model=CaseView)
+@router.post(
+    "/cases",
+    status_code=201,
+    response_model=CaseView,
+    responses={
+        200: {"model": CaseView, "description": "The case this Idempotency-Key opened."},
+        **problems(*AUTHED, *WITH_BODY, 409, 503),
+    },
+)
 async def open_case(
     request: CaseRequest,
     http: Request,
@@ -452,7 +461,7 @@ def _queue(request: CaseRequest, policy: Policy) -> str:
     return "customer_service"
 
 
-@router.get("/cases", response_model=CaseList)
+@router.get("/cases", response_model=CaseList, responses=problems(*AUTHED))
 def list_cases(
     session: SessionDep,
     _: Annotated[Principal, Depends(require("agent", "operator"))],
@@ -464,7 +473,13 @@ def list_cases(
     assignee: Annotated[str | None, Query(max_length=200)] = None,
     overdue: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=400)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            pattern=service.CURSOR_PATTERN,
+            description="The `next_cursor` of the page before.",
+        ),
+    ] = None,
 ) -> CaseList:
     """Cases from the records, newest first, filtered and paged by cursor."""
     try:
@@ -487,7 +502,7 @@ def list_cases(
     return CaseList(items=views, next_cursor=next_cursor)
 
 
-@router.get("/cases/{case_id}", response_model=CaseView)
+@router.get("/cases/{case_id}", response_model=CaseView, responses=problems(*AUTHED, 404))
 def get_case(
     case_id: str,
     session: SessionDep,
@@ -572,7 +587,11 @@ def check_reassign(principal: Principal, action: AgentAction, held_by: str | Non
         )
 
 
-@router.post("/cases/{case_id}/actions", response_model=CaseView)
+@router.post(
+    "/cases/{case_id}/actions",
+    response_model=CaseView,
+    responses=problems(*AUTHED, *WITH_BODY, 404, 409, 503),
+)
 async def act(
     case_id: str,
     action: Annotated[AgentAction, Body()],
@@ -672,7 +691,11 @@ async def take_customer_action(
     return await as_updated(engine, acted)
 
 
-@router.post("/cases/{case_id}/customer-actions", response_model=CaseView)
+@router.post(
+    "/cases/{case_id}/customer-actions",
+    response_model=CaseView,
+    responses=problems(*AUTHED, *WITH_BODY, 404, 409, 503),
+)
 async def customer_act(
     case_id: str,
     action: Annotated[CustomerAction, Body()],
@@ -695,7 +718,12 @@ def case_ended() -> Problem:
     return Problem(409, CASE_ENDED, "The case has ended and takes no more events.")
 
 
-@router.post("/cases/{case_id}/events", status_code=202, response_model=Accepted)
+@router.post(
+    "/cases/{case_id}/events",
+    status_code=202,
+    response_model=Accepted,
+    responses=problems(*AUTHED, *WITH_BODY, 404, 409, 503),
+)
 async def report_event(
     case_id: str,
     event: IntegrationEvent,

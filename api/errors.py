@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -162,7 +163,7 @@ def install(app: FastAPI) -> None:
         return validation_problem(field_errors(exc.errors())).response()
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 413:
             return too_large(str(exc.detail)).response()
         if exc.status_code == 400:
@@ -177,6 +178,21 @@ def install(app: FastAPI) -> None:
         title = {404: "Not found.", 405: "Method not allowed."}.get(
             exc.status_code, str(exc.detail)
         )
+        headers = dict(exc.headers) if exc.headers else None
+        if exc.status_code == 405:
+            # `Allow` lists every method the path takes (RFC 9110), not only those of the
+            # first route that matched it: GET and POST /v1/cases are two routes.
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
         return Problem(
-            exc.status_code, http_slug(exc.status_code), title, str(exc.detail)
+            exc.status_code, http_slug(exc.status_code), title, str(exc.detail), headers=headers
         ).response()
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods of every route whose path matches the request's."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)

@@ -7,6 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from sqlalchemy import Engine, text
 from starlette.concurrency import run_in_threadpool
 
+from api.contract import problems
 from api.deps import EngineDep, TemporalDep
 from api.errors import NOT_READY, Problem
 
@@ -19,7 +20,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses=problems(503))
 async def readyz(engine: EngineDep, client: TemporalDep) -> dict[str, str]:
     """Temporal and the database both answer."""
     try:
@@ -38,7 +39,13 @@ def _ping(engine: Engine) -> None:
         conn.execute(text("SELECT 1"))
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {"description": "The text exposition format.", "content": {CONTENT_TYPE_LATEST: {}}}
+    },
+)
 async def metrics(request: Request) -> Response:
     """Prometheus metrics: this process's, and the business figures from the database."""
     business: CollectorRegistry = request.app.state.business_metrics

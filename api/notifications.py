@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
+from api.contract import AUTHED, problems
 from api.deps import Principal, SessionDep, require
 from api.errors import CASE_NOT_FOUND, Problem
 from store import service
@@ -57,7 +58,11 @@ def _view(row: Notification) -> NotificationView:
     )
 
 
-@router.get("/cases/{case_id}/notifications", response_model=NotificationList)
+@router.get(
+    "/cases/{case_id}/notifications",
+    response_model=NotificationList,
+    responses=problems(*AUTHED, 404),
+)
 def list_notifications(
     case_id: str,
     session: SessionDep,

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.cases import check_request, decide
+from api.contract import AUTHED, WITH_BODY, problems
 from api.deps import EngineDep, PolicyDep, Principal, SessionDep, require
 from api.errors import validation_problem
 from domain.models import CaseRequest, Decision
@@ -29,7 +30,7 @@ from store.simulation import simulate_period
 router = APIRouter(prefix="/v1/policy", tags=["policy"])
 
 
-@router.post("/evaluate", response_model=Decision)
+@router.post("/evaluate", response_model=Decision, responses=problems(*AUTHED, *WITH_BODY))
 def evaluate_policy(
     request: CaseRequest,
     session: SessionDep,
@@ -69,12 +70,16 @@ class SimulationRequest(BaseModel):
     flips: Annotated[
         int,
         Field(
-            ge=0, le=MAX_FLIPS_LISTED, description="How many flipped cases to list, newest first."
+            ge=0,
+            le=MAX_FLIPS_LISTED,
+            # A count, never `true` or `false` (which lax validation reads as 1 and 0).
+            strict=True,
+            description="How many flipped cases to list, newest first.",
         ),
     ] = DEFAULT_FLIPS_LISTED
 
 
-@router.post("/simulate", response_model=SimulationReport)
+@router.post("/simulate", response_model=SimulationReport, responses=problems(*AUTHED, *WITH_BODY))
 def simulate_policy(
     body: SimulationRequest,
     engine: EngineDep,

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
+from api.contract import AUTHED, problems
 from api.deps import Principal, SessionDep, require
 from api.errors import validation_problem
 from domain.models import CaseType
@@ -21,6 +22,9 @@ from store.reports import ReportTable, Summary
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
+# A date or a date and time; how the period's two ends relate (from before to, at most
+# MAX_PERIOD_DAYS apart) is for the server to check, a schema can't compare two values.
+ISO_MOMENT: dict[str, Any] = {"anyOf": [{"format": "date"}, {"format": "date-time"}]}
 Reader = Annotated[Principal, Depends(require("operator", "agent"))]
 From = Annotated[
     str | None,
@@ -28,6 +32,7 @@ From = Annotated[
         alias="from",
         max_length=40,
         description="ISO date or datetime; the period starts here (default: 30 days before `to`).",
+        json_schema_extra=ISO_MOMENT,
     ),
 ]
 To = Annotated[
@@ -35,6 +40,7 @@ To = Annotated[
     Query(
         max_length=40,
         description="ISO date (the whole day counts) or datetime, excluded (default: now).",
+        json_schema_extra=ISO_MOMENT,
     ),
 ]
 Queue = Annotated[str | None, Query(max_length=200)]
@@ -87,7 +93,12 @@ def _summary(
     return reports.summary(session.connection(), start=start, end=end, type=type, queue=queue)
 
 
-@router.get("/summary", response_model=Summary, response_model_by_alias=True)
+@router.get(
+    "/summary",
+    response_model=Summary,
+    response_model_by_alias=True,
+    responses=problems(*AUTHED),
+)
 def summary(
     session: SessionDep,
     _: Reader,
@@ -101,7 +112,14 @@ def summary(
     return _summary(session, from_, to, type, queue)
 
 
-@router.get("/summary.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+@router.get(
+    "/summary.csv",
+    response_class=Response,
+    responses={
+        200: {"description": "The table, with a header row.", "content": {"text/csv": {}}},
+        **problems(*AUTHED),
+    },
+)
 def summary_csv(
     session: SessionDep,
     _: Reader,

@@ -21,10 +21,20 @@ from starlette.datastructures import UploadFile
 from api import request_ids
 from api.cases import read_case, take_customer_action
 from api.console.i18n import negotiate
+from api.contract import problems
 from api.deps import TOKEN_MAX, EngineDep, PolicyDep, SessionDep, TemporalDep
 from api.errors import CASE_NOT_FOUND, Problem, field_errors, validation_problem
 from api.guesses import count_failed_guess, refuse_if_guessing
-from domain.actions import CustomerAction
+from domain.actions import (
+    Accept,
+    CustomerAction,
+    CustomerCancel,
+    Decline,
+    ProvideTracking,
+    Rate,
+    Reply,
+    SwitchVariant,
+)
 from domain.models import CaseStatus, CaseType, CaseView
 from domain.policy import Policy
 from notifications.codes import qr_svg
@@ -34,7 +44,7 @@ from store import service
 router = APIRouter(tags=["status page"])
 
 PAGE = "status_page.html.j2"
-_ACTION = TypeAdapter[Any](CustomerAction)
+FORM = "application/x-www-form-urlencoded"
 # The form fields each action reads; anything else a form sends is ignored.
 FORM_FIELDS: dict[str, tuple[str, ...]] = {
     "reply": ("message",),
@@ -46,6 +56,30 @@ FORM_FIELDS: dict[str, tuple[str, ...]] = {
     "cancel": (),
     "switch_variant": ("sku",),
 }
+# The actions a form may take, as `action` names them.
+FORM_ACTIONS = (Reply, ProvideTracking, Accept, Decline, Rate, CustomerCancel, SwitchVariant)
+_ACTION = TypeAdapter[Any](CustomerAction)
+
+
+def form_schema() -> dict[str, Any]:
+    """The JSON schema of the page's form: one object per action, with the fields it reads
+    (the customer-actions body's constraints, without what a form can't carry)."""
+    branches = []
+    for model in FORM_ACTIONS:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        action = schema["properties"]["action"]["const"]
+        kept = ("action", *FORM_FIELDS[action])
+        branches.append(
+            {
+                "type": "object",
+                "title": schema["title"],
+                "properties": {k: v for k, v in schema["properties"].items() if k in kept},
+                "required": [k for k in schema.get("required", []) if k in kept],
+            }
+        )
+    return {"oneOf": branches}
+
+
 # The statuses each case type passes through on its way to a close, in order. Side statuses
 # (awaiting_customer) and early ends (rejected, cancelled, expired) are shown where the case
 # stands when it reaches them: after review.
@@ -237,7 +271,11 @@ def _case_id(request: Request, engine: Engine, token: str) -> str | None:
     return view.id if view else None
 
 
-@router.get("/status/{token}", response_class=HTMLResponse)
+@router.get(
+    "/status/{token}",
+    response_class=HTMLResponse,
+    responses={**problems(404, html=True), **problems(429)},
+)
 def status_page(
     token: str,
     request: Request,
@@ -251,7 +289,15 @@ def status_page(
     return page(view, policy, token)
 
 
-@router.get(f"/status/{{token}}/{DROPOFF_IMAGE}", response_class=Response)
+@router.get(
+    f"/status/{{token}}/{DROPOFF_IMAGE}",
+    response_class=Response,
+    responses={
+        200: {"description": "The QR image.", "content": {"image/svg+xml": {}}},
+        **problems(404, html=True),
+        **problems(429),
+    },
+)
 def dropoff_image(token: str, request: Request, session: SessionDep) -> Response:
     """The case's drop-off code as a QR image (SVG, made here); 404 without a drop-off."""
     view = _guarded_case(request, session, token)
@@ -276,7 +322,9 @@ async def _form_action(request: Request) -> dict[str, str]:
         values.setdefault(name, value)
     action = values.get("action", "")
     wanted = FORM_FIELDS.get(action, ())
-    return {"action": action} | {k: v.strip() for k, v in values.items() if k in wanted}
+    # Taken as typed, as the customer-actions route takes them: the form's schema is that
+    # route's, so what one accepts the other does (docs/decisions.md).
+    return {"action": action} | {k: v for k, v in values.items() if k in wanted}
 
 
 class _FormError(Exception):
@@ -285,7 +333,26 @@ class _FormError(Exception):
         self.errors = errors
 
 
-@router.post("/status/{token}/actions", status_code=303)
+@router.post(
+    "/status/{token}/actions",
+    status_code=303,
+    response_class=RedirectResponse,
+    responses={
+        303: {
+            "description": "Taken: back to the page.",
+            "headers": {"Location": {"schema": {"type": "string"}}},
+        },
+        # A JSON client gets problem+json, a browser the page again with why.
+        **problems(400, 413, 429, html=False),
+        **problems(404, 409, 422, 503, html=True),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {FORM: {"schema": form_schema()}},
+        }
+    },
+)
 async def status_action(
     token: str,
     request: Request,

@@ -18,6 +18,7 @@ from temporalio.client import Client
 from activities import signing
 from api import temporal_calls
 from api.cases import Accepted, case_ended
+from api.contract import WITH_BODY, problems
 from api.deps import EngineDep, SettingsDep, TemporalDep, reject_unstorable_input
 from api.errors import (
     BAD_SIGNATURE,
@@ -124,6 +125,8 @@ async def _escalate(
     "/carrier",
     status_code=202,
     response_model=Accepted,
+    # No bearer key: the signature is the credential (a bad one is the 401).
+    responses=problems(*WITH_BODY, 401, 404, 409, 422, 503),
     openapi_extra={
         "requestBody": {
             "required": True,

@@ -8,7 +8,14 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationInfo,
+    field_validator,
+)
 
 from domain.models import Amount, ExchangeItem, LongText, Resolution, ShortText
 
@@ -82,7 +89,7 @@ class LineInspection(BaseModel):
     # What a failed line still refunds (at most the line's own refund); None: nothing.
     refund_amount: Amount | None = None
     # The shop keeps a failed line instead of sending it back.
-    keep_item: bool = False
+    keep_item: StrictBool = False
     notes: Notes = ""
 
 
@@ -113,14 +120,25 @@ def _overall(result: InspectionResult | None, info: ValidationInfo) -> Inspectio
     return derived
 
 
+# _overall's rule as a schema states it: a result, or lines it is read from.
+_RESULT_OR_LINES: dict[str, Any] = {
+    "anyOf": [
+        {"required": ["result"], "properties": {"result": {"not": {"type": "null"}}}},
+        {"required": ["lines"], "properties": {"lines": {"minItems": 1}}},
+    ]
+}
+
+
 class RecordInspection(_Action):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_RESULT_OR_LINES)
+
     action: Literal["record_inspection"]
     # Before `result`: the result is read from them when it isn't given.
     lines: InspectedLines = []
     result: Annotated[InspectionResult | None, Field(validate_default=True)] = None
     grade: Annotated[str, Field(max_length=40)] | None = None
     refund_amount: Amount | None = None
-    keep_item: bool = False
+    keep_item: StrictBool = False
     notes: Notes = ""
 
     _lines = field_validator("lines")(_each_sku_once)
@@ -129,12 +147,12 @@ class RecordInspection(_Action):
 
 class RecordDiagnosis(_Action):
     action: Literal["record_diagnosis"]
-    repairable: bool
+    repairable: StrictBool
     cost: Amount = Decimal(0)
     parts: list[ShortText] = []
     notes: Notes = ""
     # The policy's diagnosis fee isn't charged if the customer declines the quote.
-    waive_diagnosis_fee: bool = False
+    waive_diagnosis_fee: StrictBool = False
 
 
 class Assign(_Action):
@@ -261,12 +279,14 @@ class CarrierExceptionData(_EventData):
 
 
 class InspectionData(_EventData):
+    model_config = ConfigDict(extra="allow", json_schema_extra=_RESULT_OR_LINES)
+
     # Each line's own result and amount (returns of several lines); `result` then follows.
     lines: InspectedLines = []
     result: Annotated[InspectionResult | None, Field(validate_default=True)] = None
     grade: Annotated[str, Field(max_length=40)] | None = None
     refund_amount: Amount | None = None
-    keep_item: bool = False
+    keep_item: StrictBool = False
     notes: Notes = ""
 
     _lines = field_validator("lines")(_each_sku_once)
@@ -294,17 +314,17 @@ class OutOfStockData(_EventData):
 
 
 class DiagnosisData(_EventData):
-    repairable: bool
+    repairable: StrictBool
     parts: list[ShortText] = []
     cost: Amount = Decimal(0)
     notes: Notes = ""
-    waive_diagnosis_fee: bool = False
+    waive_diagnosis_fee: StrictBool = False
 
 
 class RepairReportData(_EventData):
     parts_replaced: list[ShortText] = []
     work_done: Notes = ""
-    qc_passed: bool = True
+    qc_passed: StrictBool = True
 
 
 EVENT_DATA: dict[EventType, type[BaseModel]] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -10,9 +11,12 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -119,11 +123,32 @@ def _no_exponent(value: Decimal) -> Decimal:
     return value
 
 
+# An amount as text: 0 to MAX_AMOUNT, at most two decimal places (so at most 12 digits), no
+# sign, exponent or spaces. The OpenAPI schema states this pattern and the API checks the
+# same one, so a client can tell a valid amount before sending it (docs/decisions.md).
+AMOUNT_PATTERN = r"^(0|[1-9][0-9]{0,7})(\.[0-9]{1,2})?$|^100000000(\.00?)?$"
+_AMOUNT_TEXT = re.compile(r"(0|[1-9][0-9]{0,7})(\.[0-9]{1,2})?|100000000(\.00?)?")
+
+
+def _amount_text(value: Any) -> Any:
+    # Decimals built in code pass on to the bounds below; what a client sends must be text
+    # of the pattern (a JSON number would lose cents to binary floating point).
+    if isinstance(value, Decimal) or (isinstance(value, str) and _AMOUNT_TEXT.fullmatch(value)):
+        return value
+    raise ValueError('must be a decimal string such as "12.50" (0 to 100000000, two decimals)')
+
+
 # Money travels as a decimal string; bounds keep a typo from refunding a fortune.
 Amount = Annotated[
     Decimal,
     Field(ge=0, le=MAX_AMOUNT, max_digits=12, decimal_places=2),
     AfterValidator(_no_exponent),
+    BeforeValidator(_amount_text),
+    # Written without an exponent, so what is written reads back under the pattern.
+    PlainSerializer(lambda value: format(value, "f"), return_type=str, when_used="json"),
+    WithJsonSchema(
+        {"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["990.00"]}, mode="validation"
+    ),
 ]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
 LongText = Annotated[str, Field(max_length=4000)]
@@ -263,10 +288,40 @@ Resolution = Literal["refund", "store_credit"]
 CREDIT_CASE_TYPES = frozenset({CaseType.RETURN, CaseType.EXCHANGE})
 
 
+def _not(case_type: str) -> dict[str, Any]:
+    return {"properties": {"type": {"not": {"const": case_type}}}}
+
+
+# What api.cases.check_request refuses, stated in the schema: every type but a complaint has a
+# reason, a complaint has its complaint, an exchange names what it is exchanged for.
+CASE_REQUEST_RULES: dict[str, Any] = {
+    "allOf": [
+        {
+            "anyOf": [
+                {"properties": {"type": {"const": "complaint"}}},
+                {"required": ["reason"], "properties": {"reason": {"not": {"type": "null"}}}},
+            ]
+        },
+        {
+            "anyOf": [
+                _not("complaint"),
+                {"required": ["complaint"], "properties": {"complaint": {"not": {"type": "null"}}}},
+            ]
+        },
+        {
+            "anyOf": [
+                _not("exchange"),
+                {"required": ["exchange_for"], "properties": {"exchange_for": {"minItems": 1}}},
+            ]
+        },
+    ]
+}
+
+
 class CaseRequest(BaseModel):
     """The body a storefront or agent sends to open a case."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra=CASE_REQUEST_RULES)
 
     type: CaseType
     order: Order

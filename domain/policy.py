@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     FieldSerializationInfo,
     StrictBool,
+    StrictInt,
     ValidationError,
     field_serializer,
     field_validator,
@@ -100,8 +101,8 @@ def _holiday_countries() -> frozenset[str]:
 class ReturnsPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    window_days: Annotated[int, Field(ge=0, le=3650)] = 7
-    defect_window_days: Annotated[int, Field(ge=0, le=3650)] = 15
+    window_days: Annotated[StrictInt, Field(ge=0, le=3650)] = 7
+    defect_window_days: Annotated[StrictInt, Field(ge=0, le=3650)] = 15
     non_returnable_categories: list[str] = [
         "personal_hygiene",
         "food",
@@ -112,10 +113,10 @@ class ReturnsPolicy(BaseModel):
     restocking_fee_percent: Annotated[Decimal, Field(ge=0, le=100)] = Decimal("10")
     auto_approve_max_value: PolicyAmount = Decimal("3000")
     returnless_max_value: PolicyAmount = Decimal("200")
-    fast_refund: bool = True
-    advanced_exchange: bool = False
-    serial_returner_threshold: Annotated[int, Field(ge=1, le=1000)] = 3
-    auto_approve_on_review_timeout: bool = False
+    fast_refund: StrictBool = True
+    advanced_exchange: StrictBool = False
+    serial_returner_threshold: Annotated[StrictInt, Field(ge=1, le=1000)] = 3
+    auto_approve_on_review_timeout: StrictBool = False
     # Store credit a customer takes instead of a refund: the bonus on top (percent of the
     # credited amount), and when it is issued (docs/policy.md).
     store_credit_bonus_percent: Annotated[Decimal, Field(ge=0, le=100)] = Decimal("0")
@@ -156,7 +157,7 @@ class RepairsPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # The shop's own warranty on a repair, from the day the repaired item is delivered back.
-    warranty_months: Annotated[int, Field(ge=0, le=120)] = 3
+    warranty_months: Annotated[StrictInt, Field(ge=0, le=120)] = 3
     # Charged when the customer declines (or lets lapse) a repair quote: the diagnosis was
     # work done. 0 charges nothing; an agent may waive it on the diagnosis.
     diagnosis_fee: PolicyAmount = Decimal("0")
@@ -174,7 +175,7 @@ class ComplaintsPolicy(BaseModel):
         return {**DEFAULT_ROUTING, **value}
 
 
-WindowDays = Annotated[int, Field(ge=0, le=3650)]
+WindowDays = Annotated[StrictInt, Field(ge=0, le=3650)]
 Percent = Annotated[Decimal, Field(ge=0, le=100)]
 CategoryName = Annotated[str, Field(min_length=1, max_length=100)]
 
@@ -246,7 +247,7 @@ class PeakSeason(BaseModel):
     # every year (a period may run over New Year: "12-20" to "01-05"), or dates for one year.
     orders_from: SeasonDay
     orders_until: SeasonDay
-    extra_return_days: Annotated[int, Field(ge=0, le=365)] = 0
+    extra_return_days: Annotated[StrictInt, Field(ge=0, le=365)] = 0
     # Timers of `[timers]` to replace for these orders, with their season durations.
     timers: dict[str, Duration] = {}
 
@@ -335,7 +336,7 @@ class Policy(BaseModel):
     holidays: str = "TW"
     business_hours: str = "09:00-18:00"
     # Amounts travel with at most two decimals (DESIGN 6), so no currency needs more here.
-    currency_minor_units: Annotated[int, Field(ge=0, le=2)] = 2
+    currency_minor_units: Annotated[StrictInt, Field(ge=0, le=2)] = 2
     returns: ReturnsPolicy = ReturnsPolicy()
     repairs: RepairsPolicy = RepairsPolicy()
     timers: dict[str, Duration] = DEFAULT_TIMERS

@@ -6,7 +6,6 @@ each filter: the plan names the filter's index and scans no table whole.
 
 from __future__ import annotations
 
-import base64
 import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -75,7 +74,7 @@ def _plan(engine: Engine, **filters: Any) -> str:
 
 
 def _cursor(at: datetime, case_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{at.isoformat()}|{case_id}".encode()).decode()
+    return service._encode_cursor(at, case_id)
 
 
 PAGE_CURSOR = _cursor(datetime.now(UTC) - timedelta(days=3), "R-00004000")

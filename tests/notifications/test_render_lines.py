@@ -48,7 +48,9 @@ def _three_lines(locale: Locale) -> dict[str, object]:
     case = sample_case(locale=locale)
     case.items += [
         Item(sku="LAMP-1", name="Desk lamp", unit_price=Decimal("2000"), reason=Reason.DEFECTIVE),
-        Item(sku="BRUSH-1", name="Toothbrush", category="personal_hygiene", unit_price=300),
+        Item(
+            sku="BRUSH-1", name="Toothbrush", category="personal_hygiene", unit_price=Decimal(300)
+        ),
     ]
     case.decision.lines = [
         LineTerms(sku="TEE-M-BLK", refund=_twd("891"), restocking_fee=_twd("99")),
