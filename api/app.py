@@ -16,6 +16,7 @@ from temporalio.client import Client
 from api import (
     cases,
     console,
+    database_errors,
     health,
     notifications,
     policy,
@@ -124,6 +125,7 @@ def create_app(
     )
     install(app)
     temporal_calls.install(app)
+    database_errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
 
     app.include_router(health.router)

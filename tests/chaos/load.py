@@ -143,13 +143,16 @@ _NEXT = {
 class Driver:
     """Plays carrier and warehouse for every case until each has ended.
 
-    `carrier_up` off stops the carrier's reports (a carrier outage): the parcels wait, and
-    their pickup deadlines pass. `statuses` keeps each case's last known status.
+    It also plays the payment provider's settlement report: a refund the provider answered
+    `pending` is reported settled. `carrier_up` or `payment_up` off stops that partner's
+    reports (an outage): the cases wait, and their deadlines pass. `statuses` keeps each
+    case's last known status.
     """
 
     http: httpx.AsyncClient
     case_ids: list[str]
     carrier_up: Callable[[], bool] = lambda: True
+    payment_up: Callable[[], bool] = lambda: True
     statuses: dict[str, str] = field(default_factory=dict)
     cases: dict[str, dict[str, Any]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -173,19 +176,32 @@ class Driver:
         status = case["status"]
         self.statuses[case_id] = status
         self.cases[case_id] = case
+        refund = case.get("refund") or {}
+        if refund.get("status") == "pending" and refund.get("refund_id") and self.payment_up():
+            await self.report(
+                case_id, "refund.settled", {"refund_id": refund["refund_id"]}, suffix=""
+            )
         event = _NEXT.get(status)
         if event is None or (event == "carrier.picked_up" and not self.carrier_up()):
             return
-        if event == "carrier.picked_up" and not case.get("shipments"):
-            return  # the pickup isn't booked yet
         data: dict[str, Any] = {}
+        suffix = ""
         if event == "carrier.picked_up":
-            data["tracking_number"] = case["shipments"][0]["tracking_number"]
+            booked = [s for s in case.get("shipments") or [] if s.get("booked_by") == "seller"]
+            if not booked:
+                return  # the pickup isn't booked yet
+            # The parcel of the latest booking (a missed pickup is booked again).
+            data["tracking_number"] = booked[-1]["tracking_number"]
+            suffix = f":{len(booked)}"
         if event == "inspection.completed":
             data.update(result="pass", grade="A", notes="As new")
+        await self.report(case_id, event, data, suffix=suffix)
+
+    async def report(self, case_id: str, event: str, data: dict[str, Any], *, suffix: str) -> None:
+        """Post one integration event under its fixed ID."""
         body = {
             # One ID per case and step: a repeat is the same event, never a second one.
-            "event_id": f"{case_id}:{event}",
+            "event_id": f"{case_id}:{event}{suffix}",
             "type": event,
             "occurred_at": datetime.now(UTC).isoformat(),
             "data": data,

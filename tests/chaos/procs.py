@@ -172,13 +172,27 @@ def worker_service(data_dir: Path, env: dict[str, str], name: str = "worker") ->
 
 
 class RestartablePostgres(PostgresServer):
-    """The tests' throwaway PostgreSQL, with a crash and a restart on the same data and port."""
+    """The tests' throwaway PostgreSQL, with a crash and a restart on the same data and port.
+
+    It commits as a production server does (`synchronous_commit=on`): the tests' cluster skips
+    that, and a crash then loses commits it had acknowledged, which no service could survive.
+    (`fsync` stays off: a process crash leaves the kernel's page cache intact.)
+    """
+
+    def start(self) -> RestartablePostgres:
+        """initdb and start as the tests do, then restart with durable commits."""
+        super().start()
+        assert self.base is not None
+        self._run("pg_ctl", "-D", str(self.base / "data"), "-m", "fast", "-w", "stop")
+        self.running = False
+        self.restart()
+        return self
 
     def _options(self) -> str:
         assert self.base is not None
         return (
             f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.base / 'sockets'} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            "-c fsync=off -c synchronous_commit=on"
         )
 
     def crash(self) -> None:

@@ -28,12 +28,14 @@ SECRET = "chaos-webhook-secret"
 CARRIER_SECRET = "chaos-carrier-secret"
 OPS_EMAIL = "ops@chaos.example"
 # Cases run to their end in seconds: the survey follows the resolution at once and closes a
-# second later, and a booked pickup nobody reports breaches in seconds (an escalation to see).
+# second later. A pickup nobody reports is booked again after a few seconds, and a refund the
+# provider left pending escalates after two (the deadlines a partner outage makes pass).
 POLICY = """\
 [timers]
 follow_up = "1s"
 survey = "1s"
 carrier_pickup = "{carrier_pickup}"
+refund = "2s"
 sms_nudge = "0s"
 """
 
