@@ -26,6 +26,17 @@ def _settings(**overrides: Any) -> Settings:
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
+def _storage_or_exit(command: str, settings: Settings) -> None:
+    """Exit 1 with one line when the SQLite database's directory can't be written."""
+    from store.db import StorageUnwritable, check_database_writable
+
+    try:
+        check_database_writable(settings.database_url)
+    except StorageUnwritable as err:
+        typer.echo(f"aftersales {command}: the database directory {err}", err=True)
+        raise typer.Exit(1) from None
+
+
 @app.command()
 def dev(
     api_port: Annotated[
@@ -77,7 +88,9 @@ def worker(
     """Run a worker against the configured Temporal cluster; SIGINT or SIGTERM stops it."""
     from aftersales.worker import run_worker
 
-    asyncio.run(run_worker(Settings(), ready_file=ready_file))
+    settings = Settings()
+    _storage_or_exit("worker", settings)
+    asyncio.run(run_worker(settings, ready_file=ready_file))
     sys.stdout.flush()
     sys.stderr.flush()
     # As in temporal-setup: the SDK's runtime threads can crash the interpreter at exit
@@ -100,6 +113,7 @@ def api(
     from api.app import create_app
 
     settings = _settings(api_host=host, api_port=port)
+    _storage_or_exit("api", settings)
     config = uvicorn.Config(
         create_app(settings, own_process=True),
         host=settings.api_host,

@@ -99,7 +99,7 @@ def projected_statuses(database_url: str, case_ids: list[str]) -> dict[str, str]
     engine = make_engine(database_url)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(text("SELECT id, status FROM \"case\"")).all()
+            rows = conn.execute(text('SELECT id, status FROM "case"')).all()
     finally:
         engine.dispose()
     wanted = set(case_ids)

@@ -96,16 +96,12 @@ async def open_once(http: httpx.AsyncClient, opening: Opening) -> int | None:
     if response.status_code in (200, 201):
         case_id = response.json()["id"]
         if opening.case_id not in (None, case_id):
-            raise AssertionError(
-                f"key {opening.key} answered {case_id}, before {opening.case_id}"
-            )
+            raise AssertionError(f"key {opening.key} answered {case_id}, before {opening.case_id}")
         opening.case_id = case_id
     return response.status_code
 
 
-async def open_until_done(
-    http: httpx.AsyncClient, opening: Opening, *, deadline: float
-) -> None:
+async def open_until_done(http: httpx.AsyncClient, opening: Opening, *, deadline: float) -> None:
     """Open (and replay under the same key) until the API answers with the case."""
     while opening.case_id is None:
         status = await open_once(http, opening)

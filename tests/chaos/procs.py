@@ -21,7 +21,10 @@ from aftersales.temporal import search_attribute_flags
 from tests.api.postgres import SUPERUSER, PostgresServer
 from tests.support.dev_stack import listening
 
-BIN = Path(sys.executable).parent
+# The API and the worker run this checkout's code (`python -m` from its root), whichever
+# checkout the environment's `aftersales` script was installed from.
+ROOT = Path(__file__).resolve().parents[2]
+AFTERSALES = [sys.executable, "-m", "aftersales.cli"]
 START_TIMEOUT = 90.0
 # SIGTERM, then SIGKILL after this long: a stop never holds a scenario up.
 STOP_GRACE = 5.0
@@ -62,6 +65,7 @@ class Service:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=self.env,
+                cwd=ROOT,
                 # Its own group: a kill reaches whatever it started, and nothing else.
                 start_new_session=True,
                 # If the chaos run itself dies, the kernel ends this process too.
@@ -145,7 +149,7 @@ def http_ready(url: str) -> Callable[[], bool]:
 
 def api_service(data_dir: Path, port: int, env: dict[str, str], name: str = "api") -> Service:
     """`aftersales api` on `port`, ready once /readyz answers 200."""
-    argv = [str(BIN / "aftersales"), "api", "--port", str(port), "--log-level", "warning"]
+    argv = [*AFTERSALES, "api", "--port", str(port), "--log-level", "warning"]
     return Service(
         name,
         argv,
@@ -158,7 +162,7 @@ def api_service(data_dir: Path, port: int, env: dict[str, str], name: str = "api
 def worker_service(data_dir: Path, env: dict[str, str], name: str = "worker") -> Service:
     """`aftersales worker`, ready once it polls (it writes its ready file then)."""
     ready_file = data_dir / f"{name}.ready"
-    argv = [str(BIN / "aftersales"), "worker", "--ready-file", str(ready_file)]
+    argv = [*AFTERSALES, "worker", "--ready-file", str(ready_file)]
     service = Service(name, argv, env=env, log=data_dir / f"{name}.log", ready=ready_file.exists)
     spawn = service.spawn
 

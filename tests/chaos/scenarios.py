@@ -5,9 +5,12 @@ Each is bounded by `within` seconds and leaves every process it started stopped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import subprocess
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +20,9 @@ import httpx
 from tests.api.postgres import SEARCHED, find_bin_dir
 from tests.chaos.checks import Figures, collect, escalations_by_timer
 from tests.chaos.load import Driver, Opening, auth, open_all, open_once, plan
-from tests.chaos.procs import RestartablePostgres
+from tests.chaos.procs import AFTERSALES, ROOT, RestartablePostgres
 from tests.chaos.stack import Stack, running_stack
+from tests.support.dev_stack import free_port
 
 # Answers the API may give while a part of the stack is down: anything but a 500.
 DOWN_ANSWERS = frozenset({0, 200, 201, 202, 409, 502, 503, 504})
@@ -60,8 +64,14 @@ async def probe(http: httpx.AsyncClient, case_id: str, answers: Counter[int]) ->
             answers[0] += 1
 
 
-async def _drive(stack: Stack, http: httpx.AsyncClient, openings: list[Opening], size: Size,
-                 figures: Figures, driver: Driver | None = None) -> Driver:
+async def _drive(
+    stack: Stack,
+    http: httpx.AsyncClient,
+    openings: list[Opening],
+    size: Size,
+    figures: Figures,
+    driver: Driver | None = None,
+) -> Driver:
     driver = driver or Driver(http, [o.case_id for o in openings if o.case_id])
     figures.seconds = await driver.run(within=size.within)
     return driver
@@ -84,9 +94,11 @@ async def worker_sigkill(stack: Stack, size: Size) -> Figures:
     async with stack.client(connections=32) as http:
         opening = asyncio.create_task(open_all(http, openings, within=size.within))
         await until(
-            lambda: payment.arrivals("/refunds") >= max(1, count // 4)
-            and carrier.arrivals("/pickups") >= 1
-            and len(stack.mail.messages) >= 1,
+            lambda: (
+                payment.arrivals("/refunds") >= max(1, count // 4)
+                and carrier.arrivals("/pickups") >= 1
+                and len(stack.mail.messages) >= 1
+            ),
             timeout=size.within,
             what="refunds, pickups and mails under way",
         )
@@ -328,6 +340,185 @@ async def postgres_restart(workdir: Path, size: Size) -> Figures:
                     stack.api.starts + stack.worker.starts - 2
                 )
             collect(figures, stack, [*openings, *late], driver)
+    return figures
+
+
+# -- 6. a read-only or full disk under the SQLite data dir (dev) -------------------------------
+
+
+@contextlib.contextmanager
+def own_disk(path: Path, size: str = "32m") -> Iterator[str]:
+    """A small filesystem of its own at `path` (a tmpfs, as root) to fill up or make read-only;
+    without the right to mount, the directory itself (read-only by its mode; no disk full)."""
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = False
+    if os.geteuid() == 0:
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+            capture_output=True,
+            check=False,
+        )
+        mounted = done.returncode == 0
+    try:
+        yield "tmpfs" if mounted else "mode"
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
+        else:
+            _chmod_tree(path, writable=True)
+
+
+def _chmod_tree(path: Path, *, writable: bool) -> None:
+    for item in [path, *path.rglob("*")]:
+        mode = item.stat().st_mode
+        item.chmod(mode | 0o200 if writable else mode & ~0o222)
+
+
+def read_only(path: Path, disk: str, on: bool) -> None:
+    """Make the data dir's filesystem read-only (or writable again)."""
+    if disk == "tmpfs":
+        flag = "ro" if on else "rw"
+        subprocess.run(["mount", "-o", f"remount,{flag}", str(path)], check=True)
+    else:
+        _chmod_tree(path, writable=not on)
+
+
+def fill(path: Path) -> Path:
+    """Fill the filesystem at `path` to the last byte; answers the file to delete."""
+    filler = path / "filler.bin"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    try:
+        # Unbuffered writes, big then small, until not one byte more fits.
+        for block in (1 << 20, 4096, 1):
+            with contextlib.suppress(OSError):
+                while os.write(fd, b"\0" * block):
+                    pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+async def _attempt_during(
+    http: httpx.AsyncClient, openings: list[Opening], rounds: int
+) -> tuple[Counter[int], list[str]]:
+    answers: Counter[int] = Counter()
+    details: list[str] = []
+    for _ in range(rounds):
+        for opening in openings:
+            try:
+                response = await http.post(
+                    "/v1/cases",
+                    json=opening.body,
+                    headers={**auth("storefront"), "Idempotency-Key": opening.key},
+                )
+            except httpx.HTTPError:
+                answers[0] += 1
+                continue
+            answers[response.status_code] += 1
+            if response.status_code >= 400:
+                details.append(response.json().get("detail", ""))
+        await asyncio.sleep(0.2)
+    return answers, details
+
+
+async def data_dir_faults(workdir: Path, size: Size) -> Figures:
+    """The SQLite data dir fills up with cases in flight, then comes back read-only after a
+    crash: opens answer a clear 503 naming the cause, nothing half-written stays behind (each
+    refused open, replayed under its key once the disk is back, opens a new case), and every
+    case finishes."""
+    figures = Figures("SQLite data dir full, then read-only")
+    data = workdir / "data"
+    with own_disk(data) as disk:
+        figures.notes["disk"] = disk
+        async with running_stack(workdir, data_dir=data) as stack:
+            flowing = plan(size.cases)
+            refused_full = plan(max(2, size.cases // 3)) if disk == "tmpfs" else []
+            refused_ro = plan(max(2, size.cases // 3))
+            started = time.monotonic()
+            rounds = max(1, int(size.outage / 2))
+            async with stack.client(connections=32) as http:
+                await open_all(http, flowing, within=size.within)
+                driver = Driver(http, [o.case_id for o in flowing if o.case_id])
+                driving = asyncio.create_task(driver.run(within=size.within + 2 * size.outage))
+                if refused_full:
+                    # Full while cases are in flight: the worker's writes fail and retry too.
+                    filler = await asyncio.to_thread(fill, data)
+                    try:
+                        answers, details = await _attempt_during(http, refused_full, rounds)
+                    finally:
+                        filler.unlink()
+                    figures.notes["disk-full answers"] = dict(answers)
+                    figures.notes["disk-full detail"] = details[0] if details else "-"
+                    if set(answers) != {503} or not any("full" in d for d in details):
+                        figures.violations.append(f"disk full: {dict(answers)} {details[:2]}")
+                # Read-only as after a disk error: the kernel remounts it so, the processes
+                # holding it crash, and come back to a read-only dir. They refuse to start, in
+                # one line naming the dir and the cause; the opens meanwhile find no API.
+                stack.api.kill()
+                stack.worker.kill()
+                read_only(data, disk, True)
+                try:
+                    for service in (stack.api, stack.worker):
+                        service.spawn()
+                    answers, details = await _attempt_during(http, refused_ro, rounds)
+                    refusals = []
+                    for service in (stack.api, stack.worker):
+                        assert service.process is not None
+                        code = await asyncio.to_thread(service.process.wait, 60)
+                        said = service.tail(600).rsplit("=== start", 1)[-1]
+                        refusals.append(said.strip().splitlines()[-1])
+                        if code != 1 or "Read-only file system" not in said or "Traceback" in said:
+                            figures.violations.append(f"{service.name} on read-only: {code} {said}")
+                    dev = await asyncio.create_subprocess_exec(
+                        *AFTERSALES,
+                        "dev",
+                        "--data-dir",
+                        str(data),
+                        "--api-port",
+                        str(free_port()),
+                        "--temporal-port",
+                        str(free_port()),
+                        "--ui-port",
+                        str(free_port()),
+                        cwd=ROOT,
+                        env=stack.env,
+                        stdout=asyncio.subprocess.PIPE,
+                        stderr=asyncio.subprocess.STDOUT,
+                    )
+                    out, _ = await asyncio.wait_for(dev.communicate(), 60)
+                    said = out.decode(errors="replace")
+                    refusals.append(said.strip().splitlines()[-1] if said.strip() else "")
+                    if (
+                        dev.returncode != 1
+                        or "Read-only file system" not in said
+                        or "Traceback" in said
+                    ):
+                        figures.violations.append(f"dev on read-only: {dev.returncode} {said}")
+                finally:
+                    stack.api.kill()
+                    stack.worker.kill()
+                    read_only(data, disk, False)
+                figures.notes["read-only open answers"] = dict(answers)
+                figures.notes["read-only refusals"] = refusals
+                if answers[500]:
+                    figures.violations.append(f"read-only: {dict(answers)} {details[:2]}")
+                stack.worker.spawn()
+                stack.api.spawn()
+                await stack.worker.wait_ready()
+                await stack.api.wait_ready()
+                back = time.monotonic()
+                # Nothing was written for a refused open: its replay opens the case afresh.
+                replays = [*refused_full, *refused_ro]
+                await open_all(http, replays, within=size.within)
+                halves = [o.key for o in replays if o.answers[-1] != 201]
+                if halves:
+                    figures.violations.append(f"refused opens left a case behind: {halves}")
+                driver.case_ids += [o.case_id for o in replays if o.case_id]
+                await driving
+                await driver.run(within=size.within)
+                figures.recover_seconds = time.monotonic() - back
+                figures.seconds = time.monotonic() - started
+            collect(figures, stack, [*flowing, *replays], driver)
     return figures
 
 

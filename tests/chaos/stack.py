@@ -195,6 +195,3 @@ async def running_stack(
 def log_tails(stack: Stack) -> str:
     """The end of every process's output, for a failure message."""
     return "\n".join(f"--- {s.name}\n{s.tail(1500)}" for s in stack.services)
-
-
-
