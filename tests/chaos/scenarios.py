@@ -80,7 +80,9 @@ async def _drive(
 # -- 1. the worker SIGKILLed with refunds, pickups and mails mid-call --------------------------
 
 
-async def worker_sigkill(stack: Stack, size: Size) -> Figures:
+async def worker_sigkill(
+    stack: Stack, size: Size, repaired: asyncio.Event | None = None
+) -> Figures:
     """SIGKILL the worker with every case in flight; restart it; every case finishes once."""
     figures = Figures("worker SIGKILL")
     payment, carrier = stack.partners.payment, stack.partners.carrier
@@ -109,16 +111,18 @@ async def worker_sigkill(stack: Stack, size: Size) -> Figures:
         await asyncio.sleep(1.0)
         await stack.worker.start()
         restarted = time.monotonic()
+        if repaired is not None:
+            repaired.set()
         driver = await _drive(stack, http, openings, size, figures)
         figures.recover_seconds = time.monotonic() - restarted
         figures.seconds = time.monotonic() - started
-    return collect(figures, stack, openings, driver)
+    return await asyncio.to_thread(collect, figures, stack, openings, driver)
 
 
 # -- 2. the Temporal server killed with cases in flight and timers pending ---------------------
 
 
-async def temporal_kill(stack: Stack, size: Size) -> Figures:
+async def temporal_kill(stack: Stack, size: Size, repaired: asyncio.Event | None = None) -> Figures:
     """SIGKILL Temporal with cases in flight and timers pending; the API answers 503 (never
     500) while it is down; restarted on its database, every case resumes and each timer that
     came due fires once."""
@@ -154,13 +158,15 @@ async def temporal_kill(stack: Stack, size: Size) -> Figures:
             figures.violations.append(f"the API never answered 503 while down: {answers}")
         await stack.temporal.start()
         restarted = time.monotonic()
+        if repaired is not None:
+            repaired.set()
         await open_all(http, late, within=size.within)
         driver.case_ids += [o.case_id for o in late if o.case_id]
         await driving
         await driver.run(within=size.within)
         figures.recover_seconds = time.monotonic() - restarted
         figures.seconds = time.monotonic() - started
-    return collect(figures, stack, [*openings, *late], driver)
+    return await asyncio.to_thread(collect, figures, stack, [*openings, *late], driver)
 
 
 # -- 3. the API killed during a burst of keyed opens -------------------------------------------
@@ -192,7 +198,7 @@ async def api_kill(stack: Stack, size: Size) -> Figures:
         driver = await _drive(stack, http, openings, size, figures)
         figures.recover_seconds = time.monotonic() - restarted
         figures.seconds = time.monotonic() - started
-    collect(figures, stack, openings, driver)
+    await asyncio.to_thread(collect, figures, stack, openings, driver)
     per_order = _cases_per_order(stack, openings)
     doubled = {order: n for order, n in per_order.items() if n != 1}
     if doubled:
@@ -274,7 +280,7 @@ async def partner_outage(stack: Stack, size: Size, partners: tuple[str, ...]) ->
         payment.refund_status = "succeeded"
         for server in servers.values():
             server.start()  # (a no-op for a running one)
-    collect(figures, stack, openings, driver)
+    await asyncio.to_thread(collect, figures, stack, openings, driver)
     if "payment" in partners:
         waited = [o.case_id for o in before if o.kind == "refund" and o.case_id]
         breaches = Counter(escalations_by_timer(driver.cases[c])["refund"] for c in waited)
@@ -339,7 +345,7 @@ async def postgres_restart(workdir: Path, size: Size) -> Figures:
                 figures.notes["API and worker restarts"] = (
                     stack.api.starts + stack.worker.starts - 2
                 )
-            collect(figures, stack, [*openings, *late], driver)
+            await asyncio.to_thread(collect, figures, stack, [*openings, *late], driver)
     return figures
 
 
@@ -518,7 +524,7 @@ async def data_dir_faults(workdir: Path, size: Size) -> Figures:
                 await driver.run(within=size.within)
                 figures.recover_seconds = time.monotonic() - back
                 figures.seconds = time.monotonic() - started
-            collect(figures, stack, [*flowing, *replays], driver)
+            await asyncio.to_thread(collect, figures, stack, [*flowing, *replays], driver)
     return figures
 
 
