@@ -59,11 +59,34 @@ SCENARIOS: list[tuple[str, Run]] = [
 ]
 
 
-def record(path: Path, table: str) -> None:
-    """Put the table between the chaos markers of `path`."""
+def record(path: Path, heading: str, rows: list[str]) -> None:
+    """Put the table between the chaos markers of `path`: these rows, and the rows of
+    scenarios not run this time as they were."""
     text = path.read_text()
     start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-    path.write_text(f"{text[:start]}\n{table}\n{text[end:]}")
+    fresh = {_scenario(row): row for row in rows}
+    kept = [
+        row
+        for row in text[start:end].splitlines()
+        if row.startswith("| ") and not row.startswith("| Scenario") and _scenario(row) not in fresh
+    ]
+    order = [name for name, _ in SCENARIOS]
+    table = sorted([*kept, *rows], key=lambda row: _rank(_scenario(row), order))
+    body = "\n".join([heading, "", TABLE_HEADER, *table])
+    path.write_text(f"{text[:start]}\n{body}\n{text[end:]}")
+
+
+def _scenario(row: str) -> str:
+    return row.split("|")[1].strip()
+
+
+def _rank(scenario: str, order: list[str]) -> int:
+    # Rows keep the order of SCENARIOS (a row's scenario names its run, e.g. "partner outage:
+    # payment" for "payment").
+    for i, name in enumerate(order):
+        if name in scenario.lower() or scenario.lower().startswith(name):
+            return i
+    return len(order)
 
 
 async def main(names: list[str], record_to: Path | None) -> int:
@@ -86,18 +109,15 @@ async def main(names: list[str], record_to: Path | None) -> int:
             if figures.violations:
                 failed.append(name)
     took = time.monotonic() - started
-    table = "\n".join(
-        [
-            f"Run {datetime.now(UTC):%Y-%m-%d}, {took / 60:.0f} min in all, on "
-            f"{platform.machine()} with {_cores()} cores; failed: {', '.join(failed) or 'none'}.",
-            "",
-            TABLE_HEADER,
-            *(f.row() for f in results),
-        ]
+    heading = (
+        f"Last run {datetime.now(UTC):%Y-%m-%d} ({', '.join(n for n, _ in chosen)}), "
+        f"{took / 60:.0f} min, on {platform.machine()} with {_cores()} cores; "
+        f"failed: {', '.join(failed) or 'none'}."
     )
-    print(table)
+    rows = [f.row() for f in results]
+    print("\n".join([heading, "", TABLE_HEADER, *rows]))
     if record_to is not None:
-        record(record_to, table)
+        record(record_to, heading, rows)
     return 1 if failed else 0
 
 

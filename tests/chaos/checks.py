@@ -17,6 +17,7 @@ from sqlalchemy import text
 from store.db import make_engine
 from tests.chaos.load import FINISHED, Driver, Opening
 from tests.chaos.stack import Stack
+from tests.support.http_peers import Peers
 
 
 @dataclass
@@ -92,6 +93,22 @@ def escalations_by_timer(case: dict[str, Any]) -> Counter[str]:
         for entry in case.get("timeline", [])
         if entry["kind"] == "escalated"
     )
+
+
+def webhooks_landed(storefront: Peers, case_ids: list[str], *, timeout: float) -> bool:
+    """Wait until every case's `case.closed` webhook has arrived; answers whether they did."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = [
+            c
+            for c in case_ids
+            if "case.closed" not in {e["type"] for e in storefront.webhook_events(c)}
+        ]
+        if not left:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
 
 
 def projected_statuses(database_url: str, case_ids: list[str]) -> dict[str, str]:
@@ -183,6 +200,9 @@ def collect(
             if per_case_message.get((case_id, message), 0) != 1:
                 bad.append(f"{case_id}: {per_case_message.get((case_id, message), 0)} {message}")
 
+    # Webhooks go out through the outbox, in order per case, retried with backoff: after an
+    # outage of the storefront the last ones land up to one backoff step later.
+    webhooks_landed(storefront, case_ids, timeout=settle_seconds)
     for case_id in case_ids:
         types = [e["type"] for e in storefront.webhook_events(case_id)]
         if "case.closed" not in types:
