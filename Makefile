@@ -26,7 +26,7 @@ lint: $(STAMP)
 
 # Not in `make test` (a fast subset is): real process faults against the real stack with full
 # counts, each scenario on a fresh stack (tests/chaos), figures written to docs/reliability.md.
-# Takes about half an hour on 2 cores.
+# Takes about a quarter of an hour on 2 cores.
 chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos --record docs/reliability.md
 

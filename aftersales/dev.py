@@ -292,13 +292,16 @@ def run_dev(settings: Settings) -> int:
         migrate,
     )
 
+    # Temporal's database, the logs and (by default) the cases live in the data dir: on a
+    # read-only or full disk nothing could start, so say so before anything does.
     try:
-        # Temporal's database, the logs and (by default) the cases live in the data dir: on a
-        # read-only or full disk nothing could start, so say so before anything does.
         check_writable(settings.data_dir)
-        check_database_writable(settings.database_url)
     except StorageUnwritable as err:
         raise DevStackError(f"the data directory {err}") from None
+    try:
+        check_database_writable(settings.database_url)
+    except StorageUnwritable as err:
+        raise DevStackError(f"the database directory {err}") from None
     load_policy(settings.policy)  # a broken policy file fails here, before anything starts
     ready_file = settings.data_dir / "worker.ready"
     ready_file.unlink(missing_ok=True)
