@@ -61,6 +61,17 @@ async def probe(http: httpx.AsyncClient, case_id: str, answers: Counter[int]) ->
             answers[0] += 1
 
 
+async def landed(stack: Stack, driver: Driver, size: Size, figures: Figures) -> None:
+    """Wait until every case's last webhook has arrived: recovered means every side effect
+    landed. The outbox sends a case's events in order, retried with backoff, and an event
+    leased by a killed worker waits out its lease (30 s) before another posts it."""
+    arrived = await asyncio.to_thread(
+        webhooks_landed, stack.partners.storefront, driver.case_ids, timeout=size.within
+    )
+    if not arrived:
+        figures.violations.append(f"webhooks still missing {size.within:.0f} s after the repair")
+
+
 async def _drive(
     http: httpx.AsyncClient,
     openings: list[Opening],
@@ -110,6 +121,7 @@ async def worker_sigkill(
         if repaired is not None:
             repaired.set()
         driver = await _drive(http, openings, size, figures)
+        await landed(stack, driver, size, figures)
         figures.recover_seconds = time.monotonic() - restarted
         figures.seconds = time.monotonic() - started
     return await asyncio.to_thread(collect, figures, stack, openings, driver)
@@ -164,6 +176,7 @@ async def temporal_kill(stack: Stack, size: Size, repaired: asyncio.Event | None
         driver.case_ids += [o.case_id for o in late if o.case_id]
         await driving
         await driver.run(within=size.within)
+        await landed(stack, driver, size, figures)
         figures.recover_seconds = time.monotonic() - restarted
         figures.seconds = time.monotonic() - started
     return await asyncio.to_thread(collect, figures, stack, [*openings, *late], driver)
@@ -196,6 +209,7 @@ async def api_kill(stack: Stack, size: Size) -> Figures:
             if 404 in opening.answers:
                 figures.violations.append(f"key {opening.key} answered 404")
         driver = await _drive(http, openings, size, figures)
+        await landed(stack, driver, size, figures)
         figures.recover_seconds = time.monotonic() - restarted
         figures.seconds = time.monotonic() - started
     await asyncio.to_thread(collect, figures, stack, openings, driver)
@@ -274,14 +288,8 @@ async def partner_outage(stack: Stack, size: Size, partners: tuple[str, ...]) ->
                 up[name] = True
             back = time.monotonic()
             await driving
-            # Recovered once every side effect has landed, the webhooks queued behind the
-            # outage (retried with backoff) too.
-            landed = await asyncio.to_thread(
-                webhooks_landed, stack.partners.storefront, driver.case_ids, timeout=size.within
-            )
+            await landed(stack, driver, size, figures)
             figures.recover_seconds = time.monotonic() - back
-            if not landed:
-                figures.violations.append(f"webhooks still missing {size.within:.0f} s after")
             figures.seconds = time.monotonic() - started
     finally:
         payment.refund_status = "succeeded"
@@ -347,6 +355,7 @@ async def postgres_restart(workdir: Path, size: Size) -> Figures:
                 driver.case_ids += [o.case_id for o in late if o.case_id]
                 await driving
                 await driver.run(within=size.within)
+                await landed(stack, driver, size, figures)
                 figures.recover_seconds = time.monotonic() - back
                 figures.seconds = time.monotonic() - started
                 figures.notes["API and worker restarts"] = (
@@ -529,6 +538,7 @@ async def data_dir_faults(workdir: Path, size: Size) -> Figures:
                 driver.case_ids += [o.case_id for o in replays if o.case_id]
                 await driving
                 await driver.run(within=size.within)
+                await landed(stack, driver, size, figures)
                 figures.recover_seconds = time.monotonic() - back
                 figures.seconds = time.monotonic() - started
             await asyncio.to_thread(collect, figures, stack, [*flowing, *replays], driver)
