@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: dev test lint bench demo screenshots clean
+.PHONY: dev test lint bench chaos demo screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -23,6 +23,12 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy domain workflows config
+
+# Not in `make test` (a fast subset is): real process faults against the real stack with full
+# counts, each scenario on a fresh stack (tests/chaos), figures written to docs/reliability.md.
+# Takes about a quarter of an hour on 2 cores.
+chaos: $(STAMP)
+	$(BIN)/python -m tests.chaos --record docs/reliability.md
 
 demo: $(STAMP)
 	$(BIN)/aftersales demo

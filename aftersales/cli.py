@@ -35,6 +35,17 @@ def _refuse_dev_secrets(settings: Settings, part: str, names: tuple[str, ...]) -
         raise typer.Exit(1) from None
 
 
+def _storage_or_exit(command: str, settings: Settings) -> None:
+    """Exit 1 with one line when the SQLite database's directory can't be written."""
+    from store.db import StorageUnwritable, check_database_writable
+
+    try:
+        check_database_writable(settings.database_url)
+    except StorageUnwritable as err:
+        typer.echo(f"aftersales {command}: the database directory {err}", err=True)
+        raise typer.Exit(1) from None
+
+
 @app.command()
 def dev(
     api_port: Annotated[
@@ -95,6 +106,7 @@ def worker(
     from aftersales.worker import run_worker
 
     settings = Settings()
+    _storage_or_exit("worker", settings)
     _refuse_dev_secrets(settings, "worker", WORKER_SECRETS)
     configure_logging(settings, "worker", level=logging.getLevelName(log_level.upper()))
     asyncio.run(run_worker(settings, ready_file=ready_file))
@@ -121,6 +133,7 @@ def api(
     from config.tracing import configure_tracing, shutdown
 
     settings = _settings(api_host=host, api_port=port)
+    _storage_or_exit("api", settings)
     _refuse_dev_secrets(settings, "API", API_SECRETS)
     tracing = configure_tracing("aftersales-api")
     config = uvicorn.Config(

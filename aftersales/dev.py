@@ -284,9 +284,24 @@ def _api_ready(settings: Settings) -> Callable[[], bool]:
 def run_dev(settings: Settings) -> int:
     """Run the whole stack until Ctrl-C or SIGTERM, then stop every part; answers the exit code."""
     from domain.policy import load_policy
-    from store.db import make_engine, migrate
+    from store.db import (
+        StorageUnwritable,
+        check_database_writable,
+        check_writable,
+        make_engine,
+        migrate,
+    )
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Temporal's database, the logs and (by default) the cases live in the data dir: on a
+    # read-only or full disk nothing could start, so say so before anything does.
+    try:
+        check_writable(settings.data_dir)
+    except StorageUnwritable as err:
+        raise DevStackError(f"the data directory {err}") from None
+    try:
+        check_database_writable(settings.database_url)
+    except StorageUnwritable as err:
+        raise DevStackError(f"the database directory {err}") from None
     load_policy(settings.policy)  # a broken policy file fails here, before anything starts
     ready_file = settings.data_dir / "worker.ready"
     ready_file.unlink(missing_ok=True)

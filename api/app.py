@@ -18,6 +18,7 @@ from api import (
     cases,
     console,
     contract,
+    database_errors,
     health,
     notifications,
     policy,
@@ -159,6 +160,7 @@ def create_app(
     app.state.token_guesses = TokenGuesses(
         settings.token_guess_limit, settings.token_guess_window_seconds
     )
+    database_errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     # Outermost (added last): every answer, a 413 too, carries the request ID, and every line
     # logged while serving it (the access log's too) names it.

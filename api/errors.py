@@ -32,6 +32,7 @@ CASE_ENDED = "case-ended"
 TRACKING_NUMBER_TAKEN = "tracking-number-taken"
 TRACKING_NUMBER_AMBIGUOUS = "tracking-number-ambiguous"
 TEMPORAL_UNAVAILABLE = "temporal-unavailable"
+DATABASE_UNAVAILABLE = "database-unavailable"
 NOT_READY = "not-ready"
 # A client sent too many customer tokens that open no case (api/guesses.py).
 TOO_MANY_GUESSES = "too-many-guesses"

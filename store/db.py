@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import sqlite3
 import threading
 import time
@@ -75,6 +76,40 @@ def make_engine(url: str, *, pool_size: int = POOL_SIZE) -> Engine:
         # psycopg 3 is the driver we ship; spare users the "+psycopg" spelling.
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(url, pool_pre_ping=True, **pool)
+
+
+class StorageUnwritable(Exception):
+    """A directory the service keeps its data in can't be written: read-only, full or not ours."""
+
+
+def check_writable(directory: Path) -> None:
+    """Fail with StorageUnwritable, naming `directory` and the cause, unless a byte can be
+    written and synced there. Started on a read-only or full disk, the API, the worker and the
+    dev stack say so in one line instead of failing later with a traceback."""
+    probe = directory / ".aftersales-write-check"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, b"x")
+            os.fsync(fd)  # a full disk may only say so when the data must land
+        finally:
+            os.close(fd)
+    except OSError as err:
+        raise StorageUnwritable(
+            f"{directory.resolve()} can't be written: {err.strerror or err}"
+        ) from None
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+
+
+def check_database_writable(url: str) -> None:
+    """`check_writable` for the directory of an SQLite database URL (others pass)."""
+    if url.startswith("sqlite:///"):
+        database = url.removeprefix("sqlite:///").split("?", 1)[0]
+        if database and database != ":memory:":
+            check_writable(Path(database).parent)
 
 
 def migrate(engine: Engine) -> None:

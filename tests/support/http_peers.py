@@ -142,11 +142,19 @@ class Peers:
     """Payment provider, carrier, storefront webhook receiver and SMS gateway on one port."""
 
     def __init__(
-        self, secret: str = DEFAULT_SECRET, *, tolerance: int = 300, host: str = "127.0.0.1"
+        self,
+        secret: str = DEFAULT_SECRET,
+        *,
+        tolerance: int = 300,
+        host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
         self.secret = secret
         self.tolerance = tolerance
         self.host = host
+        # 0: a free port at the first start; a restart after `stop` binds the same one again
+        # (a partner back from an outage answers where it did).
+        self.port = port
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -175,11 +183,12 @@ class Peers:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> Peers:
-        """Bind a free port on the host and serve in a background thread."""
+        """Bind the port (a free one at first) on the host and serve in a background thread."""
         if self._server is not None:
             return self
-        server = _Server((self.host, 0), _Handler)
+        server = _Server((self.host, self.port), _Handler)
         server.peers = self
+        self.port = server.server_address[1]
         self._url = f"http://{self.host}:{server.server_address[1]}"
         self._server = server
         self._thread = threading.Thread(
