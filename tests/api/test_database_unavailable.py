@@ -27,6 +27,7 @@ async def test_a_refused_database_answers_503_not_500(dev_server: WorkflowEnviro
         database_url=url,
         api_keys=",".join(f"{role}:{key}" for role, key in KEYS.items()),
         task_queue="aftersales-db-down",
+        dev_mode=True,
     )
     engine = make_engine(url)
     app = create_app(settings, client=dev_server.client, engine=engine, policy_=POLICY)
