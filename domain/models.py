@@ -384,9 +384,7 @@ class CaseRequest(BaseModel):
     @property
     def seller_fault(self) -> bool:
         """Whether the shop is at fault for any line (it then pays the way back)."""
-        return any(self.line_reason(item) in SELLER_FAULT_REASONS for item in self.items) or (
-            not self.items and self.reason in SELLER_FAULT_REASONS
-        )
+        return any(self.line_reason(item) in SELLER_FAULT_REASONS for item in self.items)
 
     @property
     def all_seller_fault(self) -> bool:
