@@ -17,6 +17,9 @@ dev: $(STAMP)
 
 # Two processes: most of the suite's time is waiting on real servers (Temporal, SMTP, HTTP,
 # PostgreSQL, Chromium), so two cores keep it within its budget. Each process starts its own.
+# The suite starts dozens of Python processes (servers, workers, CLIs): with bytecode caches
+# each compiles the project once, not every time (some machines set PYTHONDONTWRITEBYTECODE).
+test: export PYTHONDONTWRITEBYTECODE :=
 test: $(STAMP)
 	$(BIN)/pytest -n 2 --dist worksteal
 

@@ -20,6 +20,8 @@ MESSAGE_ID_DOMAIN = "aftersales"
 
 # RFC 5322 dot-atom-text characters minus ".": anything else would make the header invalid.
 _NOT_ATEXT = re.compile(r"[^A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+")
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+_LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,8 @@ def build_email(
 class DeliveryInDoubt(Exception):
     """The message was handed to the server but no answer came: it may or may not be delivered.
 
-    Raised only after `before_data` ran; sending again could give the customer a second copy.
+    Raised only after `before_data` ran and the end mark went out; sending again could give the
+    customer a second copy.
     """
 
 
@@ -107,11 +110,12 @@ async def send_email(
 ) -> None:
     """Send one rendered message; aiosmtplib errors propagate (see `is_permanent`).
 
-    The exchange is split at the point of no return: connect, EHLO, MAIL FROM and RCPT TO
-    first (a failure there means nothing was handed over), then `before_data` (the caller
-    records that the outcome is about to become uncertain), then DATA. A refusal the server
-    answers to DATA propagates as usual (nothing delivered); a lost connection or timeout
-    during DATA raises `DeliveryInDoubt`.
+    The exchange is split at the point of no return: connect, EHLO, MAIL FROM, RCPT TO, DATA
+    and the message's content first, then `before_data` (the caller records that the outcome
+    is about to become uncertain), then the content's end mark. A server keeps a message only
+    once its end mark came, so a failure (or a crash) before it means nothing was handed over.
+    A refusal the server answers to the end mark propagates as usual (nothing delivered); a
+    lost connection or timeout waiting for that answer raises `DeliveryInDoubt`.
     """
     target = parse_smtp_url(smtp_url)
     mail = build_email(mail_from=mail_from, to=to, message=message, message_id=message_id)
@@ -124,6 +128,7 @@ async def send_email(
         timeout=SEND_TIMEOUT_SECONDS,
     )
     await smtp.connect()  # EHLO, STARTTLS when offered, AUTH when configured
+    content_open = False
     try:
         mail_options: list[str] = []
         if smtp.is_ehlo_or_helo_needed:
@@ -140,17 +145,51 @@ async def send_email(
         data = flatten_message(mail, utf8=utf8, cte_type=cte_type)
         await smtp.mail(mail_from, options=mail_options, encoding="utf-8" if utf8 else "ascii")
         await smtp.rcpt(to, encoding="utf-8" if utf8 else "ascii")
+        protocol = await _open_content(smtp)
+        content_open = True
+        protocol.write(_dot_stuffed(data))
         if before_data is not None:
             await before_data()
+        # From the end mark on, the server may have the message: nothing may come between the
+        # caller's record and this write (a crash there is the only way to lose a message).
+        protocol.write(b".\r\n")
+        content_open = False
         try:
-            await smtp.data(data)
+            answer = await protocol.read_response(timeout=SEND_TIMEOUT_SECONDS)
         except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as err:
-            raise DeliveryInDoubt(f"no answer to DATA: {err}") from err
+            raise DeliveryInDoubt(f"no answer to the end of DATA: {err}") from err
+        if answer.code != aiosmtplib.SMTPStatus.completed:
+            raise aiosmtplib.SMTPDataError(answer.code, answer.message)
     finally:
-        try:
-            await smtp.quit()
-        except Exception:  # the message's fate is settled; a failed QUIT changes nothing
+        if content_open:
+            # Hanging up before the end mark makes the server drop the half-sent message; a
+            # QUIT now would only be read as more of its content.
             smtp.close()
+        else:
+            try:
+                await smtp.quit()
+            except Exception:  # the message's fate is settled; a failed QUIT changes nothing
+                smtp.close()
+
+
+async def _open_content(smtp: aiosmtplib.SMTP) -> aiosmtplib.protocol.SMTPProtocol:
+    # DATA through the public command call; the content then goes through the connection's
+    # protocol, because aiosmtplib's `data()` sends content and end mark in one write.
+    start = await smtp.execute_command(b"DATA")
+    if start.code != aiosmtplib.SMTPStatus.start_input:
+        raise aiosmtplib.SMTPDataError(start.code, start.message)
+    if smtp.protocol is None:
+        raise aiosmtplib.SMTPServerDisconnected("the connection closed after DATA")
+    return smtp.protocol
+
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """The content as DATA carries it: CRLF line ends, a leading "." doubled (RFC 5321
+    4.5.2), ending in CRLF so that the end mark stands on its own line."""
+    lines = _LINE_END.sub(b"\r\n", data)
+    if not lines.endswith(b"\r\n"):
+        lines += b"\r\n"
+    return _LEADING_DOT.sub(b"..", lines)
 
 
 def is_permanent(err: Exception) -> bool:

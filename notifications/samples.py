@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from domain.locales import Locale
 from domain.messages import MessageArgs
 from domain.models import (
     Address,
@@ -21,7 +22,6 @@ from domain.models import (
     Decision,
     ExchangeItem,
     Item,
-    Locale,
     Money,
     Order,
     OutOfStock,

@@ -159,7 +159,7 @@ class Notification(SQLModel, table=True):
     message: str = Field(max_length=64)
     locale: str = Field(max_length=16)
     recipient: str = Field(max_length=320)
-    status: str = Field(max_length=16)  # sending | sent | failed
+    status: str = Field(max_length=16)  # see store.deliveries
     attempts: int = 0
     error: str | None = None
     created_at: datetime = _at(nullable=False)

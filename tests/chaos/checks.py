@@ -123,6 +123,28 @@ def projected_statuses(database_url: str, case_ids: list[str]) -> dict[str, str]
     return {row[0]: row[1] for row in rows if row[0] in wanted}
 
 
+def delivery_rows(database_url: str, case_ids: list[str]) -> dict[tuple[str, str], str]:
+    """Each (case, message) email's delivery-log row, as `status/attempts error`: what the
+    worker thought happened to a message that didn't arrive once."""
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT case_id, message, status, attempts, error FROM notification"
+                    " WHERE channel = 'email'"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    wanted = set(case_ids)
+    return {
+        (row[0], row[1]): f"{row[2]}/{row[3]} {row[4] or ''}".strip()
+        for row in rows
+        if row[0] in wanted
+    }
+
+
 def collect(
     figures: Figures,
     stack: Stack,
@@ -195,10 +217,19 @@ def collect(
     per_case_message = Counter(
         (i.lstrip("<").split(".")[0], i.lstrip("<").split(".")[1]) for i in copies
     )
-    for case_id in case_ids:
-        for message in ("case_received", "refund_sent", "survey"):
-            if per_case_message.get((case_id, message), 0) != 1:
-                bad.append(f"{case_id}: {per_case_message.get((case_id, message), 0)} {message}")
+    amiss = [
+        (case_id, message)
+        for case_id in case_ids
+        for message in ("case_received", "refund_sent", "survey")
+        if per_case_message.get((case_id, message), 0) != 1
+    ]
+    logged = delivery_rows(stack.database_url, case_ids)
+    # Attempts a kill cut while in doubt end `sent_unconfirmed`, never sent twice.
+    figures.notes["delivery log"] = dict(Counter(row.split("/")[0] for row in logged.values()))
+    for case_id, message in amiss:
+        # With the delivery log's row, the figures say where the message was lost.
+        row = logged.get((case_id, message), "no row")
+        bad.append(f"{case_id}: {per_case_message.get((case_id, message), 0)} {message} ({row})")
 
     # Webhooks go out through the outbox, in order per case, retried with backoff: after an
     # outage of the storefront the last ones land up to one backoff step later.

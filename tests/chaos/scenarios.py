@@ -37,8 +37,9 @@ class Size:
     burst: int
     outage: float
     within: float
-    # Fail the killed worker's started attempts at once, as their start-to-close timeout
-    # would 60 s later (the fast subset's floor otherwise); the full set waits the minute out.
+    # Fail the attempts a kill left open (a killed worker's calls, or calls whose completion a
+    # killed Temporal server missed) at once, as their start-to-close timeout would 60 s later
+    # (the fast subset's floor otherwise); the full set waits the minute out.
     expire_dead_attempts: bool = False
 
 
@@ -124,7 +125,7 @@ async def worker_sigkill(
         await stack.worker.start()
         restarted = time.monotonic()
         if size.expire_dead_attempts:
-            expired = await _expire_dead_attempts(stack, openings, killed_at)
+            expired = await _expire_dead_attempts(stack, killed_at)
             figures.notes["dead attempts failed at once"] = expired
         if repaired is not None:
             repaired.set()
@@ -135,10 +136,11 @@ async def worker_sigkill(
     return await asyncio.to_thread(collect, figures, stack, openings, driver)
 
 
-async def _expire_dead_attempts(stack: Stack, openings: list[Opening], killed_at: datetime) -> int:
-    """Fail every activity attempt started before the kill and still open, as its
-    start-to-close timeout would once the server noticed: the retry then runs on the new
-    worker under the same idempotency key. Answers how many it failed."""
+async def _expire_dead_attempts(stack: Stack, killed_at: datetime) -> int:
+    """Fail every activity attempt of the stack's running cases (other scenarios' too) that
+    started before the kill and is still open, as its start-to-close timeout would once the
+    server noticed: the retry then runs under the same idempotency key. Answers how many it
+    failed."""
     from temporalio.api.enums.v1 import PendingActivityState
     from temporalio.client import Client
     from temporalio.exceptions import ApplicationError
@@ -146,7 +148,10 @@ async def _expire_dead_attempts(stack: Stack, openings: list[Opening], killed_at
 
     client = await Client.connect(stack.env["AFTERSALES_TEMPORAL_ADDRESS"])
     failed = 0
-    for case_id in [o.case_id for o in openings if o.case_id]:
+    running = [
+        execution.id async for execution in client.list_workflows("ExecutionStatus = 'Running'")
+    ]
+    for case_id in running:
         handle = client.get_workflow_handle(case_id)
         with contextlib.suppress(RPCError):
             pending = (await handle.describe()).raw_description.pending_activities
@@ -190,7 +195,7 @@ async def temporal_kill(stack: Stack, size: Size, repaired: asyncio.Event | None
         # after the restart (one survey each, checked with every other message).
         waiting = [c for c, status in driver.statuses.items() if status == "resolved"]
         stack.temporal.kill()
-        down_at = time.monotonic()
+        down_at, killed_at = time.monotonic(), datetime.now(UTC)
         figures.notes["timers due while down"] = len(waiting)
         # Opens made while Temporal is down: answered 503, replayed under their keys later.
         late = plan(max(2, count // 10))
@@ -208,6 +213,11 @@ async def temporal_kill(stack: Stack, size: Size, repaired: asyncio.Event | None
             figures.violations.append(f"the API never answered 503 while down: {answers}")
         await stack.temporal.start()
         restarted = time.monotonic()
+        if size.expire_dead_attempts:
+            # Calls the worker finished while the server was down: their completions are lost,
+            # so the server would wait out their start-to-close timeout.
+            expired = await _expire_dead_attempts(stack, killed_at)
+            figures.notes["lost completions failed at once"] = expired
         if repaired is not None:
             repaired.set()
         await open_all(http, late, within=size.within)
@@ -516,6 +526,7 @@ async def data_dir_faults(workdir: Path, size: Size) -> Figures:
                 # one line naming the dir and the cause; the opens meanwhile find no API.
                 stack.api.kill()
                 stack.worker.kill()
+                killed_at = datetime.now(UTC)
                 read_only(data, disk, True)
                 try:
                     for service in (stack.api, stack.worker):
@@ -567,6 +578,9 @@ async def data_dir_faults(workdir: Path, size: Size) -> Figures:
                 await stack.worker.wait_ready()
                 await stack.api.wait_ready()
                 back = time.monotonic()
+                if size.expire_dead_attempts:
+                    expired = await _expire_dead_attempts(stack, killed_at)
+                    figures.notes["dead attempts failed at once"] = expired
                 # Nothing was written for a refused open: its replay opens the case afresh.
                 replays = [*refused_full, *refused_ro]
                 await open_all(http, replays, within=size.within)

@@ -3,11 +3,11 @@ the full set with hundreds). Each fails if a guarantee breaks: every case finish
 refund per key and case, one copy of each message, no timer escalating twice, and its record
 level with its workflow (tests/chaos/checks.py).
 
-A SIGKILLed worker leaves the calls it was making to time out (activities.policy's 60 s
-ACTIVITY_TIMEOUT) before another worker retries them, so that scenario takes a minute
-whatever its size: the other faults run meanwhile, the process kills and the partner outage on
-the same stack (each on cases of its own), PostgreSQL and the SQLite data dir on stacks of
-their own.
+A SIGKILLed worker's leased webhook events wait out their lease (about 35 s) before another
+worker posts them, so that scenario takes most of a minute whatever its size (the calls a kill
+left open are failed at once: FAST.expire_dead_attempts): the other faults run meanwhile, the
+process kills and the partner outage on the same stack (each on cases of its own), PostgreSQL
+and the SQLite data dir on stacks of their own.
 """
 
 from __future__ import annotations

@@ -103,3 +103,38 @@ async def test_hang_up_during_data_is_in_doubt(serve: Any) -> None:
     with pytest.raises(DeliveryInDoubt):
         await _send(serve(server), marks)
     assert marks == ["in_doubt"] and len(server.received) == 1
+
+
+async def test_a_failure_before_the_end_mark_hands_over_nothing(serve: Any) -> None:
+    # The content is out, but the record of the point of no return fails (say the database
+    # is full): the server never gets the end mark, keeps nothing, and a retry sends it once.
+    server = Server()
+    url = serve(server)
+
+    async def record_fails() -> None:
+        raise RuntimeError("database or disk is full")
+
+    with pytest.raises(RuntimeError):
+        await send_email(
+            smtp_url=url,
+            mail_from="shop@shop.example",
+            to="amy@example.com",
+            message=MESSAGE,
+            message_id="R-1:case_received.1:email",
+            before_data=record_fails,
+        )
+    marks: list[str] = []
+    await _send(url, marks)
+    assert marks == ["in_doubt"] and len(server.received) == 1
+
+
+async def test_lines_starting_with_a_dot_arrive_as_written(serve: Any) -> None:
+    server = Server()
+    await send_email(
+        smtp_url=serve(server),
+        mail_from="shop@shop.example",
+        to="amy@example.com",
+        message=RenderedMessage(subject="Dots", text=".\n.. twice\nend", html="<p>x</p>"),
+        message_id="R-1:case_received.1:email",
+    )
+    assert b"\r\n.\r\n.. twice\r\nend" in server.received[0]

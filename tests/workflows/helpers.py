@@ -132,7 +132,12 @@ async def _live(handle: WorkflowHandle[Any, CaseView]) -> CaseView:
 
 async def state(handle: WorkflowHandle[Any, CaseView]) -> CaseView:
     """The case now, with its timeline."""
-    return await with_timeline(handle, await _live(handle))
+    # The timeline first: the view read after it is at least as recent, so a step that
+    # changes the case and then notes it never shows the note without the change.
+    entries = await timeline(handle)
+    view = await _live(handle)
+    view.timeline = entries
+    return view
 
 
 async def reach_where(
