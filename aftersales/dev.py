@@ -26,7 +26,6 @@ import httpx
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from aftersales.binaries import find
 from config.settings import Settings
 from domain.names import AgentRole
 
@@ -139,7 +138,7 @@ class DevStack:
 
     def start_temporal(self) -> None:
         """Start the real Temporal dev server (SQLite in the data dir) and wait for its port."""
-        from aftersales.temporal import search_attribute_flags
+        from aftersales.temporal import dev_server_argv
 
         settings, data_dir = self.settings, self.settings.data_dir
         port = settings.dev_temporal_port
@@ -151,23 +150,9 @@ class DevStack:
                 )
         with (data_dir / "temporal.log").open("ab") as log:
             self.temporal = subprocess.Popen(
-                [
-                    find("temporal"),
-                    "server",
-                    "start-dev",
-                    "--db-filename",
-                    str(data_dir / "temporal.db"),
-                    "--ip",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--ui-port",
-                    str(settings.dev_ui_port),
-                    "--log-level",
-                    "warn",
-                    # Registered by the server itself at start: no client needed here.
-                    *search_attribute_flags(),
-                ],
+                dev_server_argv(
+                    db=data_dir / "temporal.db", port=port, ui_port=settings.dev_ui_port
+                ),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=log,

@@ -1,6 +1,9 @@
-"""The case search attributes: the dev server's flags and their registration on a cluster."""
+"""The case search attributes: the dev server's command line and their registration on a
+cluster."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
@@ -11,12 +14,37 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError, RPCStatusCode
 
+from aftersales.binaries import find
 from workflows import search
 
 
 def search_attribute_flags() -> list[str]:
     """The dev server's `--search-attribute` flags for every case search attribute."""
     return [f"--search-attribute={key.name}={_type_name(key)}" for key in search.ALL]
+
+
+def dev_server_argv(
+    *, db: Path, port: int, ui_port: int | None = None, log_level: str = "warn"
+) -> list[str]:
+    """The Temporal dev server on a SQLite file (a restart keeps every workflow), listening on
+    loopback, with the case search attributes (registered by the server itself at start);
+    `ui_port` None runs it headless."""
+    ui = ["--headless"] if ui_port is None else ["--ui-port", str(ui_port)]
+    return [
+        find("temporal"),
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(db),
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        *ui,
+        "--log-level",
+        log_level,
+        *search_attribute_flags(),
+    ]
 
 
 def _type_name(key: SearchAttributeKey) -> str:  # type: ignore[type-arg]

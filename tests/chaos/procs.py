@@ -15,9 +15,8 @@ from pathlib import Path
 
 import httpx
 
-from aftersales.binaries import find
 from aftersales.dev import _die_with_parent
-from aftersales.temporal import search_attribute_flags
+from aftersales.temporal import dev_server_argv
 from tests.api.postgres import SUPERUSER, PostgresServer
 from tests.support.dev_stack import listening
 
@@ -115,21 +114,7 @@ class Service:
 
 def temporal_service(data_dir: Path, port: int, env: dict[str, str]) -> Service:
     """The Temporal dev server on a persistent SQLite file: a restart keeps every workflow."""
-    argv = [
-        find("temporal"),
-        "server",
-        "start-dev",
-        "--db-filename",
-        str(data_dir / "temporal.db"),
-        "--ip",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--headless",
-        "--log-level",
-        "error",
-        *search_attribute_flags(),
-    ]
+    argv = dev_server_argv(db=data_dir / "temporal.db", port=port, log_level="error")
     return Service(
         "temporal", argv, env=env, log=data_dir / "temporal.log", ready=lambda: listening(port)
     )

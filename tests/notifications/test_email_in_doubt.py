@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import aiosmtplib
@@ -58,7 +58,13 @@ def serve() -> Iterator[Any]:
         controller.stop()
 
 
-async def _send(url: str, marks: list[str]) -> None:
+async def _send(
+    url: str,
+    marks: list[str],
+    *,
+    message: RenderedMessage = MESSAGE,
+    record: Callable[[], Awaitable[None]] | None = None,
+) -> None:
     async def before_data() -> None:
         marks.append("in_doubt")
 
@@ -66,9 +72,9 @@ async def _send(url: str, marks: list[str]) -> None:
         smtp_url=url,
         mail_from="shop@shop.example",
         to="amy@example.com",
-        message=MESSAGE,
+        message=message,
         message_id="R-1:case_received.1:email",
-        before_data=before_data,
+        before_data=record or before_data,
     )
 
 
@@ -114,27 +120,15 @@ async def test_a_failure_before_the_end_mark_hands_over_nothing(serve: Any) -> N
     async def record_fails() -> None:
         raise RuntimeError("database or disk is full")
 
-    with pytest.raises(RuntimeError):
-        await send_email(
-            smtp_url=url,
-            mail_from="shop@shop.example",
-            to="amy@example.com",
-            message=MESSAGE,
-            message_id="R-1:case_received.1:email",
-            before_data=record_fails,
-        )
     marks: list[str] = []
+    with pytest.raises(RuntimeError):
+        await _send(url, marks, record=record_fails)
     await _send(url, marks)
     assert marks == ["in_doubt"] and len(server.received) == 1
 
 
 async def test_lines_starting_with_a_dot_arrive_as_written(serve: Any) -> None:
     server = Server()
-    await send_email(
-        smtp_url=serve(server),
-        mail_from="shop@shop.example",
-        to="amy@example.com",
-        message=RenderedMessage(subject="Dots", text=".\n.. twice\nend", html="<p>x</p>"),
-        message_id="R-1:case_received.1:email",
-    )
+    dots = RenderedMessage(subject="Dots", text=".\n.. twice\nend", html="<p>x</p>")
+    await _send(serve(server), [], message=dots)
     assert b"\r\n.\r\n.. twice\r\nend" in server.received[0]
