@@ -30,6 +30,7 @@ from store.db import make_engine, migrate
 from tests.support.factory import record_opening
 from tests.support.http_peers import Peers
 from tests.support.mail import MailSink
+from tests.support.ports import free_port
 from workflows.case import CaseInput
 from workflows.registry import workflow_for
 
@@ -136,6 +137,7 @@ async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=find("temporal-test-server"),
         data_converter=data_converter,
+        port=free_port(),
     )
     try:
         await register_search_attributes(env.client)

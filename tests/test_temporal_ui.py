@@ -30,7 +30,8 @@ from store.db import make_engine, migrate
 from tests.conftest import stack_settings
 from tests.support.factory import case_input
 from tests.support.http_peers import Peers
-from tests.support.mail import MailSink, free_port
+from tests.support.mail import MailSink
+from tests.support.ports import free_port
 from workflows.registry import workflow_for
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -57,6 +58,7 @@ async def ui_server() -> AsyncIterator[tuple[WorkflowEnvironment, int]]:
         search_attributes=search_attribute_keys(),
         ui=True,
         ui_port=port,
+        port=free_port(),
     )
     yield env, port
     await env.shutdown()

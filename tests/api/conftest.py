@@ -33,7 +33,8 @@ from tests.api.postgres import SEARCHED, PostgresServer, find_bin_dir
 from tests.conftest import stack_settings
 from tests.support.factory import request_body
 from tests.support.http_peers import Peers
-from tests.support.mail import MailSink, free_port
+from tests.support.mail import MailSink
+from tests.support.ports import free_port
 from tests.support.serving import serving
 
 KEYS = {
@@ -75,6 +76,7 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=pydantic_data_converter,
         search_attributes=search_attribute_keys(),
         ui=False,
+        port=free_port(),
     )
     yield env
     await env.shutdown()

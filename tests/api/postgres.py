@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-from tests.support.mail import free_port
+from tests.support.ports import free_port
 
 SUPERUSER = "postgres"
 DATABASE = "aftersales"

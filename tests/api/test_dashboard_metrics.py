@@ -27,7 +27,7 @@ from config.temporal import connect, runtime
 from tests.api.conftest import POLICY, Api
 from tests.api.test_actions import OPENED_MUG
 from tests.support.factory import case_input, record_opening
-from tests.support.mail import free_port
+from tests.support.ports import free_port
 from tests.support.promql import TARGET_LABELS, Scrape, parse
 from tests.test_dashboards import API_FIGURES, expressions
 from workflows.registry import WORKFLOWS, workflow_for

@@ -17,7 +17,7 @@ from config.settings import Settings
 from store.db import make_engine
 from tests.api.conftest import KEYS, POLICY, assert_problem
 from tests.support.factory import request_body
-from tests.support.mail import free_port
+from tests.support.ports import free_port
 from tests.support.serving import serving
 
 

@@ -35,7 +35,8 @@ from store.db import make_engine, migrate
 from tests.api.conftest import KEYS, POLICY, Api, token_of
 from tests.conftest import stack_settings
 from tests.support.http_peers import Peers
-from tests.support.mail import MailSink, free_port
+from tests.support.mail import MailSink
+from tests.support.ports import free_port
 from tests.support.serving import serving
 
 NOT_SHIPPED = {"shipped_at": None, "delivered_at": None}

@@ -23,7 +23,7 @@ from config.settings import Settings
 from config.temporal import data_converter
 from tests.api.conftest import POLICY, Api, assert_problem
 from tests.support.factory import request_body
-from tests.support.mail import free_port
+from tests.support.ports import free_port
 from tests.support.serving import serving
 
 

@@ -23,7 +23,7 @@ from tests.chaos.checks import Figures, collect, escalations_by_timer, webhooks_
 from tests.chaos.load import Driver, Opening, auth, open_all, open_once, plan
 from tests.chaos.procs import AFTERSALES, ROOT, RestartablePostgres
 from tests.chaos.stack import Stack, running_stack
-from tests.support.dev_stack import free_port
+from tests.support.ports import free_port
 
 # Answers the API may give while a part of the stack is down: anything but a 500.
 DOWN_ANSWERS = frozenset({0, 200, 201, 202, 409, 502, 503, 504})

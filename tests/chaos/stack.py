@@ -13,9 +13,10 @@ import httpx
 
 from store.db import make_engine, migrate
 from tests.chaos.procs import Service, api_service, temporal_service, worker_service
-from tests.support.dev_stack import clean_env, free_port
+from tests.support.dev_stack import clean_env
 from tests.support.http_peers import Peers
 from tests.support.mail import MailSink
+from tests.support.ports import free_port
 
 # Not the dev stack's keys and secrets: the API may refuse those outside `aftersales dev`.
 KEYS = {

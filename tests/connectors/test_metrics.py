@@ -12,7 +12,7 @@ from config.settings import Settings
 from config.temporal import connect, runtime
 from tests.connectors.test_connector import REFUND, connector
 from tests.support.http_peers import Peers
-from tests.support.mail import free_port
+from tests.support.ports import free_port
 
 from .conftest import SECRET
 
@@ -75,7 +75,7 @@ async def test_the_sdk_metrics_come_from_the_runtimes_endpoint() -> None:
     address = f"127.0.0.1:{free_port()}"
     settings = Settings(temporal_metrics_address=address)
     async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=find("temporal")
+        dev_server_existing_path=find("temporal"), port=free_port()
     ) as env:
         target = env.client.service_client.config.target_host
         client = await connect(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -22,6 +21,7 @@ from notifications.email import (
 )
 from notifications.render import RenderedMessage, render_message
 from notifications.samples import STATUS_URL, context, sample_case
+from tests.support.ports import free_port
 
 MAIL_FROM = "Shop Returns <returns@shop.example>"
 TO = "amy@example.com"
@@ -49,13 +49,6 @@ class Refuser(Collector):
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         return self.reply
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def smtp_server(handler: Any) -> Iterator[str]:

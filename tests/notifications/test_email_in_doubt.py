@@ -12,7 +12,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from notifications.email import DeliveryInDoubt, is_permanent, send_email
 from notifications.render import RenderedMessage
-from tests.support.mail import free_port
+from tests.support.ports import free_port
 
 MESSAGE = RenderedMessage(subject="Hello", text="Hi", html="<p>Hi</p>")
 

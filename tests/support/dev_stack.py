@@ -15,18 +15,12 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.ports import free_port
+
 BIN = Path(sys.executable).parent
 # What `aftersales dev` promises: every process gone this long after SIGINT or SIGTERM.
 STOP_BUDGET = 10.0
 READY_TIMEOUT = 90.0
-
-
-def free_port() -> int:
-    """A port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def clean_env() -> dict[str, str]:

@@ -10,7 +10,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from aftersales.cli import API_KEEP_ALIVE_SECONDS
-from tests.support.mail import free_port
+from tests.support.ports import free_port
 
 
 class _Server(uvicorn.Server):

@@ -36,6 +36,7 @@ from domain.models import CaseView
 from domain.names import Handler
 from tests.conftest import until
 from tests.support.factory import case_input
+from tests.support.ports import free_port
 from tests.workflows.helpers import (
     act,
     customer,
@@ -180,6 +181,7 @@ async def kernel() -> AsyncIterator[Kernel]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=find("temporal-test-server"),
         data_converter=pydantic_data_converter,
+        port=free_port(),
     )
     await register_search_attributes(env.client)
     fakes = Fakes()

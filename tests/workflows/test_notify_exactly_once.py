@@ -33,6 +33,7 @@ from tests.support.crash_worker import CRASH_ENV
 from tests.support.factory import case_input
 from tests.support.http_peers import Peers
 from tests.support.mail import MailSink
+from tests.support.ports import free_port
 from tests.workflows.helpers import reach
 from workflows.registry import workflow_for
 
@@ -49,6 +50,7 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=pydantic_data_converter,
         search_attributes=search_attribute_keys(),
         ui=False,
+        port=free_port(),
     )
     yield env
     await env.shutdown()
