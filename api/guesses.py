@@ -9,6 +9,7 @@ misses count, so a customer using their own link never nears it.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -30,6 +31,9 @@ class TokenGuesses:
     ) -> None:
         self.limit, self.window, self.clock = limit, window_seconds, clock
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        # The status page's routes count from threadpool threads, the bearer check from the
+        # event loop: without it, two threads expiring one address's window race on its entry.
+        self._lock = threading.Lock()
 
     def _recent(self, address: str, now: float) -> deque[float] | None:
         failures = self._failures.get(address)
@@ -44,22 +48,24 @@ class TokenGuesses:
 
     def retry_after(self, address: str) -> int | None:
         """Seconds until this address may guess again, or None if it may now."""
-        now = self.clock()
-        failures = self._recent(address, now)
-        if failures is None or len(failures) < self.limit:
-            return None
-        # The window has room again once the oldest failure that fills it leaves.
-        return max(1, math.ceil(failures[-self.limit] + self.window - now))
+        with self._lock:
+            now = self.clock()
+            failures = self._recent(address, now)
+            if failures is None or len(failures) < self.limit:
+                return None
+            # The window has room again once the oldest failure that fills it leaves.
+            return max(1, math.ceil(failures[-self.limit] + self.window - now))
 
     def failed(self, address: str) -> None:
         """Count one failed guess from this address."""
-        now = self.clock()
-        failures = self._recent(address, now) or deque(maxlen=self.limit)
-        failures.append(now)
-        self._failures[address] = failures
-        self._failures.move_to_end(address)
-        while len(self._failures) > MAX_ADDRESSES:
-            self._failures.popitem(last=False)
+        with self._lock:
+            now = self.clock()
+            failures = self._recent(address, now) or deque(maxlen=self.limit)
+            failures.append(now)
+            self._failures[address] = failures
+            self._failures.move_to_end(address)
+            while len(self._failures) > MAX_ADDRESSES:
+                self._failures.popitem(last=False)
 
 
 def client_address(request: Request) -> str:

@@ -164,10 +164,10 @@ class Settings(BaseSettings):
     def dev_secrets_in_use(self, names: tuple[str, ...] = API_SECRETS) -> list[str]:
         """The environment variables of those settings still holding a dev default."""
         defaults = type(self).model_fields
+        dev_keys = {f"dev-{role}" for role in ROLES}
         found = []
         for name in names:
             value, default = getattr(self, name), defaults[name].default
-            dev_keys = {f"dev-{role}" for role in ROLES}
             # A key list counts if any of its keys is a dev key, whatever else it holds.
             if value == default or (name == "api_keys" and dev_keys & set(_keys(value))):
                 found.append(DEV_SECRETS[name])

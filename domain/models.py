@@ -127,7 +127,7 @@ def _no_exponent(value: Decimal) -> Decimal:
 # sign, exponent or spaces. The OpenAPI schema states this pattern and the API checks the
 # same one, so a client can tell a valid amount before sending it (docs/decisions.md).
 AMOUNT_PATTERN = r"^(0|[1-9][0-9]{0,7})(\.[0-9]{1,2})?$|^100000000(\.00?)?$"
-_AMOUNT_TEXT = re.compile(r"(0|[1-9][0-9]{0,7})(\.[0-9]{1,2})?|100000000(\.00?)?")
+_AMOUNT_TEXT = re.compile(AMOUNT_PATTERN)
 
 
 def _amount_text(value: Any) -> Any:
